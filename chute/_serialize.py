@@ -1,0 +1,87 @@
+"""Payload encoding: cloudpickle, optional HMAC signature, size limits.
+
+Wire format of every stored payload (queue item, dict key/value, call input/output)::
+
+    b"\\x00" + pickle                       unsigned
+    b"\\x01" + HMAC-SHA256(secret, pickle) + pickle   signed (CHUTE_SECRET set)
+
+Unpickling runs code chosen by whoever wrote the bytes. With ``CHUTE_SECRET`` set, chute
+checks the signature *before* unpickling and refuses unsigned or tampered payloads, so only
+holders of the secret can make a reader execute anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import pickle
+from typing import Any
+
+import cloudpickle
+
+from chute.exception import DeserializationError, IntegrityError, SerializationError
+
+_UNSIGNED = 0
+_SIGNED = 1
+_MAC_LEN = 32
+# Plain scalars pickle identically with the C pickler, which is several times faster than
+# cloudpickle's Python-level reducer hook; anything else (functions, classes defined in
+# __main__, containers of them) goes through cloudpickle so it is pickled by value.
+_PLAIN_TYPES = frozenset({str, bytes, int, float, bool, type(None)})
+
+
+def dumps(value: Any, secret: bytes | None = None) -> bytes:
+    """Serialize ``value``; raise SerializationError if it cannot be pickled."""
+    try:
+        if type(value) in _PLAIN_TYPES:
+            body = pickle.dumps(value, protocol=5)
+        else:
+            body = cloudpickle.dumps(value, protocol=5)
+    except Exception as exc:
+        raise SerializationError(
+            f"Cannot serialize a {type(value).__name__} with cloudpickle: {exc}. "
+            "Store plain data (or an object whose class is importable) instead."
+        ) from exc
+    if secret is None:
+        return b"\x00" + body
+    return b"\x01" + hmac.new(secret, body, hashlib.sha256).digest() + body
+
+
+def loads(data: bytes, secret: bytes | None = None, what: str = "value") -> Any:
+    """Verify (when ``secret`` is set) and unpickle; raise DeserializationError/IntegrityError."""
+    if not data:
+        raise DeserializationError(f"Failed to deserialize {what}: empty payload.")
+    tag = data[0]
+    if tag == _SIGNED:
+        body = data[1 + _MAC_LEN :]
+        if secret is not None:
+            mac = hmac.new(secret, body, hashlib.sha256).digest()
+            if not hmac.compare_digest(mac, data[1 : 1 + _MAC_LEN]):
+                raise IntegrityError(
+                    f"Refusing to deserialize {what}: its signature does not match CHUTE_SECRET "
+                    "(tampered, or written with another secret)."
+                )
+    elif tag == _UNSIGNED:
+        if secret is not None:
+            raise IntegrityError(
+                f"Refusing to deserialize {what}: it is not signed, and CHUTE_SECRET is set. "
+                "Only writers that share CHUTE_SECRET may enqueue pickled data."
+            )
+        body = data[1:]
+    else:
+        raise DeserializationError(f"Failed to deserialize {what}: unknown payload format {tag:#x}.")
+    try:
+        return pickle.loads(body)
+    except (ModuleNotFoundError, ImportError) as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        raise DeserializationError(
+            f"Failed to deserialize {what}: module {missing!r} cannot be imported in this process. "
+            "Install or import the library that defines the stored type here."
+        ) from exc
+    except AttributeError as exc:
+        raise DeserializationError(
+            f"Failed to deserialize {what}: {exc}. The type that was stored is not defined "
+            "in this process (renamed, or defined in another program's __main__?)."
+        ) from exc
+    except Exception as exc:
+        raise DeserializationError(f"Failed to deserialize {what}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,272 @@
+"""The only SQLite I/O that differs between sync and async: opening transactions and waiting.
+
+``SQLiteConn`` keeps one connection per thread and lets SQLite's busy handler wait for the
+write lock. ``AsyncSQLiteConn`` keeps one connection per event loop and runs each short
+transaction inline on the loop (tens of microseconds, cheaper than any thread hop), with
+busy timeout 0 and ``asyncio.sleep`` backoff, so a locked database never blocks the loop.
+
+Cross-process wake-up: a blocked getter binds a Unix datagram socket (abstract namespace on
+Linux, so nothing is left on disk by a killed process), records its address in the
+``waiters`` table, and sleeps in ``select``/the event loop on that socket. A writer that
+commits on the partition sends one datagram to each recorded address. Idle waiters use no
+CPU, and a wake-up costs one ``sendto`` plus a scheduler hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import secrets
+import select
+import socket
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Concatenate, ParamSpec, TypeVar
+
+from chute.backends import _sqlite_sql as sql
+from chute.config import Settings
+from chute.exception import BackendUnavailableError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Body = Callable[Concatenate[sqlite3.Connection, P], T]
+
+_SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
+
+
+def connect(settings: Settings, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open (creating if needed) the database with chute's pragmas and schema."""
+    path = settings.url.path
+    sync_opt = settings.url.options.get("synchronous", "normal").lower()
+    if sync_opt not in _SYNCHRONOUS:
+        raise BackendUnavailableError(
+            f"Invalid synchronous={sync_opt!r} in {settings.url.raw}: use one of {sorted(_SYNCHRONOUS)}."
+        )
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, and reads autocommit.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+        conn.execute(f"PRAGMA busy_timeout = {int(settings.timeout * 1000)}")
+        if conn.execute("PRAGMA user_version").fetchone()[0] < sql.SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for stmt in sql.SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {sql.SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[sync_opt]}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    except sqlite3.Error as exc:
+        raise BackendUnavailableError(f"Cannot open the SQLite database {path}: {exc}") from exc
+    return conn
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _unavailable(settings: Settings, exc: sqlite3.Error) -> BackendUnavailableError:
+    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+        return BackendUnavailableError(
+            f"The SQLite database {settings.url.path} stayed locked for more than {settings.timeout:g} s "
+            "(raise CHUTE_TIMEOUT, or shorten long transactions in other processes)."
+        )
+    return BackendUnavailableError(f"SQLite error on {settings.url.path}: {exc}")
+
+
+class SQLiteConn:
+    """One connection per thread; waits for the write lock in SQLite's busy handler."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.settings, busy_timeout_ms=int(self.settings.timeout * 1000))
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def write(self, body: Body[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        c = self._conn()
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _unavailable(self.settings, exc) from exc
+        try:
+            result = body(c, *args, **kwargs)
+            c.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                c.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(self.settings, exc) from exc
+            raise
+        return result
+
+    def read(self, body: Body[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return body(self._conn(), *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _unavailable(self.settings, exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+
+class AsyncSQLiteConn:
+    """One connection per event loop; transactions run inline, lock waits yield to the loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._c: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._c is None:
+            self._c = connect(self.settings, busy_timeout_ms=0)
+        return self._c
+
+    async def write(self, body: Body[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        c = self._conn()
+        deadline = time.monotonic() + self.settings.timeout
+        delay = 0.0002
+        while True:
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise _unavailable(self.settings, exc) from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.02)
+        try:
+            result = body(c, *args, **kwargs)
+            c.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                c.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(self.settings, exc) from exc
+            raise
+        return result
+
+    async def read(self, body: Body[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return body(self._conn(), *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _unavailable(self.settings, exc) from exc
+
+    async def aclose(self) -> None:
+        if self._c is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._c.close()
+            self._c = None
+
+
+# -- cross-process wake-up ---------------------------------------------------------------------
+
+_ABSTRACT = sys.platform.startswith("linux")
+_sender: tuple[int, socket.socket] | None = None
+
+
+def _new_address() -> tuple[bytes, str | None]:
+    token = secrets.token_hex(8)
+    if _ABSTRACT:
+        return b"\0chute-" + token.encode(), None
+    # Short path: sun_path is limited to ~104 bytes on macOS/BSD.
+    directory = os.path.join(tempfile.gettempdir(), f"chute-{os.getuid()}")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = os.path.join(directory, token)
+    return path.encode(), path
+
+
+def _bound_socket() -> tuple[socket.socket, bytes, str | None]:
+    addr, path = _new_address()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(addr if path is None else path)
+    sock.setblocking(False)
+    return sock, addr, path
+
+
+def notify(waiters: Iterable[tuple[int, bytes]]) -> list[int]:
+    """Send a wake-up datagram to each waiter; return the ids of waiters that are gone."""
+    global _sender
+    if _sender is None or _sender[0] != os.getpid():
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        _sender = (os.getpid(), sock)
+        atexit.register(sock.close)
+    sender = _sender[1]
+    stale = []
+    for wid, addr in waiters:
+        try:
+            sender.sendto(b"\x01", addr if _ABSTRACT else addr.decode())
+        except BlockingIOError:
+            pass  # its buffer is full of wake-ups already: it is awake
+        except OSError:
+            stale.append(wid)  # ECONNREFUSED / ENOENT: the process died without unregistering
+    return stale
+
+
+class _WaiterBase:
+    def __init__(self) -> None:
+        self.sock, self.addr, self._path = _bound_socket()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self.sock.recv(64):
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+        if self._path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+
+
+class Waiter(_WaiterBase):
+    """Blocks the calling thread until a datagram arrives or ``timeout`` passes."""
+
+    def wait(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0.0))
+        self._drain()
+        return bool(ready)
+
+
+class AsyncWaiter(_WaiterBase):
+    """Awaits a datagram on the running loop (no thread) or ``timeout``."""
+
+    async def wait(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        fd = self.sock.fileno()
+        loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
+        try:
+            await asyncio.wait_for(fut, max(timeout, 0.0))
+            woke = True
+        except TimeoutError:
+            woke = False
+        finally:
+            loop.remove_reader(fd)
+        self._drain()
+        return woke
+
+

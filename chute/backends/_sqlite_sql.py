@@ -1,0 +1,382 @@
+"""SQLite schema and the bodies of every transaction (pure functions of a connection).
+
+Both the sync and the async SQLite backends run these same functions; only how a
+transaction is opened and retried differs (``_sqlite_conn``). Each body runs inside
+``BEGIN IMMEDIATE`` (writes) or as a single statement (reads), so it is atomic.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from chute.backends.types import Kind, ObjectInfo, PartitionInfo, PutStatus
+from chute.exception import NotFoundError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects(
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    env         TEXT NOT NULL,
+    name        TEXT,
+    created_at  REAL NOT NULL,
+    created_by  TEXT,
+    expires_at  REAL,              -- ephemeral objects only: heartbeat deadline
+    max_items   INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS objects_by_name ON objects(kind, env, name) WHERE name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects(expires_at) WHERE expires_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS partitions(
+    object_id   TEXT NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+    part        BLOB NOT NULL,
+    n           INTEGER NOT NULL,  -- item count, kept in step with `items` so caps are O(1)
+    expires_at  REAL NOT NULL,
+    PRIMARY KEY (object_id, part)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS partitions_by_expiry ON partitions(expires_at);
+
+-- AUTOINCREMENT, not a plain rowid: a plain rowid is reused after the newest row is
+-- deleted, and iterate()'s cursor relies on seq never going backwards.
+CREATE TABLE IF NOT EXISTS items(
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    object_id   TEXT NOT NULL,
+    part        BLOB NOT NULL,
+    data        BLOB NOT NULL,
+    FOREIGN KEY (object_id, part) REFERENCES partitions(object_id, part) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS items_by_part ON items(object_id, part, seq);
+
+CREATE TABLE IF NOT EXISTS kv(
+    object_id   TEXT NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+    key         BLOB NOT NULL,
+    value       BLOB NOT NULL,
+    UNIQUE (object_id, key)
+);
+
+-- Processes blocked in get() (for_space=0) or in a put() on a full partition (for_space=1).
+-- A writer that commits on that partition sends a datagram to each address.
+CREATE TABLE IF NOT EXISTS waiters(
+    id          INTEGER PRIMARY KEY,
+    object_id   TEXT NOT NULL,
+    part        BLOB NOT NULL,
+    for_space   INTEGER NOT NULL,
+    addr        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS waiters_by_part ON waiters(object_id, part, for_space);
+"""
+
+Waiters = list[tuple[int, bytes]]
+
+
+def _row_to_info(row: sqlite3.Row | tuple[object, ...]) -> ObjectInfo:
+    oid, kind, env, name, created_at, created_by, expires_at, max_items = row
+    return ObjectInfo(
+        id=str(oid),
+        kind=Kind(kind),
+        env=str(env),
+        name=None if name is None else str(name),
+        created_at=float(created_at),  # type: ignore[arg-type]
+        created_by=None if created_by is None else str(created_by),
+        ephemeral=expires_at is not None,
+        max_items=None if max_items is None else int(max_items),  # type: ignore[call-overload]
+    )
+
+
+_OBJECT_COLS = "id, kind, env, name, created_at, created_by, expires_at, max_items"
+
+
+def _require(c: sqlite3.Connection, object_id: str) -> None:
+    if c.execute("SELECT 1 FROM objects WHERE id = ?", (object_id,)).fetchone() is None:
+        raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
+
+
+# -- objects ---------------------------------------------------------------------------------
+
+
+def create_object(
+    c: sqlite3.Connection,
+    info: ObjectInfo,
+    expires_at: float | None,
+) -> tuple[ObjectInfo, bool]:
+    if info.name is not None:
+        row = c.execute(
+            f"SELECT {_OBJECT_COLS} FROM objects WHERE kind = ? AND env = ? AND name = ?",
+            (info.kind.value, info.env, info.name),
+        ).fetchone()
+        if row is not None:
+            return _row_to_info(row), False
+    c.execute(
+        "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            info.id,
+            info.kind.value,
+            info.env,
+            info.name,
+            info.created_at,
+            info.created_by,
+            expires_at,
+            info.max_items,
+        ),
+    )
+    return info, True
+
+
+def lookup_object(c: sqlite3.Connection, kind: Kind, env: str, name: str) -> ObjectInfo | None:
+    row = c.execute(
+        f"SELECT {_OBJECT_COLS} FROM objects WHERE kind = ? AND env = ? AND name = ?", (kind.value, env, name)
+    ).fetchone()
+    return None if row is None else _row_to_info(row)
+
+
+def get_object(c: sqlite3.Connection, object_id: str) -> ObjectInfo | None:
+    row = c.execute(f"SELECT {_OBJECT_COLS} FROM objects WHERE id = ?", (object_id,)).fetchone()
+    return None if row is None else _row_to_info(row)
+
+
+def list_objects(
+    c: sqlite3.Connection, kind: Kind, env: str, limit: int | None, created_before: float | None
+) -> list[ObjectInfo]:
+    rows = c.execute(
+        f"SELECT {_OBJECT_COLS} FROM objects WHERE kind = ? AND env = ? AND name IS NOT NULL "
+        "AND created_at < ? ORDER BY created_at DESC, id LIMIT ?",
+        (kind.value, env, float("inf") if created_before is None else created_before, limit or -1),
+    ).fetchall()
+    return [_row_to_info(r) for r in rows]
+
+
+def delete_object(c: sqlite3.Connection, object_id: str) -> tuple[bool, Waiters]:
+    waiters = c.execute("SELECT id, addr FROM waiters WHERE object_id = ?", (object_id,)).fetchall()
+    deleted = c.execute("DELETE FROM objects WHERE id = ?", (object_id,)).rowcount > 0
+    return deleted, waiters
+
+
+def heartbeat(c: sqlite3.Connection, object_id: str, expires_at: float) -> bool:
+    cur = c.execute(
+        "UPDATE objects SET expires_at = ? WHERE id = ? AND expires_at IS NOT NULL", (expires_at, object_id)
+    )
+    return cur.rowcount > 0
+
+
+def collect_garbage(c: sqlite3.Connection, now: float) -> int:
+    n = c.execute("DELETE FROM objects WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)).rowcount
+    c.execute("DELETE FROM partitions WHERE expires_at < ?", (now,))
+    return n
+
+
+# -- queues ----------------------------------------------------------------------------------
+
+
+def queue_put(
+    c: sqlite3.Connection,
+    object_id: str,
+    part: bytes,
+    items: Sequence[bytes],
+    now: float,
+    ttl: float,
+    max_items: int,
+    max_partitions: int,
+) -> tuple[PutStatus, Waiters]:
+    key = (object_id, part)
+    row = c.execute("SELECT n, expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
+    if row is None or row[1] <= now:
+        # A new partition, or an expired one coming back to life: both count against the cap.
+        if row is None:
+            _require(c, object_id)
+        if len(items) > max_items:
+            return PutStatus.FULL, []
+        (live,) = c.execute(
+            "SELECT COUNT(*) FROM partitions WHERE object_id = ? AND expires_at > ?", (object_id, now)
+        ).fetchone()
+        if live >= max_partitions:
+            return PutStatus.TOO_MANY_PARTITIONS, []
+        if row is not None:
+            c.execute("DELETE FROM items WHERE object_id = ? AND part = ?", key)
+        c.execute(
+            "INSERT OR REPLACE INTO partitions VALUES (?, ?, ?, ?)", (object_id, part, len(items), now + ttl)
+        )
+    else:
+        if row[0] + len(items) > max_items:
+            return PutStatus.FULL, []
+        c.execute(
+            "UPDATE partitions SET n = n + ?, expires_at = ? WHERE object_id = ? AND part = ?",
+            (len(items), now + ttl, object_id, part),
+        )
+    if len(items) == 1:
+        c.execute("INSERT INTO items(object_id, part, data) VALUES (?, ?, ?)", (object_id, part, items[0]))
+    else:
+        c.executemany(
+            "INSERT INTO items(object_id, part, data) VALUES (?, ?, ?)", [(object_id, part, d) for d in items]
+        )
+    waiters = c.execute(
+        "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for_space = 0", key
+    ).fetchall()
+    return PutStatus.OK, waiters
+
+
+def queue_get(
+    c: sqlite3.Connection, object_id: str, part: bytes, n: int, now: float
+) -> tuple[list[bytes], Waiters]:
+    key = (object_id, part)
+    row = c.execute("SELECT n, expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
+    if row is None:
+        _require(c, object_id)
+        return [], []
+    if row[0] == 0:
+        return [], []
+    if row[1] <= now:
+        c.execute("DELETE FROM partitions WHERE object_id = ? AND part = ?", key)
+        return [], []
+    if n == 1:
+        first = c.execute(
+            "DELETE FROM items WHERE seq = (SELECT seq FROM items WHERE object_id = ? AND part = ? "
+            "ORDER BY seq LIMIT 1) RETURNING data",
+            key,
+        ).fetchone()
+        data = [first[0]] if first else []
+    else:
+        rows = c.execute(
+            "DELETE FROM items WHERE seq IN (SELECT seq FROM items WHERE object_id = ? AND part = ? "
+            "ORDER BY seq LIMIT ?) RETURNING seq, data",
+            (object_id, part, n),
+        ).fetchall()
+        rows.sort()  # RETURNING gives no order guarantee
+        data = [r[1] for r in rows]
+    c.execute(
+        "UPDATE partitions SET n = n - ? WHERE object_id = ? AND part = ?", (len(data), object_id, part)
+    )
+    waiters = c.execute(
+        "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for_space = 1", key
+    ).fetchall()
+    return data, waiters
+
+
+def queue_len(c: sqlite3.Connection, object_id: str, part: bytes | None, now: float) -> int:
+    if part is None:
+        (total,) = c.execute(
+            "SELECT SUM(n) FROM partitions WHERE object_id = ? AND expires_at > ?", (object_id, now)
+        ).fetchone()
+    else:
+        row = c.execute(
+            "SELECT n FROM partitions WHERE object_id = ? AND part = ? AND expires_at > ?",
+            (object_id, part, now),
+        ).fetchone()
+        total = None if row is None else row[0]
+    if total is None:
+        _require(c, object_id)
+        return 0
+    return int(total)
+
+
+def queue_clear(c: sqlite3.Connection, object_id: str, part: bytes | None) -> Waiters:
+    _require(c, object_id)
+    if part is None:
+        c.execute("DELETE FROM partitions WHERE object_id = ?", (object_id,))
+        sql = "SELECT id, addr FROM waiters WHERE object_id = ? AND for_space = 1"
+        return c.execute(sql, (object_id,)).fetchall()
+    c.execute("DELETE FROM partitions WHERE object_id = ? AND part = ?", (object_id, part))
+    sql = "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for_space = 1"
+    return c.execute(sql, (object_id, part)).fetchall()
+
+
+def queue_scan(
+    c: sqlite3.Connection, object_id: str, part: bytes, after: int, limit: int, now: float
+) -> list[tuple[int, bytes]]:
+    rows = c.execute(
+        "SELECT i.seq, i.data FROM items i JOIN partitions p ON p.object_id = i.object_id AND p.part = i.part "
+        "WHERE i.object_id = ? AND i.part = ? AND i.seq > ? AND p.expires_at > ? ORDER BY i.seq LIMIT ?",
+        (object_id, part, after, now, limit),
+    ).fetchall()
+    if not rows:
+        _require(c, object_id)
+    return [(int(s), bytes(d)) for s, d in rows]
+
+
+def queue_partitions(c: sqlite3.Connection, object_id: str, now: float) -> list[PartitionInfo]:
+    _require(c, object_id)
+    rows = c.execute(
+        "SELECT part, n, expires_at FROM partitions WHERE object_id = ? AND expires_at > ? ORDER BY part",
+        (object_id, now),
+    ).fetchall()
+    return [PartitionInfo(key=bytes(p), length=int(n), expires_at=float(e)) for p, n, e in rows]
+
+
+def add_waiter(c: sqlite3.Connection, object_id: str, part: bytes, for_space: bool, addr: bytes) -> int:
+    cur = c.execute(
+        "INSERT INTO waiters(object_id, part, for_space, addr) VALUES (?, ?, ?, ?)",
+        (object_id, part, int(for_space), addr),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def remove_waiters(c: sqlite3.Connection, ids: Sequence[int]) -> None:
+    c.executemany("DELETE FROM waiters WHERE id = ?", [(i,) for i in ids])
+
+
+# -- key/value -------------------------------------------------------------------------------
+
+
+def kv_get(c: sqlite3.Connection, object_id: str, key: bytes) -> bytes | None:
+    row = c.execute("SELECT value FROM kv WHERE object_id = ? AND key = ?", (object_id, key)).fetchone()
+    if row is None:
+        _require(c, object_id)
+        return None
+    return bytes(row[0])
+
+
+def kv_contains(c: sqlite3.Connection, object_id: str, key: bytes) -> bool:
+    row = c.execute("SELECT 1 FROM kv WHERE object_id = ? AND key = ?", (object_id, key)).fetchone()
+    if row is None:
+        _require(c, object_id)
+        return False
+    return True
+
+
+def kv_put(c: sqlite3.Connection, object_id: str, items: Sequence[tuple[bytes, bytes]], only_new: bool) -> bool:
+    _require(c, object_id)
+    if only_new:
+        sql = "INSERT INTO kv(object_id, key, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+        return c.execute(sql, (object_id, *items[0])).rowcount > 0
+    c.executemany(
+        "INSERT INTO kv(object_id, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT(object_id, key) DO UPDATE SET value = excluded.value",
+        [(object_id, k, v) for k, v in items],
+    )
+    return True
+
+
+def kv_pop(c: sqlite3.Connection, object_id: str, key: bytes) -> bytes | None:
+    row = c.execute(
+        "DELETE FROM kv WHERE object_id = ? AND key = ? RETURNING value", (object_id, key)
+    ).fetchone()
+    if row is None:
+        _require(c, object_id)
+        return None
+    return bytes(row[0])
+
+
+def kv_len(c: sqlite3.Connection, object_id: str) -> int:
+    (n,) = c.execute("SELECT COUNT(*) FROM kv WHERE object_id = ?", (object_id,)).fetchone()
+    if n == 0:
+        _require(c, object_id)
+    return int(n)
+
+
+def kv_scan(
+    c: sqlite3.Connection, object_id: str, after: bytes | None, limit: int
+) -> list[tuple[bytes, bytes]]:
+    rows = c.execute(
+        "SELECT key, value FROM kv WHERE object_id = ? AND key > ? ORDER BY key LIMIT ?",
+        # key > x'' skips only the empty key, which a serialized key never is.
+        (object_id, b"" if after is None else after, limit),
+    ).fetchall()
+    if not rows:
+        _require(c, object_id)
+    return [(bytes(k), bytes(v)) for k, v in rows]
+
+
+def kv_clear(c: sqlite3.Connection, object_id: str) -> None:
+    _require(c, object_id)
+    c.execute("DELETE FROM kv WHERE object_id = ?", (object_id,))

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from chute import _client
+from tests._servers import RedisServer, redis_server
+
+BACKENDS = ["sqlite", "redis"]
+
+
+@pytest.fixture(scope="session")
+def redis_srv() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh, isolated store: a new SQLite file, or a unique key prefix on the shared server."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path_factory.mktemp('db')}/chute.db"
+    server: RedisServer = request.getfixturevalue("redis_srv")
+    return f"{server.url}?prefix=t{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def chute_env(backend_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point chute (and child processes, which inherit the environment) at ``backend_url``."""
+    for var in ("CHUTE_SECRET", "CHUTE_ENV", "CHUTE_EPHEMERAL_TTL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CHUTE_URL", backend_url)
+    yield backend_url
+    for key, client in list(_client._clients.items()):
+        if client.settings.url.raw == backend_url:
+            client.close()
+            del _client._clients[key]
