@@ -22,6 +22,7 @@ FILES = {
     "chute/backends/sqlite_async.py": "chute/backends/sqlite.py",
     "chute/backends/redis_async.py": "chute/backends/redis.py",
     "chute/_ops_async.py": "chute/_ops.py",
+    "chute/_dict_ops_async.py": "chute/_dict_ops.py",
 }
 TEST_DIRS = {"tests/_async": "tests/_sync"}
 
@@ -38,7 +39,7 @@ RULES: list[tuple[str, str]] = [
     (r"\baclose\b", "close"),
     (r"\b__a(enter|exit|iter|next)__\b", r"__\1__"),
     (r"\bStopAsyncIteration\b", "StopIteration"),
-    (r"\b(base|sqlite|redis|_ops)_async\b", r"\1"),
+    (r"\b(\w+?)_async\b", r"\1"),
     (r"\babackend\b", "backend"),
     (r"\basync_([a-z_]+)\b", r"sync_\1"),
     (r"\bsync_only\b", "sync"),
