@@ -314,8 +314,9 @@ async def queue_get(q: Queue, block: bool = True, timeout: float | None = None, 
     """Remove and return the next object of the partition.
 
     With ``block=True`` (default) wait for an item, forever or up to ``timeout`` seconds,
-    then raise ``queue.Empty``. With ``block=False`` return ``None`` at once when empty (as
-    Modal does; use ``get_nowait()`` for multiprocessing's ``queue.Empty``).
+    then raise ``queue.Empty``. With ``block=False`` return ``None`` at once when empty, as
+    Modal does; a queue constructed like multiprocessing's (``chute.Queue()``) raises
+    ``queue.Empty`` instead, as multiprocessing does.
 
     Raises:
         queue.Empty: nothing arrived before the timeout.
@@ -328,7 +329,11 @@ async def queue_get(q: Queue, block: bool = True, timeout: float | None = None, 
         ```
     """
     items = await _get_raw(q, 1, block, timeout, partition)
-    return _deserialize(q, items[0]) if items else None
+    if items:
+        return _deserialize(q, items[0])
+    if q._mp_style:
+        raise stdlib_queue.Empty()
+    return None
 
 
 async def queue_get_many(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from chute import _ops, _ops_async, _validate
 from chute._client import Client
@@ -81,22 +81,31 @@ class Queue(Handle):
 
     ``chute.Queue(maxsize=0)`` creates an ephemeral queue owned by this process, like
     ``multiprocessing.Queue()``: pass it to ``multiprocessing.Process`` workers, and it is
-    deleted when this process exits (or, after a crash, once its heartbeat lapses).
+    deleted when this process exits (or, after a crash, once its heartbeat lapses). Such a
+    queue follows multiprocessing's conventions where they differ from Modal's:
+    ``get(block=False)`` raises ``queue.Empty`` instead of returning ``None``, and
+    ``maxsize`` caps each partition.
     """
 
     _kind: ClassVar[Kind] = Kind.QUEUE
     objects: ClassVar[_ObjectManager]
     _closed: bool
+    _mp_style: bool
 
     def __init__(self, maxsize: int = 0) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
             raise InvalidError(f"maxsize must be an int >= 0 (0 = the partition limit), got {maxsize!r}.")
         self._init_handle(None)
         self._init_extra()
+        self._mp_style = True
         _ops.create_ephemeral(self, maxsize or None)
 
     def _init_extra(self) -> None:
         self._closed = False
+        self._mp_style = False
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_rebuild_queue, (super().__reduce__(), self._mp_style))
 
     # -- constructors --------------------------------------------------------------------
 
@@ -195,6 +204,13 @@ class Queue(Handle):
 
     def cancel_join_thread(self) -> None:
         """multiprocessing compatibility: no-op (see ``join_thread``)."""
+
+
+def _rebuild_queue(reduced: tuple[Any, tuple[Any, ...]], mp_style: bool) -> Queue:
+    fn, args = reduced
+    q: Queue = fn(*args)
+    q._mp_style = mp_style
+    return q
 
 
 Queue.objects = _ObjectManager(Queue, Kind.QUEUE)

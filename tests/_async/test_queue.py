@@ -353,6 +353,8 @@ async def test_multiprocessing_methods(chute_env: str, monkeypatch: pytest.Monke
     assert await q.get.aio() == "b"
     with pytest.raises(queue.Empty):
         await q.get_nowait.aio()
+    with pytest.raises(queue.Empty):  # multiprocessing-style queue: multiprocessing's convention
+        await q.get.aio(block=False)
     q.close()
     with pytest.raises(ValueError, match="closed"):
         await q.put.aio(1)

@@ -354,6 +354,8 @@ def test_multiprocessing_methods(chute_env: str, monkeypatch: pytest.MonkeyPatch
     assert q.get() == "b"
     with pytest.raises(queue.Empty):
         q.get_nowait()
+    with pytest.raises(queue.Empty):  # multiprocessing-style queue: multiprocessing's convention
+        q.get(block=False)
     q.close()
     with pytest.raises(ValueError, match="closed"):
         q.put(1)
