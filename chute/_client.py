@@ -172,4 +172,3 @@ class Heartbeats:
 
 heartbeats = Heartbeats()
 atexit.register(heartbeats.delete_all)
-

@@ -30,7 +30,7 @@ class BoundDual(Generic[P, R]):
         return self._aio(self._obj, *args, **kwargs)
 
 
-class dual(Generic[P, R]):  # noqa: N801 - used like a decorator/descriptor
+class dual(Generic[P, R]):
     """Descriptor pairing a sync function with its async twin."""
 
     def __init__(
@@ -68,7 +68,7 @@ class BoundDualIter(Generic[P, T]):
         return self._aio(self._obj, *args, **kwargs)
 
 
-class dual_iter(Generic[P, T]):  # noqa: N801
+class dual_iter(Generic[P, T]):
     """Descriptor pairing a generator with its async-generator twin."""
 
     def __init__(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from chute import _serialize, _validate
 from chute._client import created_by, heartbeats
 from chute._object import Handle, ObjectMetadata, metadata, new_object_id
-from chute.backends.types import Kind, ObjectInfo, PutStatus
+from chute.backends.types import ObjectInfo, PutStatus
 from chute.config import DEFAULT_PARTITION_TTL
 from chute.exception import AlreadyExistsError, InvalidError, NotFoundError, RequestSizeError
 
@@ -404,7 +404,7 @@ def queue_full(q: Queue) -> bool:
     return queue_len(q) >= _cap(q, info)
 
 
-def queue_clear(q: Queue, *, partition: str | None = None, all: bool = False) -> None:  # noqa: A002
+def queue_clear(q: Queue, *, partition: str | None = None, all: bool = False) -> None:
     """Remove every item of one partition, or of all partitions with ``all=True``. Irreversible.
 
     Raises:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from chute import _serialize, _validate
 from chute._client import created_by, heartbeats
 from chute._object import Handle, ObjectMetadata, metadata, new_object_id
-from chute.backends.types import Kind, ObjectInfo, PutStatus
+from chute.backends.types import ObjectInfo, PutStatus
 from chute.config import DEFAULT_PARTITION_TTL
 from chute.exception import AlreadyExistsError, InvalidError, NotFoundError, RequestSizeError
 
@@ -152,7 +152,9 @@ async def objects_list(
     env = _validate.check_env(environment_name or client.settings.env)
     if max_objects == 0:
         return []
-    infos = await client.async_backend().list_objects(mgr._kind, env, limit=max_objects, created_before=before)
+    infos = await client.async_backend().list_objects(
+        mgr._kind, env, limit=max_objects, created_before=before
+    )
     return [mgr._cls._new(client, name=i.name, env=i.env, object_id=i.id, info=i) for i in infos]
 
 
@@ -291,7 +293,9 @@ async def queue_put(
     )
 
 
-async def _get_raw(q: Queue, n: int, block: bool, timeout: float | None, partition: str | None) -> list[bytes]:
+async def _get_raw(
+    q: Queue, n: int, block: bool, timeout: float | None, partition: str | None
+) -> list[bytes]:
     part = _validate.partition_key(partition, q._client.settings.limits.max_partition_key_bytes)
     timeout = _validate.check_timeout(timeout)
     if not block and timeout is not None:
@@ -310,7 +314,9 @@ async def _get_raw(q: Queue, n: int, block: bool, timeout: float | None, partiti
             raise stdlib_queue.Empty()
 
 
-async def queue_get(q: Queue, block: bool = True, timeout: float | None = None, *, partition: str | None = None) -> Any:
+async def queue_get(
+    q: Queue, block: bool = True, timeout: float | None = None, *, partition: str | None = None
+) -> Any:
     """Remove and return the next object of the partition.
 
     With ``block=True`` (default) wait for an item, forever or up to ``timeout`` seconds,
@@ -378,7 +384,11 @@ async def queue_len(q: Queue, *, partition: str | None = None, total: bool = Fal
     """
     if partition is not None and total:
         raise InvalidError("Partition must be null when requesting total length.")
-    part = None if total else _validate.partition_key(partition, q._client.settings.limits.max_partition_key_bytes)
+    part = (
+        None
+        if total
+        else _validate.partition_key(partition, q._client.settings.limits.max_partition_key_bytes)
+    )
     info = q._info or await hydrate(q)
     return await q._client.async_backend().queue_len(info.id, part)
 
@@ -399,7 +409,7 @@ async def queue_full(q: Queue) -> bool:
     return await queue_len(q) >= _cap(q, info)
 
 
-async def queue_clear(q: Queue, *, partition: str | None = None, all: bool = False) -> None:  # noqa: A002
+async def queue_clear(q: Queue, *, partition: str | None = None, all: bool = False) -> None:
     """Remove every item of one partition, or of all partitions with ``all=True``. Irreversible.
 
     Raises:
@@ -407,7 +417,9 @@ async def queue_clear(q: Queue, *, partition: str | None = None, all: bool = Fal
     """
     if partition is not None and all:
         raise InvalidError("Partition must be null when requesting to clear all.")
-    part = None if all else _validate.partition_key(partition, q._client.settings.limits.max_partition_key_bytes)
+    part = (
+        None if all else _validate.partition_key(partition, q._client.settings.limits.max_partition_key_bytes)
+    )
     info = q._info or await hydrate(q)
     await q._client.async_backend().queue_clear(info.id, part)
 

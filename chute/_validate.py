@@ -14,7 +14,7 @@ OBJECT_ID_RE = re.compile(r"^(qu|di|fc|ap|fu)-[A-Za-z0-9]{22}$")
 
 
 def check_name(name: object, kind: str) -> str:
-    """Validate an object name as Modal does: 1–64 chars of ``[A-Za-z0-9._-]``."""
+    """Validate an object name as Modal does: 1-64 chars of ``[A-Za-z0-9._-]``."""
     if not isinstance(name, str):
         raise InvalidError(f"Invalid {kind} name: expected a str, got {type(name).__name__}.")
     if not name or len(name) > MAX_NAME_LEN or not _NAME_RE.match(name) or _APP_ID_RE.match(name):
@@ -33,7 +33,9 @@ def check_env(env: object) -> str:
 def check_object_id(object_id: object, prefix: str, kind: str) -> str:
     """Validate an id such as ``qu-…`` for a Queue."""
     if not isinstance(object_id, str) or not OBJECT_ID_RE.match(object_id):
-        raise InvalidError(f"Invalid {kind} id {object_id!r}: expected '{prefix}-' followed by 22 characters.")
+        raise InvalidError(
+            f"Invalid {kind} id {object_id!r}: expected '{prefix}-' followed by 22 characters."
+        )
     if not object_id.startswith(prefix + "-"):
         raise InvalidError(f"{object_id!r} is not a {kind} id: {kind} ids start with '{prefix}-'.")
     return object_id

@@ -35,9 +35,7 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_EPHEMERAL_TTL = 60.0
 
 SQLITE_SCHEMES = frozenset({"sqlite"})
-REDIS_SCHEMES = frozenset(
-    {"redis", "rediss", "unix", "valkey", "valkeys", "redis+cluster", "rediss+cluster"}
-)
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "valkey", "valkeys", "redis+cluster", "rediss+cluster"})
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class AuthError(BackendUnavailableError):
     """The backend rejected the configured credentials."""
 
 
-class TimeoutError(Error):  # noqa: A001 - mirrors modal.exception.TimeoutError on purpose
+class TimeoutError(Error):
     """Base of chute's own timeouts. Not the builtin ``TimeoutError``, exactly as in Modal."""
 
 

@@ -60,7 +60,7 @@ class Queue(Handle):
     Items are any cloudpickle-able object. Partitions (``partition="key"``) are independent
     FIFOs; each expires ``partition_ttl`` seconds (default 24 h) after its last put. Limits
     (defaults are Modal's, configurable with ``CHUTE_MAX_*``): 5,000 items per partition,
-    1 MiB per item, 100,000 partitions, partition keys of 1–64 bytes.
+    1 MiB per item, 100,000 partitions, partition keys of 1-64 bytes.
 
     Unlike Modal's, chute's queues are durable: on the embedded SQLite backend, an
     acknowledged ``put`` survives crashes and restarts.
@@ -119,7 +119,7 @@ class Queue(Handle):
         if the queue does not exist.
 
         Raises:
-            InvalidError: the name is not 1–64 characters of ``[A-Za-z0-9._-]``.
+            InvalidError: the name is not 1-64 characters of ``[A-Za-z0-9._-]``.
 
         Example:
             ```python
@@ -162,7 +162,7 @@ class Queue(Handle):
 
     @staticmethod
     def validate_partition_key(partition: str | None) -> bytes:
-        """``None`` → ``b""`` (default partition); otherwise the UTF-8 key, 1–64 bytes.
+        """``None`` → ``b""`` (default partition); otherwise the UTF-8 key, 1-64 bytes.
 
         Raises:
             InvalidError: empty or longer than 64 bytes.

@@ -37,12 +37,8 @@ RULES: list[tuple[str, str]] = [
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"^import asyncio$", "import time"),
     (r"\baclose\b", "close"),
-    (r"\b__a(enter|exit|iter|next)__\b", r"__\1__"),
-    (r"\bStopAsyncIteration\b", "StopIteration"),
     (r"\b(\w+?)_async\b", r"\1"),
-    (r"\babackend\b", "backend"),
     (r"\basync_([a-z_]+)\b", r"sync_\1"),
-    (r"\bsync_only\b", "sync"),
 ]
 _COMPILED = [(re.compile(p, re.MULTILINE), r) for p, r in RULES]
 

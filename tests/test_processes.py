@@ -36,7 +36,10 @@ def test_separately_started_programs_share_a_queue(chute_env: str) -> None:
     )
     time.sleep(0.3)  # the consumer is (most likely) already blocked in get()
     producer = subprocess.run(
-        [sys.executable, str(EXAMPLES / "separate_producer.py"), "40"], capture_output=True, text=True, timeout=60
+        [sys.executable, str(EXAMPLES / "separate_producer.py"), "40"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert producer.returncode == 0, producer.stderr
     out, _ = consumer.communicate(timeout=60)

@@ -258,7 +258,12 @@ class AsyncWaiter(_WaiterBase):
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         fd = self.sock.fileno()
-        loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(fd, ready)
         try:
             await asyncio.wait_for(fut, max(timeout, 0.0))
             woke = True
@@ -268,5 +273,3 @@ class AsyncWaiter(_WaiterBase):
             loop.remove_reader(fd)
         self._drain()
         return woke
-
-

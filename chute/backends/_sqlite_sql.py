@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from chute.backends.types import Kind, ObjectInfo, PartitionInfo, PutStatus
 from chute.exception import NotFoundError
@@ -71,17 +72,17 @@ CREATE INDEX IF NOT EXISTS waiters_by_part ON waiters(object_id, part, for_space
 Waiters = list[tuple[int, bytes]]
 
 
-def _row_to_info(row: sqlite3.Row | tuple[object, ...]) -> ObjectInfo:
+def _row_to_info(row: tuple[Any, ...]) -> ObjectInfo:
     oid, kind, env, name, created_at, created_by, expires_at, max_items = row
     return ObjectInfo(
-        id=str(oid),
+        id=oid,
         kind=Kind(kind),
-        env=str(env),
-        name=None if name is None else str(name),
-        created_at=float(created_at),  # type: ignore[arg-type]
-        created_by=None if created_by is None else str(created_by),
+        env=env,
+        name=name,
+        created_at=created_at,
+        created_by=created_by,
         ephemeral=expires_at is not None,
-        max_items=None if max_items is None else int(max_items),  # type: ignore[call-overload]
+        max_items=max_items,
     )
 
 
@@ -285,8 +286,10 @@ def queue_scan(
     c: sqlite3.Connection, object_id: str, part: bytes, after: int, limit: int, now: float
 ) -> list[tuple[int, bytes]]:
     rows = c.execute(
-        "SELECT i.seq, i.data FROM items i JOIN partitions p ON p.object_id = i.object_id AND p.part = i.part "
-        "WHERE i.object_id = ? AND i.part = ? AND i.seq > ? AND p.expires_at > ? ORDER BY i.seq LIMIT ?",
+        "SELECT i.seq, i.data FROM items i "
+        "JOIN partitions p ON p.object_id = i.object_id AND p.part = i.part "
+        "WHERE i.object_id = ? AND i.part = ? AND i.seq > ? AND p.expires_at > ? "
+        "ORDER BY i.seq LIMIT ?",
         (object_id, part, after, now, limit),
     ).fetchall()
     if not rows:
@@ -334,7 +337,9 @@ def kv_contains(c: sqlite3.Connection, object_id: str, key: bytes) -> bool:
     return True
 
 
-def kv_put(c: sqlite3.Connection, object_id: str, items: Sequence[tuple[bytes, bytes]], only_new: bool) -> bool:
+def kv_put(
+    c: sqlite3.Connection, object_id: str, items: Sequence[tuple[bytes, bytes]], only_new: bool
+) -> bool:
     _require(c, object_id)
     if only_new:
         sql = "INSERT INTO kv(object_id, key, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"

@@ -135,7 +135,9 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def queue_scan(self, object_id: str, part: bytes, after: int, limit: int) -> list[tuple[int, bytes]]:
+    async def queue_scan(
+        self, object_id: str, part: bytes, after: int, limit: int
+    ) -> list[tuple[int, bytes]]:
         """Without removing anything, up to ``limit`` ``(seq, item)`` pairs of ``part`` with
         ``seq > after``, in FIFO order. ``seq`` grows strictly within a queue and is never reused.
 

@@ -148,7 +148,9 @@ class AsyncSQLiteBackend(AsyncBackend):
         if waiters:
             await self._wake(waiters)
 
-    async def queue_scan(self, object_id: str, part: bytes, after: int, limit: int) -> list[tuple[int, bytes]]:
+    async def queue_scan(
+        self, object_id: str, part: bytes, after: int, limit: int
+    ) -> list[tuple[int, bytes]]:
         return await self._conn.read(sql.queue_scan, object_id, part, after, limit, time.time())
 
     async def queue_partitions(self, object_id: str) -> list[PartitionInfo]:
@@ -187,4 +189,3 @@ class AsyncSQLiteBackend(AsyncBackend):
 
     async def aclose(self) -> None:
         await self._conn.aclose()
-

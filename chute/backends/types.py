@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     """What a stored object is; also decides its id prefix."""
 
     QUEUE = "queue"

@@ -8,7 +8,8 @@ from chute.cli.queue import queue_cli
 
 app = typer.Typer(
     name="chute",
-    help="Self-hosted, Modal-compatible queues, dicts and jobs. Backend: $CHUTE_URL (default: embedded SQLite).",
+    help="Self-hosted, Modal-compatible queues, dicts and jobs. "
+    "Backend: $CHUTE_URL (default: embedded SQLite).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,11 +33,6 @@ def cli_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def apply_env(env: str | None) -> None:
-    if env:
-        os.environ["CHUTE_ENV"] = env
-
-
 def jsonable(value: Any) -> Any:
     """The value if JSON can encode it, else its repr."""
     try:
@@ -65,5 +59,3 @@ def confirm(prompt: str, yes: bool) -> None:
 
 def display(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
-
-

@@ -13,7 +13,6 @@ from chute.cli._common import (
     EnvOption,
     JsonOption,
     YesOption,
-    apply_env,
     cli_errors,
     confirm,
     console,
@@ -23,7 +22,9 @@ from chute.cli._common import (
 )
 from chute.queue import Queue
 
-queue_cli = typer.Typer(help="Manage queues: create, list, delete, clear, peek, len, put, get.", no_args_is_help=True)
+queue_cli = typer.Typer(
+    help="Manage queues: create, list, delete, clear, peek, len, put, get.", no_args_is_help=True
+)
 
 NameArg = Annotated[str, typer.Argument(help="Queue name.")]
 PartitionOption = Annotated[
@@ -33,16 +34,14 @@ TOTAL_CAP = 100_000
 
 
 def _queue(name: str, env: str | None) -> Queue:
-    apply_env(env)
-    return Queue.from_name(name)
+    return Queue.from_name(name, environment_name=env)
 
 
 @queue_cli.command("create")
 def create(name: NameArg, env: EnvOption = None) -> None:
     """Create a named queue (succeeds if it already exists)."""
     with cli_errors():
-        apply_env(env)
-        Queue.objects.create(name, allow_existing=True)
+        Queue.objects.create(name, allow_existing=True, environment_name=env)
     console.print(f"Created queue [bold]{name}[/bold].")
 
 
@@ -50,9 +49,8 @@ def create(name: NameArg, env: EnvOption = None) -> None:
 def list_(env: EnvOption = None, json_: JsonOption = False) -> None:
     """List named queues, newest first."""
     with cli_errors():
-        apply_env(env)
         rows = []
-        for q in Queue.objects.list():
+        for q in Queue.objects.list(environment_name=env or ""):
             meta = q.info()
             total = q.len(total=True)
             rows.append(
@@ -79,14 +77,15 @@ def list_(env: EnvOption = None, json_: JsonOption = False) -> None:
 def delete(
     name: NameArg,
     env: EnvOption = None,
-    allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Succeed if it does not exist.")] = False,
+    allow_missing: Annotated[
+        bool, typer.Option("--allow-missing", help="Succeed if it does not exist.")
+    ] = False,
     yes: YesOption = False,
 ) -> None:
     """Delete a named queue and all its data."""
     confirm(f"Delete queue {name!r} and all its items? This cannot be undone.", yes)
     with cli_errors():
-        apply_env(env)
-        Queue.objects.delete(name, allow_missing=allow_missing)
+        Queue.objects.delete(name, allow_missing=allow_missing, environment_name=env)
     console.print(f"Deleted queue [bold]{name}[/bold].")
 
 
@@ -156,8 +155,7 @@ def put(
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"not valid JSON: {exc}") from None
     with cli_errors():
-        apply_env(env)
-        q = Queue.from_name(name, create_if_missing=True)
+        q = Queue.from_name(name, environment_name=env, create_if_missing=True)
         try:
             q.put_many(items, block=False, partition=partition, partition_ttl=ttl)
         except stdlib_queue.Full as exc:
