@@ -7,6 +7,22 @@ across machines through Redis or Valkey.
 from chute import exception
 from chute._client import Client
 from chute._version import __version__
+from chute.app import App, Function, Retries
+from chute.backends.types import CallState
+from chute.call import CallInfo, FunctionCall
+from chute.dict import Dict
 from chute.queue import Queue
 
-__all__ = ["Client", "Queue", "__version__", "exception"]
+__all__ = [
+    "App",
+    "CallInfo",
+    "CallState",
+    "Client",
+    "Dict",
+    "Function",
+    "FunctionCall",
+    "Queue",
+    "Retries",
+    "__version__",
+    "exception",
+]

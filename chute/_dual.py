@@ -88,3 +88,21 @@ class dual_iter(Generic[P, T]):
         if obj is None:
             return self
         return BoundDualIter(obj, self._sync, self._aio)
+
+
+class static_dual(Generic[P, R]):
+    """A sync function and its async twin that need no instance (``FunctionCall.gather``)."""
+
+    def __init__(self, sync: Callable[P, R], aio: Callable[P, Awaitable[R]]) -> None:
+        self._sync, self._aio = sync, aio
+        self.__doc__ = sync.__doc__
+
+    def __get__(self, obj: object | None, owner: type[Any]) -> static_dual[P, R]:
+        return self
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._sync(*args, **kwargs)
+
+    def aio(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """The same call as a coroutine, run on the caller's event loop."""
+        return self._aio(*args, **kwargs)

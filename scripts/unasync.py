@@ -23,6 +23,7 @@ FILES = {
     "chute/backends/redis_async.py": "chute/backends/redis.py",
     "chute/_ops_async.py": "chute/_ops.py",
     "chute/_dict_ops_async.py": "chute/_dict_ops.py",
+    "chute/_call_ops_async.py": "chute/_call_ops.py",
 }
 TEST_DIRS = {"tests/_async": "tests/_sync"}
 

@@ -53,6 +53,8 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Concatenate, ParamSpec, TypeVar
 
+from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.config import Settings
 from chute.exception import BackendUnavailableError
@@ -56,7 +57,7 @@ def connect(settings: Settings, busy_timeout_ms: int) -> sqlite3.Connection:
         if conn.execute("PRAGMA user_version").fetchone()[0] < sql.SCHEMA_VERSION:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            for stmt in sql.SCHEMA.split(";"):
+            for stmt in (sql.SCHEMA + jobs_sql.SCHEMA).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
             conn.execute(f"PRAGMA user_version = {sql.SCHEMA_VERSION}")

@@ -14,7 +14,7 @@ from typing import Any
 from chute.backends.types import Kind, ObjectInfo, PartitionInfo, PutStatus
 from chute.exception import NotFoundError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: jobs tables (_sqlite_jobs_sql); every statement is IF NOT EXISTS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects(

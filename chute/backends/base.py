@@ -16,7 +16,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from chute.backends.types import Kind, ObjectInfo, PartitionInfo, PutStatus
+from chute.backends.types import (
+    CallRecord,
+    CallState,
+    FunctionRecord,
+    FunctionStats,
+    Kind,
+    ObjectInfo,
+    PartitionInfo,
+    PutStatus,
+)
 from chute.config import Settings
 
 
@@ -71,7 +80,9 @@ class Backend(ABC):
 
     @abstractmethod
     def collect_garbage(self) -> int:
-        """Delete ephemeral objects whose heartbeat expired, and expired partitions' data.
+        """Delete ephemeral objects whose heartbeat expired, expired partitions' data, and
+        call records whose result expired more than ``CALL_TOMBSTONE`` seconds ago (until
+        then ``job_get`` reports them EXPIRED rather than unknown).
 
         Returns the number of objects deleted. Safe to call from many processes at once.
         """
@@ -185,6 +196,148 @@ class Backend(ABC):
     @abstractmethod
     def kv_clear(self, object_id: str) -> None:
         """Remove every key; the dict survives."""
+
+    # -- jobs (function calls) ----------------------------------------------------------------
+    #
+    # A call is stored once and moves PENDING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED
+    # (RUNNING -> PENDING again for a retry or a lost worker). Workers *lease* calls rather
+    # than removing them: a worker that dies stops renewing its lease, and the next claim of
+    # that function puts the call back (at-least-once execution). ``attempt`` (the value of
+    # ``attempts`` right after a claim) is the fencing token: every write by a worker names
+    # the attempt it holds and is refused once the call moved on without it.
+
+    @abstractmethod
+    def job_deploy(self, env: str, app: str, functions: Sequence[tuple[str, bytes]]) -> None:
+        """Register (or replace) the app's functions with their JSON specs, atomically."""
+
+    @abstractmethod
+    def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
+        """Deployed functions of ``env`` (of one app if given), sorted by (app, name)."""
+
+    @abstractmethod
+    def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
+        """Counts of the function's calls by state (expired ones are not counted)."""
+
+    @abstractmethod
+    def job_submit(
+        self,
+        env: str,
+        app: str,
+        function: str,
+        call_id: str,
+        payload: bytes,
+        *,
+        result_ttl: float,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Store a PENDING call and wake a worker waiting on the function.
+
+        Returns ``call_id``, or, when ``idempotency_key`` was already used for this function
+        (within ``result_ttl``), the id of the call submitted with it, storing nothing new.
+        """
+
+    @abstractmethod
+    def job_claim(
+        self,
+        env: str,
+        app: str,
+        function: str,
+        worker: str,
+        *,
+        n: int,
+        lease: float,
+        max_running: int | None,
+        max_lost: int,
+    ) -> list[CallRecord]:
+        """Lease up to ``n`` ready calls of the function to ``worker``, oldest first.
+
+        First, running calls whose lease expired go back to PENDING with ``lost + 1`` (or
+        become FAILED with a "worker lost" error once ``lost`` would exceed ``max_lost``).
+        Then up to ``n`` PENDING calls whose backoff has passed become RUNNING with
+        ``attempts + 1`` and a lease until now + ``lease``, never taking the function's
+        RUNNING count above ``max_running`` (None = no cap). The records returned carry
+        ``payload``. Atomic: two claimers never get the same attempt.
+        """
+
+    @abstractmethod
+    def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
+        """Sleep up to ``wait`` s, returning early when one of the functions got a call.
+
+        Spurious early returns are allowed; callers keep ``wait`` bounded and loop.
+        """
+
+    @abstractmethod
+    def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
+        """Extend the lease of a RUNNING call's ``attempt`` to now + ``lease``.
+
+        False when the worker no longer holds it (cancelled, lost and re-claimed, finished):
+        the worker must then stop the attempt.
+        """
+
+    @abstractmethod
+    def job_finish(
+        self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
+    ) -> bool:
+        """Fenced: end a RUNNING call's ``attempt`` with SUCCEEDED or FAILED and its serialized
+        outcome; the result expires after the call's ``result_ttl``. A FAILED finish counts
+        one more failure. False (nothing written) when the attempt is not the current one.
+        Wakes ``job_wait`` callers.
+        """
+
+    @abstractmethod
+    def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
+        """Fenced: the attempt failed with ``error``; count the failure and make the call
+        PENDING again, claimable after ``delay`` seconds. False when the attempt is not current.
+        """
+
+    @abstractmethod
+    def job_release(self, call_id: str, attempt: int) -> bool:
+        """Fenced: give the attempt back without counting a failure (graceful shutdown);
+        the call is PENDING and claimable at once, and ``attempts`` is decremented.
+        """
+
+    @abstractmethod
+    def job_cancel(self, call_id: str, *, result: bytes) -> bool:
+        """Make a PENDING or RUNNING call CANCELLED with ``result`` as its outcome.
+
+        False when the call is unknown or already terminal. A running attempt notices at
+        its next heartbeat (which returns False). Wakes ``job_wait`` callers.
+        """
+
+    @abstractmethod
+    def job_get(self, call_id: str) -> CallRecord | None:
+        """The call (without ``payload``), or None if unknown or collected.
+
+        A terminal call whose ``expires_at`` passed is returned as EXPIRED with no result.
+        """
+
+    @abstractmethod
+    def job_wait(self, call_id: str, *, wait: float) -> None:
+        """Sleep up to ``wait`` s, returning early once the call may have become terminal."""
+
+    @abstractmethod
+    def job_list(
+        self,
+        env: str,
+        *,
+        app: str | None = None,
+        function: str | None = None,
+        state: CallState | None = None,
+        limit: int = 100,
+    ) -> list[CallRecord]:
+        """Most recent calls first (by ``created_at``), without payloads or results."""
+
+    @abstractmethod
+    def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
+        """Record that ``worker_id`` is alive until now + ``ttl``, with its JSON ``info``."""
+
+    @abstractmethod
+    def worker_gone(self, env: str, worker_id: str) -> None:
+        """Forget ``worker_id`` (it stopped cleanly)."""
+
+    @abstractmethod
+    def worker_list(self, env: str) -> list[tuple[str, bytes]]:
+        """``(worker_id, info)`` of the workers whose last beat has not expired, sorted by id."""
 
     # -- lifecycle --------------------------------------------------------------------------
 

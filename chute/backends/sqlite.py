@@ -11,10 +11,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._sqlite_conn import SQLiteConn, Waiter, notify
 from chute.backends.base import Backend
-from chute.backends.types import Kind, ObjectInfo, PartitionInfo, PutStatus
+from chute.backends.types import (
+    CallRecord,
+    CallState,
+    FunctionRecord,
+    FunctionStats,
+    Kind,
+    ObjectInfo,
+    PartitionInfo,
+    PutStatus,
+)
 from chute.config import Settings
 
 # A waiter re-checks the partition at least this often even without a wake-up datagram:
@@ -81,7 +91,9 @@ class SQLiteBackend(Backend):
         return self._conn.write(sql.heartbeat, object_id, time.time() + ttl)
 
     def collect_garbage(self) -> int:
-        return self._conn.write(sql.collect_garbage, time.time())
+        n = self._conn.write(sql.collect_garbage, time.time())
+        self._conn.write(jobs_sql.collect_garbage, time.time())
+        return n
 
     # -- queues ----------------------------------------------------------------------------
 
@@ -177,6 +189,127 @@ class SQLiteBackend(Backend):
 
     def kv_clear(self, object_id: str) -> None:
         self._conn.write(sql.kv_clear, object_id)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def job_deploy(self, env: str, app: str, functions: Sequence[tuple[str, bytes]]) -> None:
+        self._conn.write(jobs_sql.deploy, env, app, functions, time.time())
+
+    def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
+        return self._conn.read(jobs_sql.functions, env, app)
+
+    def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
+        return self._conn.read(jobs_sql.stats, env, app, function, time.time())
+
+    def job_submit(
+        self,
+        env: str,
+        app: str,
+        function: str,
+        call_id: str,
+        payload: bytes,
+        *,
+        result_ttl: float,
+        idempotency_key: str | None = None,
+    ) -> str:
+        call_id, waiters = self._conn.write(
+            jobs_sql.submit, env, app, function, call_id, payload, result_ttl, idempotency_key, time.time()
+        )
+        if waiters:
+            self._wake(waiters)
+        return call_id
+
+    def job_claim(
+        self,
+        env: str,
+        app: str,
+        function: str,
+        worker: str,
+        *,
+        n: int,
+        lease: float,
+        max_running: int | None,
+        max_lost: int,
+    ) -> list[CallRecord]:
+        calls, waiters = self._conn.write(
+            jobs_sql.claim, env, app, function, worker, n, lease, max_running, max_lost, time.time()
+        )
+        if waiters:
+            self._wake(waiters)
+        return calls
+
+    def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
+        self._wait_on([jobs_sql.work_channel(env, app, f) for f in functions], wait, None)
+
+    def _wait_on(self, channels: Sequence[str], wait: float, call_id: str | None) -> None:
+        if wait <= 0:
+            return
+        waiter = Waiter()
+        try:
+            ids = [self._conn.write(sql.add_waiter, ch, b"", False, waiter.addr) for ch in channels]
+            try:
+                # Registered first, then checked: a finish committed in between is seen here.
+                if call_id is None or not self._conn.read(jobs_sql.is_terminal, call_id):
+                    waiter.wait(min(wait, _RECHECK))
+            finally:
+                self._conn.write(sql.remove_waiters, ids)
+        finally:
+            waiter.close()
+
+    def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
+        return self._conn.write(jobs_sql.heartbeat, call_id, attempt, lease, time.time())
+
+    def job_finish(
+        self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
+    ) -> bool:
+        ok, waiters = self._conn.write(jobs_sql.finish, call_id, attempt, state, result, error, time.time())
+        if waiters:
+            self._wake(waiters)
+        return ok
+
+    def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
+        ok, waiters = self._conn.write(jobs_sql.retry, call_id, attempt, delay, error, time.time())
+        if waiters:
+            self._wake(waiters)
+        return ok
+
+    def job_release(self, call_id: str, attempt: int) -> bool:
+        ok, waiters = self._conn.write(jobs_sql.release, call_id, attempt, time.time())
+        if waiters:
+            self._wake(waiters)
+        return ok
+
+    def job_cancel(self, call_id: str, *, result: bytes) -> bool:
+        ok, waiters = self._conn.write(jobs_sql.cancel, call_id, result, time.time())
+        if waiters:
+            self._wake(waiters)
+        return ok
+
+    def job_get(self, call_id: str) -> CallRecord | None:
+        return self._conn.read(jobs_sql.get, call_id, time.time())
+
+    def job_wait(self, call_id: str, *, wait: float) -> None:
+        self._wait_on([call_id], wait, call_id)
+
+    def job_list(
+        self,
+        env: str,
+        *,
+        app: str | None = None,
+        function: str | None = None,
+        state: CallState | None = None,
+        limit: int = 100,
+    ) -> list[CallRecord]:
+        return self._conn.read(jobs_sql.list_calls, env, app, function, state, limit, time.time())
+
+    def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
+        self._conn.write(jobs_sql.worker_beat, env, worker_id, info, time.time() + ttl)
+
+    def worker_gone(self, env: str, worker_id: str) -> None:
+        self._conn.write(jobs_sql.worker_gone, env, worker_id)
+
+    def worker_list(self, env: str) -> list[tuple[str, bytes]]:
+        return self._conn.read(jobs_sql.worker_list, env, time.time())
 
     # -- lifecycle -------------------------------------------------------------------------
 

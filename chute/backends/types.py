@@ -46,3 +46,71 @@ class PartitionInfo:
     key: bytes
     length: int
     expires_at: float
+
+
+# An expired call's record stays this long, so ``get`` can say "expired" rather than "unknown".
+CALL_TOMBSTONE = 24 * 3600.0
+
+
+class CallState(enum.StrEnum):
+    """Where a function call is in its life. The terminal states never change again."""
+
+    PENDING = "pending"  # queued, or waiting out a retry backoff
+    RUNNING = "running"  # claimed by a worker whose lease is live
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # terminal, and its result TTL has passed: the result is gone
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (CallState.PENDING, CallState.RUNNING)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A function call as stored. Times are Unix seconds from the backend's clock.
+
+    ``result`` holds the serialized outcome (return value or exception) once the call is
+    terminal, and None after it expired. ``payload`` (the serialized arguments) is only
+    filled in by ``job_claim``; other reads leave it None to keep them small.
+    """
+
+    id: str
+    env: str
+    app: str
+    function: str
+    state: CallState
+    attempts: int  # claims so far (an attempt counts when a worker claims it)
+    failures: int  # attempts that ended in a user error or a timeout
+    lost: int  # attempts whose worker vanished (lease expired)
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    expires_at: float | None = None  # when the result is dropped (finished_at + result TTL)
+    worker: str | None = None
+    error: str | None = None  # last error, one line ("ValueError: boom"), for listings
+    result: bytes | None = None
+    payload: bytes | None = None
+
+
+@dataclass(frozen=True)
+class FunctionRecord:
+    """A deployed function: its app, name and the JSON spec written by ``chute deploy``."""
+
+    env: str
+    app: str
+    name: str
+    spec: bytes  # JSON: module path, retries, timeout, max_containers, …
+    deployed_at: float
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    """Counts of one function's calls by state (terminal ones: those not yet collected)."""
+
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0

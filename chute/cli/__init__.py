@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from chute.cli import jobs
+from chute.cli.dict import dict_cli
 from chute.cli.queue import queue_cli
+from chute.cli.serve import serve
 
 app = typer.Typer(
     name="chute",
@@ -15,6 +18,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(queue_cli, name="queue")
+app.add_typer(dict_cli, name="dict")
+app.command("serve")(serve)
+jobs.register(app)
 
 
 def main() -> None:

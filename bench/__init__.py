@@ -1,0 +1,1 @@
+"""chute's benchmark suite: ``python bench/run.py`` (see ``bench/run.py --help``)."""

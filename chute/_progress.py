@@ -1,0 +1,28 @@
+"""A rich progress bar for ``Function.map`` when a person is watching (stderr is a terminal)."""
+
+from __future__ import annotations
+
+import sys
+
+import rich.progress
+from rich.console import Console
+
+
+class Progress:
+    """Counts finished calls; draws nothing unless stderr is a terminal."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self._bar: rich.progress.Progress | None = None
+        if total > 1 and sys.stderr.isatty():
+            self._bar = rich.progress.Progress(console=Console(stderr=True), transient=True)
+            self._task = self._bar.add_task(label, total=total)
+            self._bar.start()
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

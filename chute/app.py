@@ -1,0 +1,388 @@
+"""``chute.App`` and ``chute.Function``: define job functions, spawn calls, look functions up.
+
+Example:
+    ```python
+    # my_job_queue.py
+    import chute
+
+    app = chute.App("my-job-queue")
+
+    @app.function(retries=3, timeout=60, max_containers=4)
+    def process_job(data):
+        return {"result": data}
+
+    @app.local_entrypoint()
+    def main():
+        call = process_job.spawn("my-data")
+        print(chute.FunctionCall.from_id(call.object_id).get(timeout=5))
+    ```
+
+``chute run my_job_queue.py`` runs ``main`` with workers; ``chute deploy`` registers the app
+so ``chute.Function.from_name("my-job-queue", "process_job")`` works from any process, and
+``chute worker my_job_queue.py`` runs its autoscaled worker pool on any machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, ParamSpec, TypeVar
+
+from chute import _call_ops, _call_ops_async, _validate
+from chute._client import Client
+from chute._dual import dual
+from chute.exception import InvalidError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
+DEFAULT_SCALEDOWN_WINDOW = 60.0
+DEFAULT_MAX_CONTAINERS = 8
+# Attempts lost with their worker (kill -9, machine gone) are retried without using up the
+# function's retries, up to this many (Modal's MAX_INTERNAL_FAILURE_COUNT).
+MAX_LOST_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Retries:
+    """Retry policy: up to ``max_retries`` retries, waiting ``initial_delay * backoff_coefficient**k``
+    seconds (capped at ``max_delay``) before retry k+1.
+
+    Raises:
+        InvalidError: an argument is out of Modal's ranges (max_retries >= 0, backoff_coefficient
+            in [1, 10], initial_delay in [0, 60], max_delay in [1, 60]).
+
+    Example:
+        ```python
+        @app.function(retries=chute.Retries(max_retries=3, backoff_coefficient=2.0, initial_delay=1.0))
+        def flaky(): ...
+        ```
+    """
+
+    max_retries: int
+    backoff_coefficient: float = 2.0
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.max_retries, int)
+            or isinstance(self.max_retries, bool)
+            or self.max_retries < 0
+        ):
+            raise InvalidError(f"Retries.max_retries must be an int >= 0, got {self.max_retries!r}.")
+        if not 1.0 <= self.backoff_coefficient <= 10.0:
+            raise InvalidError(
+                f"Retries.backoff_coefficient must be in [1, 10], got {self.backoff_coefficient}."
+            )
+        if not 0.0 <= self.initial_delay <= 60.0:
+            raise InvalidError(f"Retries.initial_delay must be in [0, 60] seconds, got {self.initial_delay}.")
+        if not 1.0 <= self.max_delay <= 60.0:
+            raise InvalidError(f"Retries.max_delay must be in [1, 60] seconds, got {self.max_delay}.")
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based)."""
+        return min(self.initial_delay * self.backoff_coefficient ** (retry - 1), self.max_delay)
+
+    @classmethod
+    def of(cls, retries: int | Retries | None) -> Retries:
+        """``retries=n`` means n retries, 1 s apart (as in Modal)."""
+        if retries is None:
+            return cls(0)
+        if isinstance(retries, Retries):
+            return retries
+        if isinstance(retries, int) and not isinstance(retries, bool):
+            return cls(retries, backoff_coefficient=1.0, initial_delay=1.0)
+        raise InvalidError(f"retries must be an int or chute.Retries, got {retries!r}.")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """How a function runs: what ``@app.function(...)`` was given, stored by ``chute deploy``."""
+
+    retries: Retries = field(default_factory=lambda: Retries(0))
+    timeout: float = DEFAULT_TIMEOUT
+    max_containers: int = DEFAULT_MAX_CONTAINERS
+    min_containers: int = 0
+    scaledown_window: float = DEFAULT_SCALEDOWN_WINDOW
+    result_ttl: float = DEFAULT_RESULT_TTL
+    module: str | None = None  # where the code lives, for people reading listings
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> FunctionSpec:
+        raw = json.loads(data)
+        raw["retries"] = Retries(**raw["retries"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def _check_spec(
+    timeout: float,
+    max_containers: int | None,
+    min_containers: int,
+    scaledown_window: float,
+    result_ttl: float,
+) -> None:
+    if timeout is None or not isinstance(timeout, int | float) or not 1 <= timeout <= 24 * 3600:
+        raise InvalidError(f"timeout must be between 1 s and 24 h, got {timeout!r}.")
+    if max_containers is not None and (not isinstance(max_containers, int) or max_containers < 1):
+        raise InvalidError(f"max_containers must be an int >= 1, got {max_containers!r}.")
+    if not isinstance(min_containers, int) or min_containers < 0:
+        raise InvalidError(f"min_containers must be an int >= 0, got {min_containers!r}.")
+    if max_containers is not None and min_containers > max_containers:
+        raise InvalidError(f"min_containers ({min_containers}) must be <= max_containers ({max_containers}).")
+    if not isinstance(scaledown_window, int | float) or scaledown_window <= 0:
+        raise InvalidError(f"scaledown_window must be > 0 seconds, got {scaledown_window!r}.")
+    if not isinstance(result_ttl, int | float) or result_ttl <= 0:
+        raise InvalidError(f"result_ttl must be > 0 seconds, got {result_ttl!r}.")
+
+
+class Function(Generic[P, R]):
+    """A job function: call ``spawn``/``remote``/``map`` to run it on workers, ``local`` to run it here.
+
+    Get one from ``@app.function()`` or, in any process, ``Function.from_name(app, name)``.
+    """
+
+    app_name: str
+    name: str
+    spec: FunctionSpec
+    _raw: Callable[P, R] | None
+    _env_name: str | None
+    _checked: bool
+    _idempotency_key: str | None
+
+    def __init__(self) -> None:
+        raise RuntimeError("Define functions with @app.function() or look them up with Function.from_name().")
+
+    @classmethod
+    def _new(
+        cls,
+        app_name: str,
+        name: str,
+        spec: FunctionSpec,
+        raw: Callable[P, R] | None,
+        env: str | None = None,
+        checked: bool = True,
+    ) -> Function[P, R]:
+        fn: Function[P, R] = cls.__new__(cls)
+        fn.app_name, fn.name, fn.spec, fn._raw = app_name, name, spec, raw
+        fn._env_name, fn._checked, fn._idempotency_key = env, checked, None
+        return fn
+
+    @property
+    def _client(self) -> Client:
+        # Resolved at each use, not at import time: the environment may change in between.
+        return Client.from_env()
+
+    @property
+    def _env(self) -> str:
+        return self._env_name or self._client.settings.env
+
+    @classmethod
+    def from_name(
+        cls, app_name: str, name: str, *, environment_name: str | None = None
+    ) -> Function[..., Any]:
+        """A deployed function (no I/O: a missing one raises ``NotFoundError`` on first use).
+
+        Raises:
+            InvalidError: invalid app or function name.
+        """
+        _validate.check_name(app_name, "App")
+        _validate.check_name(name, "Function")
+        env = _validate.check_env(environment_name) if environment_name else None
+        return cls._new(app_name, name, FunctionSpec(), None, env, checked=False)
+
+    def with_options(self, *, idempotency_key: str | None = None) -> Function[P, R]:
+        """A copy whose ``spawn`` is idempotent: spawning again with the same key (while the
+        first call's result is kept) returns the first call instead of running it twice."""
+        fn = Function._new(self.app_name, self.name, self.spec, self._raw, self._env_name, self._checked)
+        fn._idempotency_key = idempotency_key
+        return fn
+
+    spawn = dual(_call_ops.spawn, _call_ops_async.spawn)
+    remote = dual(_call_ops.remote, _call_ops_async.remote)
+
+    def local(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function in this process.
+
+        Raises:
+            ExecutionError: the function was looked up by name (its code is not here).
+        """
+        if self._raw is None:
+            from chute.exception import ExecutionError
+
+            raise ExecutionError(f"{self.app_name}.{self.name} was looked up by name: its code is not here.")
+        return self._raw(*args, **kwargs)
+
+    def map(
+        self, *iterables: Iterable[Any], order_outputs: bool = True, return_exceptions: bool = False
+    ) -> _MapIter:
+        """Run the function on every element (of the zipped iterables) in parallel on workers.
+
+        Yields results in input order (``order_outputs=False``: as they finish). A failed call
+        raises its exception unless ``return_exceptions=True``, which yields it instead. Shows
+        a progress bar when stderr is a terminal. ``async for r in f.map.aio(...)`` too.
+
+        Example:
+            ```python
+            squares = list(square.map(range(10)))
+            ```
+        """
+        return _MapIter(
+            self, [(args, {}) for args in zip(*iterables, strict=False)], order_outputs, return_exceptions
+        )
+
+    def starmap(
+        self,
+        input_iterator: Iterable[Iterable[Any]],
+        *,
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+    ) -> _MapIter:
+        """Like ``map``, but each element is a tuple of positional arguments."""
+        return _MapIter(
+            self, [(tuple(args), {}) for args in input_iterator], order_outputs, return_exceptions
+        )
+
+    def for_each(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
+        """Run the function on every element and wait for all; discard the results.
+
+        Raises:
+            Exception: the first failure, unless ``ignore_exceptions``.
+        """
+        for _ in self.map(*iterables, order_outputs=False, return_exceptions=ignore_exceptions):
+            pass
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.local(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # By reference: the receiver looks the deployed function up by name.
+        return (_function_by_name, (self.app_name, self.name, self._env_name))
+
+    def __repr__(self) -> str:
+        return f"Function({self.app_name}.{self.name})"
+
+
+def _function_by_name(app_name: str, name: str, env: str | None) -> Function[..., Any]:
+    return Function.from_name(app_name, name, environment_name=env)
+
+
+class _MapIter:
+    """The iterator ``Function.map`` returns; ``.aio()`` gives the async version."""
+
+    def __init__(
+        self,
+        fn: Function[Any, Any],
+        arg_lists: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        order_outputs: bool,
+        return_exceptions: bool,
+    ) -> None:
+        self._args = (fn, arg_lists, order_outputs, return_exceptions)
+        self._it: Iterator[Any] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self._it is None:
+            self._it = _call_ops.map_calls(*self._args)
+        return next(self._it)
+
+    def aio(self) -> AsyncIterator[Any]:
+        return _call_ops_async.map_calls(*self._args)
+
+
+class App:
+    """A named group of job functions, and the entrypoint ``chute run`` calls.
+
+    Raises:
+        InvalidError: invalid name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = _validate.check_name(name, "App")
+        self.functions: dict[str, Function[Any, Any]] = {}
+        self.entrypoints: dict[str, Callable[..., Any]] = {}
+        _registry.setdefault(self.name, []).append(self)
+
+    def function(
+        self,
+        *,
+        retries: int | Retries | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_containers: int | None = None,
+        min_containers: int = 0,
+        scaledown_window: float = DEFAULT_SCALEDOWN_WINDOW,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> Callable[[Callable[P, R]], Function[P, R]]:
+        """Make a job function.
+
+        Args:
+            retries: retries after a failed attempt (an exception, a timeout or a crash of
+                the process running it): an int (1 s apart) or a ``chute.Retries``.
+            timeout: seconds one attempt may run before its process is killed (1 s .. 24 h).
+            max_containers: at most this many calls run at once, across every worker of the
+                backend (default 8).
+            min_containers: worker processes kept warm per ``chute worker`` even when idle.
+            scaledown_window: seconds an idle worker process is kept before it exits.
+            result_ttl: seconds a result stays available to ``FunctionCall.get`` (default 7 days).
+
+        Raises:
+            InvalidError: an option is out of range, or the function is a generator.
+        """
+        _check_spec(timeout, max_containers, min_containers, scaledown_window, result_ttl)
+        spec = FunctionSpec(
+            retries=Retries.of(retries),
+            timeout=float(timeout),
+            max_containers=max_containers or DEFAULT_MAX_CONTAINERS,
+            min_containers=min_containers,
+            scaledown_window=float(scaledown_window),
+            result_ttl=float(result_ttl),
+        )
+
+        def decorate(raw: Callable[P, R]) -> Function[P, R]:
+            if inspect.isgeneratorfunction(raw) or inspect.isasyncgenfunction(raw):
+                raise InvalidError(f"Cannot make generator function {raw.__name__} a chute function.")
+            name = _validate.check_name(raw.__name__, "Function")
+            fn = Function._new(self.name, name, dataclasses.replace(spec, module=raw.__module__), raw)
+            self.functions[name] = fn
+            return fn
+
+        return decorate
+
+    def local_entrypoint(self) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Mark the function ``chute run FILE`` calls (with workers for this app running)."""
+
+        def decorate(raw: Callable[P, R]) -> Callable[P, R]:
+            self.entrypoints[raw.__name__] = raw
+            return raw
+
+        return decorate
+
+    def deploy(self, *, environment_name: str | None = None) -> None:
+        """Register this app's functions so ``Function.from_name`` finds them (``chute deploy``)."""
+        _call_ops.deploy(self, environment_name)
+
+    def __repr__(self) -> str:
+        return f"App({self.name!r}, functions={sorted(self.functions)})"
+
+
+# Every App constructed in this process, by name (workers find functions here).
+_registry: dict[str, list[App]] = {}
+
+
+def find_function(app_name: str, name: str) -> Function[Any, Any] | None:
+    """The function defined in this process under ``app_name.name``, if any."""
+    for app in _registry.get(app_name, []):
+        if name in app.functions:
+            return app.functions[name]
+    return None

@@ -1,0 +1,239 @@
+"""``chute run|deploy|worker`` and ``chute call|app|function …``: running and inspecting jobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from chute import worker as worker_mod
+from chute._client import Client
+from chute.app import App, FunctionSpec
+from chute.call import FunctionCall
+from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, jsonable, print_json
+from chute.exception import Error, InvalidError
+
+AppFileArg = Annotated[str, typer.Argument(help="Python file (or module) defining a chute.App.")]
+CallIdArg = Annotated[str, typer.Argument(help="Function call id (fc-…).")]
+
+call_cli = typer.Typer(help="Inspect function calls: get, status, cancel.", no_args_is_help=True)
+app_cli = typer.Typer(help="Deployed apps.", no_args_is_help=True)
+function_cli = typer.Typer(help="Deployed functions.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.command("run")(run)
+    root.command("deploy")(deploy)
+    root.command("worker")(worker)
+    root.add_typer(call_cli, name="call")
+    root.add_typer(app_cli, name="app")
+    root.add_typer(function_cli, name="function")
+
+
+def _env(env: str | None) -> str:
+    return env or Client.from_env().settings.env
+
+
+def _apps(target: str) -> list[App]:
+    return worker_mod.apps_in(worker_mod.load_target(target))
+
+
+def run(
+    app_file: AppFileArg,
+    entrypoint: Annotated[
+        str | None, typer.Option("--entrypoint", help="Which local_entrypoint to run.")
+    ] = None,
+    env: EnvOption = None,
+) -> None:
+    """Run the app's local_entrypoint, with workers for the app running meanwhile."""
+    with cli_errors():
+        apps = _apps(app_file)
+        functions = {name: fn for app in apps for name, fn in app.entrypoints.items()}
+        if entrypoint is not None and entrypoint not in functions:
+            raise InvalidError(
+                f"No local_entrypoint {entrypoint!r} in {app_file} (have: {sorted(functions)})."
+            )
+        if entrypoint is None and len(functions) != 1:
+            raise InvalidError(
+                f"{app_file} has {len(functions)} local_entrypoints ({sorted(functions)}): "
+                "pick one with --entrypoint."
+            )
+        main = functions[entrypoint or next(iter(functions))]
+        for app in apps:
+            app.deploy(environment_name=env)
+    child_env = dict(os.environ)
+    if env:
+        child_env["CHUTE_ENV"] = env
+    workers = subprocess.Popen([sys.executable, "-m", "chute", "worker", app_file], env=child_env)
+    try:
+        main()
+    finally:
+        workers.send_signal(signal.SIGTERM)
+        try:
+            workers.wait(worker_mod.DEFAULT_GRACE + 10)
+        except subprocess.TimeoutExpired:
+            workers.kill()
+            workers.wait()
+
+
+def deploy(app_file: AppFileArg, env: EnvOption = None) -> None:
+    """Register the app's functions so Function.from_name finds them from any process."""
+    with cli_errors():
+        for app in _apps(app_file):
+            app.deploy(environment_name=env)
+            console.print(
+                f"Deployed app [bold]{app.name}[/bold]: {', '.join(sorted(app.functions)) or 'no functions'}."
+            )
+
+
+def worker(
+    app_files: Annotated[list[str], typer.Argument(help="Python files (or modules) defining chute Apps.")],
+    env: EnvOption = None,
+    grace: Annotated[float, typer.Option(help="Seconds running calls get to finish on SIGTERM.")] = (
+        worker_mod.DEFAULT_GRACE
+    ),
+) -> None:
+    """Run an autoscaled pool of worker processes for the apps (deploys them too). Stop with SIGTERM."""
+    with cli_errors():
+        pool = worker_mod.Pool(app_files, environment_name=env, grace=grace)
+        names = ", ".join(f"{f.app_name}.{f.name}" for a in pool.apps for f in a.functions.values())
+        err_console.print(f"chute worker {pool.worker_id}: serving {names}", highlight=False)
+        pool.run()
+
+
+# -- chute call ----------------------------------------------------------------------------------
+
+
+def _call(call_id: str) -> FunctionCall:
+    return FunctionCall.from_id(call_id)
+
+
+@call_cli.command("get")
+def call_get(
+    call_id: CallIdArg,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait (default: forever).")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Wait for the call's result and print it. Exit 1 if it failed, 2 if still pending."""
+    with cli_errors():
+        try:
+            value = _call(call_id).get(timeout=timeout)
+        except TimeoutError as exc:
+            if isinstance(exc, Error):
+                raise
+            err_console.print(f"Pending: {exc}")
+            raise typer.Exit(2) from None
+        except Error:
+            raise
+        except Exception as exc:
+            err_console.print(f"[red]Failed:[/red] {type(exc).__name__}: {exc}", highlight=False)
+            raise typer.Exit(1) from None
+    if json_:
+        print_json(jsonable(value))
+    else:
+        typer.echo(value if isinstance(value, str) else repr(value))
+
+
+@call_cli.command("status")
+def call_status(call_id: CallIdArg, json_: JsonOption = False) -> None:
+    """Show the call's state, attempts, timings and error."""
+    with cli_errors():
+        info = _call(call_id).info()
+    data = info.as_dict()
+    if json_:
+        print_json(data)
+        return
+    table = Table(show_header=False)
+    for key, value in data.items():
+        if key != "traceback" and value is not None:
+            table.add_row(key, str(value))
+    console.print(table)
+    if info.traceback:
+        console.print(info.traceback, highlight=False)
+
+
+@call_cli.command("cancel")
+def call_cancel(call_id: CallIdArg) -> None:
+    """Cancel the call: pending calls never run, running ones are killed."""
+    with cli_errors():
+        _call(call_id).cancel()
+    console.print(f"Cancelled {call_id}.")
+
+
+# -- chute app / function ----------------------------------------------------------------------------
+
+
+def _function_rows(env: str) -> list[dict[str, Any]]:
+    backend = Client.from_env().sync_backend()
+    rows = []
+    for record in backend.job_functions(env):
+        stats = backend.job_stats(env, record.app, record.name)
+        spec = FunctionSpec.from_json(record.spec)
+        rows.append(
+            {
+                "app": record.app,
+                "function": record.name,
+                "deployed_at": datetime.fromtimestamp(record.deployed_at)
+                .astimezone()
+                .isoformat(timespec="seconds"),
+                "backlog": stats.pending,
+                "running": stats.running,
+                "succeeded": stats.succeeded,
+                "failed": stats.failed,
+                "cancelled": stats.cancelled,
+                "retries": spec.retries.max_retries,
+                "timeout": spec.timeout,
+                "max_containers": spec.max_containers,
+            }
+        )
+    return rows
+
+
+@app_cli.command("list")
+def app_list(env: EnvOption = None, json_: JsonOption = False) -> None:
+    """List deployed apps with their functions and call counts."""
+    with cli_errors():
+        rows = _function_rows(_env(env))
+    apps: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = apps.setdefault(row["app"], {"app": row["app"], "functions": [], "backlog": 0, "running": 0})
+        entry["functions"].append(row["function"])
+        entry["backlog"] += row["backlog"]
+        entry["running"] += row["running"]
+    if json_:
+        print_json(list(apps.values()))
+        return
+    table = Table("App", "Functions", "Backlog", "Running")
+    for entry in apps.values():
+        table.add_row(
+            entry["app"], ", ".join(entry["functions"]), str(entry["backlog"]), str(entry["running"])
+        )
+    console.print(table)
+
+
+@function_cli.command("list")
+def function_list(env: EnvOption = None, json_: JsonOption = False) -> None:
+    """List deployed functions with backlog, running, succeeded and failed counts."""
+    with cli_errors():
+        rows = _function_rows(_env(env))
+    if json_:
+        print_json(rows)
+        return
+    table = Table(
+        "App", "Function", "Backlog", "Running", "Succeeded", "Failed", "Retries", "Timeout", "Max containers"
+    )
+    for r in rows:
+        table.add_row(
+            r["app"],
+            r["function"],
+            *(str(r[k]) for k in ("backlog", "running", "succeeded", "failed", "retries")),
+            f"{r['timeout']:g} s",
+            str(r["max_containers"]),
+        )
+    console.print(table)
