@@ -23,18 +23,21 @@ microseconds of server ``TIME``::
     J fns:<env>                     HASH  "<app>\\0<function>" -> "<deployed_at> <spec JSON>"
     J calls:<env>                   ZSET  call id -> seq, for job_list (stale ids dropped lazily)
     J call:<id>                     HASH  the call: env app fn st att fail lost ct sa fa ea w err
-                                          res pl, plus ttl (result TTL), seq, pm (its member in
-                                          F pending), fk (F), ik (its idempotency key or "")
+                                          res pl, plus ttl (result TTL), seq, fk (F),
+                                          ik (its idempotency key or "")
     J done:<id>                     LIST  one token, pushed when the call turns terminal
     J idem:<env>:<app>:<fn>:<key>   STRING  call id; expires with the call's result
     J expiring                      ZSET  "<id>\\0<env>\\0<app>\\0<fn>" -> expires_at
     J tomb                          ZSET  same members -> expires_at + CALL_TOMBSTONE
-    F pending                       ZSET  "<seq, 20 digits><id>" -> claimable from (created_at,
-                                          or the end of a retry's backoff); ties go by seq
+    F pending                       ZSET  call id -> seq: claimable now, oldest first
+    F delayed                       ZSET  call id -> end of its retry backoff (claim moves the
+                                          due ones to F pending)
     F running                       ZSET  call id -> lease deadline
     F all                           ZSET  call id -> seq, for job_list of one function
     F succeeded|failed|cancelled    ZSET  call id -> expires_at, for job_stats
     F wake                          LIST  tokens for job_wait_for_work (BLPOP), kept short
+    J workers:<env>                 ZSET  worker id -> deadline of its last beat
+    J winfo:<env>                   HASH  worker id -> info (JSON)
 
 A terminal call's record and done list expire natively (PEXPIREAT) at expires_at +
 ``CALL_TOMBSTONE``; ``expiring`` and ``tomb`` let ``collect_garbage`` (and, a few entries at a
@@ -150,6 +153,12 @@ class JobKeys:
 
     def done(self, call_id: str) -> bytes:
         return self.base + f"done:{call_id}".encode()
+
+    def workers(self, env: str) -> bytes:
+        return self.base + f"workers:{env}".encode()
+
+    def winfo(self, env: str) -> bytes:
+        return self.base + f"winfo:{env}".encode()
 
     def fn(self, env: str, app: str, function: str) -> bytes:
         """The prefix of one function's keys (must match ``fbase`` in the Lua prelude)."""
@@ -488,12 +497,12 @@ local FIELDS = {'env', 'app', 'fn', 'st', 'att', 'fail', 'lost', 'ct', 'sa', 'fa
   'res', 'pl'}
 local function fbase(T, env, app, fn) return T .. 'f:' .. env .. ':' .. app .. ':' .. fn .. ':' end
 local function live(st) return st == 'pending' or st == 'running' end
--- {id, FIELDS...} of a call, or false. A terminal call past its expiry reads as 'expired'
--- without a result; `res`/`pl` are only included when asked for.
+-- {id, FIELDS...} of a call, or false. A terminal call whose expiry has come reads as
+-- 'expired' without a result; `res`/`pl` are only included when asked for.
 local function view(T, id, now, with_res, with_pl)
   local v = redis.call('HMGET', T .. 'call:' .. id, unpack(FIELDS))
   if not v[1] then return false end
-  if not live(v[4]) and v[11] and tonumber(v[11]) < now then
+  if not live(v[4]) and v[11] and tonumber(v[11]) <= now then
     v[4] = 'expired'
     v[14] = false
   end
@@ -502,9 +511,19 @@ local function view(T, id, now, with_res, with_pl)
   table.insert(v, 1, id)
   return v
 end
+-- Move the function's calls whose retry backoff is over to its claimable set.
+local function promote(T, fk, now)
+  local due = redis.call('ZRANGEBYSCORE', fk .. 'delayed', '-inf', int(now), 'LIMIT', 0, 1000)
+  for _, id in ipairs(due) do
+    local seq = redis.call('HGET', T .. 'call:' .. id, 'seq')
+    if seq then redis.call('ZADD', fk .. 'pending', seq, id) end
+  end
+  if #due > 0 then redis.call('ZREM', fk .. 'delayed', unpack(due)) end
+end
 -- Wake one worker of the function when it has a call that can be claimed now.
 local function wake(fk, now)
-  if redis.call('ZCOUNT', fk .. 'pending', '-inf', int(now)) > 0 then
+  if redis.call('ZCARD', fk .. 'pending') > 0
+      or redis.call('ZCOUNT', fk .. 'delayed', '-inf', int(now)) > 0 then
     redis.call('LPUSH', fk .. 'wake', '1')
     redis.call('LTRIM', fk .. 'wake', 0, 15)
     redis.call('PEXPIRE', fk .. 'wake', 3600000)
@@ -514,52 +533,65 @@ local function fenced(call, attempt)
   local r = redis.call('HMGET', call, 'st', 'att')
   return r[1] == 'running' and tonumber(r[2]) == tonumber(attempt)
 end
+-- A running call back to PENDING: claimable at once in its place by creation (delay_us = 0),
+-- or once the delay is over.
+local function requeue(call, fk, id, now, delay_us)
+  redis.call('HSET', call, 'st', 'pending')
+  redis.call('HDEL', call, 'w')
+  redis.call('ZREM', fk .. 'running', id)
+  if delay_us > 0 then
+    redis.call('ZADD', fk .. 'delayed', int(now + delay_us), id)
+  else
+    redis.call('ZADD', fk .. 'pending', redis.call('HGET', call, 'seq'), id)
+  end
+end
 -- Make a live call terminal: drop it from the pending/running sets, schedule its result's and
 -- its record's expiry, and wake every job_wait on it (the done list stays until the record goes).
 local function terminate(T, id, st, res, now)
   local call = T .. 'call:' .. id
-  local r = redis.call('HMGET', call, 'fk', 'pm', 'ttl', 'ik', 'env', 'app', 'fn')
+  local r = redis.call('HMGET', call, 'fk', 'ttl', 'ik', 'env', 'app', 'fn')
   local fk = r[1]
-  local ea = now + tonumber(r[3])
+  local ea = now + tonumber(r[2])
   local gone = ea + TOMBSTONE_US
   local gone_ms = int(math.ceil(gone / 1000))
   redis.call('HSET', call, 'st', st, 'fa', int(now), 'ea', int(ea))
   if res then redis.call('HSET', call, 'res', res) else redis.call('HDEL', call, 'res') end
   redis.call('HDEL', call, 'pl')
-  redis.call('ZREM', fk .. 'pending', r[2])
+  redis.call('ZREM', fk .. 'pending', id)
+  redis.call('ZREM', fk .. 'delayed', id)
   redis.call('ZREM', fk .. 'running', id)
   redis.call('ZADD', fk .. st, int(ea), id)
-  local m = id .. '\\0' .. r[5] .. '\\0' .. r[6] .. '\\0' .. r[7]
+  local m = id .. '\\0' .. r[4] .. '\\0' .. r[5] .. '\\0' .. r[6]
   redis.call('ZADD', T .. 'expiring', int(ea), m)
   redis.call('ZADD', T .. 'tomb', int(gone), m)
   redis.call('PEXPIREAT', call, gone_ms)
   local done = T .. 'done:' .. id
   redis.call('RPUSH', done, '1')
   redis.call('PEXPIREAT', done, gone_ms)
-  if r[4] and r[4] ~= '' and redis.call('GET', r[4]) == id then
-    redis.call('PEXPIREAT', r[4], int(math.ceil(ea / 1000)))
+  if r[3] and r[3] ~= '' and redis.call('GET', r[3]) == id then
+    redis.call('PEXPIREAT', r[3], int(math.ceil(ea / 1000)))
   end
   return fk
 end
--- Bounded clean-up: drop results past their expiry, and records (with their index entries)
+-- Bounded clean-up: drop results whose expiry came, and records (with their index entries)
 -- past expiry + tombstone. Returns {results dropped, records deleted}.
 local function sweep(T, now, batch)
   local function split(m)
     return string.match(m, '^([^%z]*)%z([^%z]*)%z([^%z]*)%z(.*)$')
   end
-  local exp = redis.call('ZRANGEBYSCORE', T .. 'expiring', '-inf', '(' .. int(now), 'LIMIT', 0, batch)
   local function uncount(fk, id)
     redis.call('ZREM', fk .. 'succeeded', id)
     redis.call('ZREM', fk .. 'failed', id)
     redis.call('ZREM', fk .. 'cancelled', id)
   end
+  local exp = redis.call('ZRANGEBYSCORE', T .. 'expiring', '-inf', int(now), 'LIMIT', 0, batch)
   for _, m in ipairs(exp) do
     local id, env, app, fn = split(m)
     redis.call('HDEL', T .. 'call:' .. id, 'res')
     uncount(fbase(T, env, app, fn), id)
   end
   if #exp > 0 then redis.call('ZREM', T .. 'expiring', unpack(exp)) end
-  local gone = redis.call('ZRANGEBYSCORE', T .. 'tomb', '-inf', '(' .. int(now), 'LIMIT', 0, batch)
+  local gone = redis.call('ZRANGEBYSCORE', T .. 'tomb', '-inf', int(now), 'LIMIT', 0, batch)
   for _, m in ipairs(gone) do
     local id, env, app, fn = split(m)
     local fk = fbase(T, env, app, fn)
@@ -594,8 +626,8 @@ for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], prefix .. ARGV[i], at .. ' ' 
 return 0
 """)
 
-# KEYS: seq   ARGV: T, env, app, fn, id, payload, result_ttl_us, idempotency key ('' = none),
-# has_key ('1' | '0'), sweep batch   Returns the id of the stored (or earlier) call.
+# KEYS: seq   ARGV: T, env, app, fn, id, payload, result_ttl_us, idempotency key, has_key
+# ('1' | '0'), sweep batch   Returns the id of the stored (or earlier) call.
 JOB_SUBMIT = _jobs_lua("""
 local T, env, app, fn, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ik = ''
@@ -610,10 +642,9 @@ local now = now_us()
 sweep(T, now, tonumber(ARGV[10]))
 local seq = redis.call('INCR', KEYS[1])
 local fk = fbase(T, env, app, fn)
-local pm = string.format('%020d', seq) .. id
 redis.call('HSET', call, 'env', env, 'app', app, 'fn', fn, 'st', 'pending', 'att', 0, 'fail', 0,
-  'lost', 0, 'ct', int(now), 'pl', ARGV[6], 'ttl', ARGV[7], 'seq', seq, 'pm', pm, 'fk', fk, 'ik', ik)
-redis.call('ZADD', fk .. 'pending', int(now), pm)
+  'lost', 0, 'ct', int(now), 'pl', ARGV[6], 'ttl', ARGV[7], 'seq', seq, 'fk', fk, 'ik', ik)
+redis.call('ZADD', fk .. 'pending', seq, id)
 redis.call('ZADD', fk .. 'all', seq, id)
 redis.call('ZADD', T .. 'calls:' .. env, seq, id)
 -- No expiry while the call is live: terminate() sets it to the result's expiry.
@@ -623,7 +654,7 @@ return id
 """)
 
 # KEYS: pending, running   ARGV: T, fk, worker, n, lease_us, max_running ('' = no cap), max_lost
-# Returns the claimed calls, each {id, FIELDS...} with the payload.
+# Returns the claimed calls, oldest first, each {id, FIELDS...} with the payload.
 JOB_CLAIM = _jobs_lua("""
 local T, fk = ARGV[1], ARGV[2]
 local now = now_us()
@@ -640,21 +671,19 @@ for _, id in ipairs(expired) do
         'worker lost: the worker running this call stopped heartbeating ' .. lost .. ' times')
       terminate(T, id, 'failed', false, now)
     else
-      local r = redis.call('HMGET', call, 'pm', 'ct')
-      redis.call('HSET', call, 'st', 'pending')
-      redis.call('ZREM', KEYS[2], id)
-      redis.call('ZADD', KEYS[1], r[2], r[1])
+      requeue(call, fk, id, now, 0)
     end
   end
 end
+promote(T, fk, now)
 local take = tonumber(ARGV[4])
 if ARGV[6] ~= '' then take = math.min(take, tonumber(ARGV[6]) - redis.call('ZCARD', KEYS[2])) end
 if take <= 0 then return {} end
 local out = {}
 local deadline = int(now + tonumber(ARGV[5]))
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(now), 'LIMIT', 0, take)) do
-  redis.call('ZREM', KEYS[1], m)
-  local id = string.sub(m, 21)
+local popped = redis.call('ZPOPMIN', KEYS[1], take)
+for i = 1, #popped, 2 do
+  local id = popped[i]
   local call = T .. 'call:' .. id
   if redis.call('HGET', call, 'st') == 'pending' then
     redis.call('HINCRBY', call, 'att', 1)
@@ -688,25 +717,22 @@ return 1
 JOB_RETRY = _jobs_lua("""
 if not fenced(KEYS[1], ARGV[3]) then return 0 end
 local now = now_us()
-local r = redis.call('HMGET', KEYS[1], 'fk', 'pm')
+local fk = redis.call('HGET', KEYS[1], 'fk')
 redis.call('HINCRBY', KEYS[1], 'fail', 1)
-redis.call('HSET', KEYS[1], 'st', 'pending', 'err', ARGV[5])
-redis.call('ZREM', r[1] .. 'running', ARGV[2])
-redis.call('ZADD', r[1] .. 'pending', int(now + tonumber(ARGV[4])), r[2])
-wake(r[1], now)
+redis.call('HSET', KEYS[1], 'err', ARGV[5])
+requeue(KEYS[1], fk, ARGV[2], now, tonumber(ARGV[4]))
+wake(fk, now)
 return 1
 """)
 
-# KEYS: call   ARGV: T, id, attempt   The call goes back to its place by creation time.
+# KEYS: call   ARGV: T, id, attempt
 JOB_RELEASE = _jobs_lua("""
 if not fenced(KEYS[1], ARGV[3]) then return 0 end
 local now = now_us()
-local r = redis.call('HMGET', KEYS[1], 'fk', 'pm', 'ct')
+local fk = redis.call('HGET', KEYS[1], 'fk')
 redis.call('HINCRBY', KEYS[1], 'att', -1)
-redis.call('HSET', KEYS[1], 'st', 'pending')
-redis.call('ZREM', r[1] .. 'running', ARGV[2])
-redis.call('ZADD', r[1] .. 'pending', r[3], r[2])
-wake(r[1], now)
+requeue(KEYS[1], fk, ARGV[2], now, 0)
+wake(fk, now)
 return 1
 """)
 
@@ -714,6 +740,7 @@ return 1
 JOB_CANCEL = _jobs_lua("""
 if not live(redis.call('HGET', KEYS[1], 'st')) then return 0 end
 local now = now_us()
+redis.call('HSET', KEYS[1], 'err', 'cancelled')
 wake(terminate(ARGV[1], ARGV[2], 'cancelled', ARGV[3], now), now)
 return 1
 """)
@@ -723,12 +750,13 @@ JOB_GET = _jobs_lua("""
 return view(ARGV[1], ARGV[2], now_us(), true, false)
 """)
 
-# KEYS: pending, running, succeeded, failed, cancelled   Counts; expired results do not count.
+# KEYS: pending, delayed, running, succeeded, failed, cancelled   Counts by state; calls whose
+# result expired do not count.
 JOB_STATS = _jobs_lua("""
 local now = int(now_us())
-local out = {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2])}
-for i = 3, 5 do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
+local out = {redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3])}
+for i = 4, 6 do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
   out[#out + 1] = redis.call('ZCARD', KEYS[i])
 end
 return out
@@ -771,6 +799,41 @@ JOB_SWEEP = _jobs_lua("""
 return sweep(ARGV[1], now_us(), tonumber(ARGV[2]))
 """)
 
+# -- workers -----------------------------------------------------------------------------------
+
+# KEYS: workers, winfo   ARGV: id, info, ttl_us   Also forgets workers whose beat expired.
+WORKER_BEAT = _jobs_lua("""
+local now = now_us()
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(now), 'LIMIT', 0, 100)
+if #dead > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dead))
+  redis.call('HDEL', KEYS[2], unpack(dead))
+end
+redis.call('ZADD', KEYS[1], int(now + tonumber(ARGV[3])), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 0
+""")
+
+# KEYS: workers, winfo   ARGV: id
+WORKER_GONE = _lua("""
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 0
+""")
+
+# KEYS: workers, winfo   Returns flat {id, info, ...} of the live workers.
+WORKER_LIST = _jobs_lua("""
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. int(now_us()), '+inf')) do
+  local info = redis.call('HGET', KEYS[2], id)
+  if info then
+    out[#out + 1] = id
+    out[#out + 1] = info
+  end
+end
+return out
+""")
+
 SCRIPTS: dict[str, str] = {
     "queue_put": QUEUE_PUT,
     "queue_pop": QUEUE_POP,
@@ -805,4 +868,7 @@ SCRIPTS: dict[str, str] = {
     "job_stats": JOB_STATS,
     "job_list": JOB_LIST,
     "job_sweep": JOB_SWEEP,
+    "worker_beat": WORKER_BEAT,
+    "worker_gone": WORKER_GONE,
+    "worker_list": WORKER_LIST,
 }

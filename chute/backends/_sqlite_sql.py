@@ -181,8 +181,16 @@ def queue_put(
     max_partitions: int,
 ) -> tuple[PutStatus, Waiters]:
     key = (object_id, part)
-    row = c.execute("SELECT n, expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
-    if row is None or row[1] <= now:
+    # Fast path, one statement: a live partition with room.
+    grown = c.execute(
+        "UPDATE partitions SET n = n + ?, expires_at = ? "
+        "WHERE object_id = ? AND part = ? AND expires_at > ? AND n + ? <= ?",
+        (len(items), now + ttl, object_id, part, now, len(items), max_items),
+    ).rowcount
+    if not grown:
+        row = c.execute("SELECT expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
+        if row is not None and row[0] > now:
+            return PutStatus.FULL, []  # live, but no room
         # A new partition, or an expired one coming back to life: both count against the cap.
         if row is None:
             _require(c, object_id)
@@ -197,13 +205,6 @@ def queue_put(
             c.execute("DELETE FROM items WHERE object_id = ? AND part = ?", key)
         c.execute(
             "INSERT OR REPLACE INTO partitions VALUES (?, ?, ?, ?)", (object_id, part, len(items), now + ttl)
-        )
-    else:
-        if row[0] + len(items) > max_items:
-            return PutStatus.FULL, []
-        c.execute(
-            "UPDATE partitions SET n = n + ?, expires_at = ? WHERE object_id = ? AND part = ?",
-            (len(items), now + ttl, object_id, part),
         )
     if len(items) == 1:
         c.execute("INSERT INTO items(object_id, part, data) VALUES (?, ?, ?)", (object_id, part, items[0]))
@@ -221,14 +222,19 @@ def queue_get(
     c: sqlite3.Connection, object_id: str, part: bytes, n: int, now: float
 ) -> tuple[list[bytes], Waiters]:
     key = (object_id, part)
-    row = c.execute("SELECT n, expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
-    if row is None:
-        _require(c, object_id)
-        return [], []
-    if row[0] == 0:
-        return [], []
-    if row[1] <= now:
-        c.execute("DELETE FROM partitions WHERE object_id = ? AND part = ?", key)
+    # Fast path: take the count down first (one statement for a live, non-empty partition);
+    # `n` always equals the partition's item count, so the DELETE below finds that many.
+    taken = c.execute(
+        "UPDATE partitions SET n = n - min(n, ?) "
+        "WHERE object_id = ? AND part = ? AND expires_at > ? AND n > 0",
+        (n, object_id, part, now),
+    ).rowcount
+    if not taken:
+        row = c.execute("SELECT expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
+        if row is None:
+            _require(c, object_id)
+        elif row[0] <= now:
+            c.execute("DELETE FROM partitions WHERE object_id = ? AND part = ?", key)
         return [], []
     if n == 1:
         first = c.execute(
@@ -245,9 +251,6 @@ def queue_get(
         ).fetchall()
         rows.sort()  # RETURNING gives no order guarantee
         data = [r[1] for r in rows]
-    c.execute(
-        "UPDATE partitions SET n = n - ? WHERE object_id = ? AND part = ?", (len(data), object_id, part)
-    )
     waiters = c.execute(
         "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for_space = 1", key
     ).fetchall()

@@ -471,7 +471,8 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
         fk = self._jk.fn(env, app, function)
-        keys = [fk + s for s in (b"pending", b"running", b"succeeded", b"failed", b"cancelled")]
+        sets = (b"pending", b"delayed", b"running", b"succeeded", b"failed", b"cancelled")
+        keys = [fk + s for s in sets]
         counts = [int(c) for c in await self._run("job_stats", keys)]
         return FunctionStats(*counts)
 
@@ -623,6 +624,21 @@ class AsyncRedisBackend(AsyncBackend):
                 break
             cursor = "(" + last.decode()
         return out
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
+        jk = self._jk
+        await self._run("worker_beat", [jk.workers(env), jk.winfo(env)], [worker_id, info, _us(ttl)])
+
+    async def worker_gone(self, env: str, worker_id: str) -> None:
+        jk = self._jk
+        await self._run("worker_gone", [jk.workers(env), jk.winfo(env)], [worker_id])
+
+    async def worker_list(self, env: str) -> list[tuple[str, bytes]]:
+        jk = self._jk
+        flat = await self._run("worker_list", [jk.workers(env), jk.winfo(env)])
+        return sorted((flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2))
 
     # -- lifecycle -------------------------------------------------------------------------
 
