@@ -42,13 +42,23 @@ def dumps(value: Any, secret: bytes | None = None) -> bytes:
             f"Cannot serialize a {type(value).__name__} with cloudpickle: {exc}. "
             "Store plain data (or an object whose class is importable) instead."
         ) from exc
+    return seal(body, secret)
+
+
+def seal(body: bytes, secret: bytes | None) -> bytes:
+    """Wrap a pickle in the stored format, signed when ``secret`` is set."""
     if secret is None:
         return b"\x00" + body
     return b"\x01" + hmac.new(secret, body, hashlib.sha256).digest() + body
 
 
-def loads(data: bytes, secret: bytes | None = None, what: str = "value") -> Any:
-    """Verify (when ``secret`` is set) and unpickle; raise DeserializationError/IntegrityError."""
+def unseal(data: bytes, secret: bytes | None, what: str = "value") -> bytes:
+    """The pickle inside a stored payload, after checking its signature when ``secret`` is set.
+
+    Raises:
+        IntegrityError: a bad signature, or an unsigned payload while ``secret`` is set.
+        DeserializationError: not a chute payload.
+    """
     if not data:
         raise DeserializationError(f"Failed to deserialize {what}: empty payload.")
     tag = data[0]
@@ -70,6 +80,12 @@ def loads(data: bytes, secret: bytes | None = None, what: str = "value") -> Any:
         body = data[1:]
     else:
         raise DeserializationError(f"Failed to deserialize {what}: unknown payload format {tag:#x}.")
+    return body
+
+
+def loads(data: bytes, secret: bytes | None = None, what: str = "value") -> Any:
+    """Verify (when ``secret`` is set) and unpickle; raise DeserializationError/IntegrityError."""
+    body = unseal(data, secret, what)
     try:
         return pickle.loads(body)
     except (ModuleNotFoundError, ImportError) as exc:
