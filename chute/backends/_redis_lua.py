@@ -668,7 +668,7 @@ for _, id in ipairs(expired) do
     local lost = redis.call('HINCRBY', call, 'lost', 1)
     if lost > max_lost then
       redis.call('HSET', call, 'err',
-        'worker lost: the worker running this call stopped heartbeating ' .. lost .. ' times')
+        'worker lost: the worker running this call stopped renewing its lease (' .. lost .. ' lost attempts)')
       terminate(T, id, 'failed', false, now)
     else
       requeue(call, fk, id, now, 0)

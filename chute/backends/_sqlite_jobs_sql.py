@@ -70,6 +70,9 @@ _COLUMNS = (
 )
 
 
+LOST_WORKER = "worker lost: the worker running this call stopped renewing its lease"
+
+
 def work_channel(env: str, app: str, function: str) -> str:
     """The ``waiters.object_id`` under which workers of one function wait for calls."""
     return f"fn\0{env}\0{app}\0{function}"
@@ -175,7 +178,12 @@ def _reap(c: sqlite3.Connection, env: str, app: str, function: str, max_lost: in
             c.execute(
                 "UPDATE calls SET state = 'failed', lost = lost + 1, finished_at = ?, "
                 "expires_at = ? + result_ttl, payload = NULL, lease_until = NULL, error = ? WHERE id = ?",
-                (now, now, f"worker lost: the worker running this call stopped {lost + 1} times", call_id),
+                (
+                    now,
+                    now,
+                    f"{LOST_WORKER} ({lost + 1} lost attempts)",
+                    call_id,
+                ),
             )
             woken += _waiters(c, call_id)
         else:

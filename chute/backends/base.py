@@ -282,6 +282,9 @@ class Backend(ABC):
         outcome; the result expires after the call's ``result_ttl``. A FAILED finish counts
         one more failure. False (nothing written) when the attempt is not the current one.
         Wakes ``job_wait`` callers.
+
+        Raises:
+            ValueError: ``state`` is neither SUCCEEDED nor FAILED.
         """
 
     @abstractmethod

@@ -262,6 +262,8 @@ class SQLiteBackend(Backend):
     def job_finish(
         self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
     ) -> bool:
+        if state not in (CallState.SUCCEEDED, CallState.FAILED):
+            raise ValueError(f"job_finish ends a call with SUCCEEDED or FAILED, not {state}")
         ok, waiters = self._conn.write(jobs_sql.finish, call_id, attempt, state, result, error, time.time())
         if waiters:
             self._wake(waiters)

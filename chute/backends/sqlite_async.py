@@ -263,6 +263,8 @@ class AsyncSQLiteBackend(AsyncBackend):
     async def job_finish(
         self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
     ) -> bool:
+        if state not in (CallState.SUCCEEDED, CallState.FAILED):
+            raise ValueError(f"job_finish ends a call with SUCCEEDED or FAILED, not {state}")
         ok, waiters = await self._conn.write(
             jobs_sql.finish, call_id, attempt, state, result, error, time.time()
         )
