@@ -50,7 +50,7 @@ from chute import _outcome
 from chute._client import Client
 from chute.app import MAX_LOST_ATTEMPTS, App, Function, find_function
 from chute.backends.types import CallRecord, CallState
-from chute.exception import FunctionTimeoutError, InvalidError, RemoteError
+from chute.exception import BackendUnavailableError, FunctionTimeoutError, InvalidError, RemoteError
 
 DEFAULT_LEASE = 10.0
 DEFAULT_GRACE = 30.0
@@ -246,16 +246,22 @@ class Pool:
                     self._start_executor(f)
             next_claim = 0.0
             while not self._stop.is_set():
-                now = time.monotonic()
-                self._beat_if_due(backend, now)
-                self._enforce_timeouts(backend, now)
-                if self._claim_due or now >= next_claim:
-                    self._claim_due = False
-                    next_claim = now + 1.0  # also reaps leases of dead workers
-                    self._claim(backend)
-                self._scale_down(now)
-                self._wait(min(next_claim, self._next_beat, self._next_deadline()) - time.monotonic())
-                self._collect(backend)
+                try:
+                    now = time.monotonic()
+                    self._beat_if_due(backend, now)
+                    self._enforce_timeouts(backend, now)
+                    if self._claim_due or now >= next_claim:
+                        self._claim_due = False
+                        next_claim = now + 1.0  # also reaps leases of dead workers
+                        self._claim(backend)
+                    self._scale_down(now)
+                    self._wait(min(next_claim, self._next_beat, self._next_deadline()) - time.monotonic())
+                    self._collect(backend)
+                except BackendUnavailableError as exc:
+                    # Keep the pool (and running calls) alive through an outage. A result that
+                    # could not be recorded is not lost: its lease lapses and the call re-runs.
+                    print(f"chute worker: {exc} (retrying)", file=sys.stderr, flush=True)
+                    self._stop.wait(1.0)
             self._shutdown(backend)
         finally:
             self._stop.set()
