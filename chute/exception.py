@@ -24,6 +24,8 @@ Tree::
     ├── RemoteError                          a call failed with no user exception (cancelled…)
     ├── ExecutionError                       misuse of an object (wrong id kind…)
     └── ClientClosed                         a blocked call was interrupted by close()
+
+    DurabilityWarning (a UserWarning)        the backend may drop acknowledged data (Redis eviction)
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ class ClientClosed(Error):
     """The client was closed while a call was waiting on it."""
 
 
+class DurabilityWarning(UserWarning):
+    """The backend is configured in a way that can lose acknowledged data (e.g. Redis evicting keys)."""
+
+
 __all__ = [
     "AlreadyExistsError",
     "AuthError",
@@ -110,6 +116,7 @@ __all__ = [
     "ClientClosed",
     "ConflictError",
     "DeserializationError",
+    "DurabilityWarning",
     "Error",
     "ExecutionError",
     "FunctionTimeoutError",

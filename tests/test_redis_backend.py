@@ -576,3 +576,31 @@ async def test_cluster(cluster_server: RedisServer, flavour: str) -> None:
     assert [i.id for i in await ar(b.list_objects(Kind.QUEUE, "main"))] == [q]
     assert await ar(b.delete_object(q)) is True
     await close(b)
+
+
+def test_evicting_server_is_reported_at_first_use() -> None:
+    from chute.exception import DurabilityWarning
+
+    server = start_redis("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+    try:
+        b = RedisBackend(settings(server.url))
+        try:
+            with pytest.warns(DurabilityWarning, match="allkeys-lru.*noeviction"):
+                b.list_objects(Kind.QUEUE, "main")
+            b.list_objects(Kind.QUEUE, "main")  # once per backend, not per call
+        finally:
+            b.close()
+    finally:
+        server.stop()
+
+
+def test_noeviction_server_is_not_reported(redis_srv: RedisServer) -> None:
+    import warnings
+
+    b = RedisBackend(settings(redis_srv.url))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            b.list_objects(Kind.QUEUE, "main")
+    finally:
+        b.close()

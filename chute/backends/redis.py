@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -40,7 +41,14 @@ from chute.backends.types import (
     PutStatus,
 )
 from chute.config import Settings
-from chute.exception import AuthError, BackendUnavailableError, Error, InvalidError, NotFoundError
+from chute.exception import (
+    AuthError,
+    BackendUnavailableError,
+    DurabilityWarning,
+    Error,
+    InvalidError,
+    NotFoundError,
+)
 
 # Query options that configure chute, not redis-py; stripped from the URL given to redis-py.
 CHUTE_OPTIONS = frozenset({"prefix"})
@@ -165,6 +173,7 @@ class RedisBackend(Backend):
         # pool whose timeout outlasts the longest block.
         self._rb = _connect(url, cluster, _BLOCK_CHUNK + settings.timeout, settings)
         self._lua: dict[str, Script] = {n: self._r.register_script(s) for n, s in lua.SCRIPTS.items()}
+        self._checked_server = False
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:
@@ -203,8 +212,33 @@ class RedisBackend(Backend):
     def _run(
         self, script: str, keys: Sequence[bytes], args: Sequence[bytes | str | int] = (), oid: str = ""
     ) -> Any:
+        if not self._checked_server:
+            self._check_server()
         with self._errors(oid):
             return self._lua[script](keys=keys, args=args)
+
+    def _check_server(self) -> None:
+        """Once per backend: warn if the server may evict keys, which silently drops
+        acknowledged items, dict entries and calls. Servers that hide INFO are not checked."""
+        self._checked_server = True
+        try:
+            info = self._r.info("memory")
+        except Exception:
+            return
+        nodes = info.values() if info and all(isinstance(v, dict) for v in info.values()) else [info]
+        policies = {
+            str(node.get("maxmemory_policy", "noeviction")) for node in nodes if isinstance(node, dict)
+        }
+        evicting = sorted(p for p in policies if p != "noeviction")
+        if evicting:
+            warnings.warn(
+                DurabilityWarning(
+                    f"Redis at {self.settings.url.redacted} has maxmemory-policy {', '.join(evicting)}: when "
+                    "memory runs out it deletes keys, including chute's queued items, dict entries and job "
+                    "calls. Set `maxmemory-policy noeviction` (writes then fail with an error instead)."
+                ),
+                stacklevel=2,
+            )
 
     def _keys(self, object_id: str) -> lua.ObjectKeys:
         return lua.object_keys(self.prefix, object_id)

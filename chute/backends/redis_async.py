@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -39,7 +40,14 @@ from chute.backends.types import (
     PutStatus,
 )
 from chute.config import Settings
-from chute.exception import AuthError, BackendUnavailableError, Error, InvalidError, NotFoundError
+from chute.exception import (
+    AuthError,
+    BackendUnavailableError,
+    DurabilityWarning,
+    Error,
+    InvalidError,
+    NotFoundError,
+)
 
 # Query options that configure chute, not redis-py; stripped from the URL given to redis-py.
 CHUTE_OPTIONS = frozenset({"prefix"})
@@ -164,6 +172,7 @@ class AsyncRedisBackend(AsyncBackend):
         # pool whose timeout outlasts the longest block.
         self._rb = _connect(url, cluster, _BLOCK_CHUNK + settings.timeout, settings)
         self._lua: dict[str, AsyncScript] = {n: self._r.register_script(s) for n, s in lua.SCRIPTS.items()}
+        self._checked_server = False
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:
@@ -202,8 +211,33 @@ class AsyncRedisBackend(AsyncBackend):
     async def _run(
         self, script: str, keys: Sequence[bytes], args: Sequence[bytes | str | int] = (), oid: str = ""
     ) -> Any:
+        if not self._checked_server:
+            await self._check_server()
         with self._errors(oid):
             return await self._lua[script](keys=keys, args=args)
+
+    async def _check_server(self) -> None:
+        """Once per backend: warn if the server may evict keys, which silently drops
+        acknowledged items, dict entries and calls. Servers that hide INFO are not checked."""
+        self._checked_server = True
+        try:
+            info = await self._r.info("memory")
+        except Exception:
+            return
+        nodes = info.values() if info and all(isinstance(v, dict) for v in info.values()) else [info]
+        policies = {
+            str(node.get("maxmemory_policy", "noeviction")) for node in nodes if isinstance(node, dict)
+        }
+        evicting = sorted(p for p in policies if p != "noeviction")
+        if evicting:
+            warnings.warn(
+                DurabilityWarning(
+                    f"Redis at {self.settings.url.redacted} has maxmemory-policy {', '.join(evicting)}: when "
+                    "memory runs out it deletes keys, including chute's queued items, dict entries and job "
+                    "calls. Set `maxmemory-policy noeviction` (writes then fail with an error instead)."
+                ),
+                stacklevel=2,
+            )
 
     def _keys(self, object_id: str) -> lua.ObjectKeys:
         return lua.object_keys(self.prefix, object_id)
