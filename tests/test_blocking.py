@@ -76,6 +76,7 @@ async def test_aio_get_waits_on_the_loop_without_threads(chute_env: str) -> None
             ticks += 1
         await q.put_many.aio(list(range(50)))
         assert sorted(await asyncio.gather(*waiters)) == list(range(50))
+    await chute.Client.from_env().aclose()
 
 
 async def test_aio_cancelled_get_leaves_items_for_others(chute_env: str) -> None:
@@ -87,3 +88,4 @@ async def test_aio_cancelled_get_leaves_items_for_others(chute_env: str) -> None
             await waiter
         await q.put.aio("kept")
         assert await q.get.aio(timeout=5) == "kept"
+    await chute.Client.from_env().aclose()

@@ -84,7 +84,12 @@ def _unavailable(settings: Settings, exc: sqlite3.Error) -> BackendUnavailableEr
 
 
 class SQLiteConn:
-    """One connection per thread; waits for the write lock in SQLite's busy handler."""
+    """One connection per thread; waits for the write lock with a short sleep-and-retry.
+
+    Not SQLite's busy handler: it sleeps 1, 2, 5, 10… ms between tries, so a writer that loses
+    a race for the lock by microseconds waits milliseconds. Here the first retry comes after
+    50 µs and the back-off doubles up to 5 ms, until ``CHUTE_TIMEOUT``.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -95,18 +100,30 @@ class SQLiteConn:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.settings, busy_timeout_ms=int(self.settings.timeout * 1000))
+            conn = connect(self.settings, busy_timeout_ms=0)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
         return conn
 
+    def _begin(self, c: sqlite3.Connection) -> None:
+        deadline = 0.0
+        delay = 0.00005
+        while True:
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                now = time.monotonic()
+                if not _is_busy(exc) or (deadline and now >= deadline):
+                    raise _unavailable(self.settings, exc) from exc
+                deadline = deadline or now + self.settings.timeout
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
+
     def write(self, body: Body[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         c = self._conn()
-        try:
-            c.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _unavailable(self.settings, exc) from exc
+        self._begin(c)
         try:
             result = body(c, *args, **kwargs)
             c.execute("COMMIT")
@@ -119,10 +136,20 @@ class SQLiteConn:
         return result
 
     def read(self, body: Body[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return body(self._conn(), *args, **kwargs)
-        except sqlite3.Error as exc:
-            raise _unavailable(self.settings, exc) from exc
+        c = self._conn()
+        deadline = 0.0
+        while True:
+            try:
+                return body(c, *args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                # WAL readers are rarely busy (recovery, a truncating checkpoint): retry briefly.
+                now = time.monotonic()
+                if not _is_busy(exc) or (deadline and now >= deadline):
+                    raise _unavailable(self.settings, exc) from exc
+                deadline = deadline or now + self.settings.timeout
+                time.sleep(0.001)
+            except sqlite3.Error as exc:
+                raise _unavailable(self.settings, exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -207,8 +234,8 @@ def _bound_socket() -> tuple[socket.socket, bytes, str | None]:
     return sock, addr, path
 
 
-def notify(waiters: Iterable[tuple[int, bytes]]) -> list[int]:
-    """Send a wake-up datagram to each waiter; return the ids of waiters that are gone."""
+def notify(waiters: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """Send a wake-up datagram to each waiter; return the ``(id, addr)`` of waiters that are gone."""
     global _sender
     if _sender is None or _sender[0] != os.getpid():
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -223,7 +250,7 @@ def notify(waiters: Iterable[tuple[int, bytes]]) -> list[int]:
         except BlockingIOError:
             pass  # its buffer is full of wake-ups already: it is awake
         except OSError:
-            stale.append(wid)  # ECONNREFUSED / ENOENT: the process died without unregistering
+            stale.append((wid, addr))  # ECONNREFUSED / ENOENT: its owner is gone
     return stale
 
 

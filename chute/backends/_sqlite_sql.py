@@ -317,6 +317,12 @@ def add_waiter(c: sqlite3.Connection, object_id: str, part: bytes, for_space: bo
     return int(cur.lastrowid or 0)
 
 
+def remove_stale_waiters(c: sqlite3.Connection, waiters: Waiters) -> None:
+    # By id *and* address: ids are reused, and the waiter that failed to receive may since have
+    # removed its row, and another (live) waiter may hold that id now.
+    c.executemany("DELETE FROM waiters WHERE id = ? AND addr = ?", waiters)
+
+
 def remove_waiters(c: sqlite3.Connection, ids: Sequence[int]) -> None:
     c.executemany("DELETE FROM waiters WHERE id = ?", [(i,) for i in ids])
 

@@ -8,6 +8,7 @@ last few transactions. ``sqlite:///path.db?synchronous=full`` fsyncs every commi
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -38,11 +39,13 @@ class SQLiteBackend(Backend):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._conn = SQLiteConn(settings)
+        # job_wait_for_work's registrations, kept between calls (see there).
+        self._work_waiters: dict[tuple[str, ...], tuple[Waiter, list[int]]] = {}
 
     def _wake(self, waiters: sql.Waiters) -> None:
         stale = notify(waiters)
         if stale:
-            self._conn.write(sql.remove_waiters, stale)
+            self._conn.write(sql.remove_stale_waiters, stale)
 
     # -- objects ---------------------------------------------------------------------------
 
@@ -239,7 +242,17 @@ class SQLiteBackend(Backend):
         return calls
 
     def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
-        self._wait_on([jobs_sql.work_channel(env, app, f) for f in functions], wait, None)
+        if wait <= 0:
+            return
+        channels = tuple(jobs_sql.work_channel(env, app, f) for f in functions)
+        entry = self._work_waiters.get(channels)
+        if entry is None:
+            # Registered once and kept until close: a submit that lands between two calls finds
+            # the registration and its datagram waits in the socket, so no wake-up is lost.
+            waiter = Waiter()
+            ids = [self._conn.write(sql.add_waiter, ch, b"", False, waiter.addr) for ch in channels]
+            entry = self._work_waiters[channels] = (waiter, ids)
+        entry[0].wait(min(wait, _RECHECK))
 
     def _wait_on(self, channels: Sequence[str], wait: float, call_id: str | None) -> None:
         if wait <= 0:
@@ -322,4 +335,9 @@ class SQLiteBackend(Backend):
         self._conn.read(lambda c: c.execute("SELECT 1").fetchone())
 
     def close(self) -> None:
+        waiters, self._work_waiters = self._work_waiters, {}
+        for waiter, ids in waiters.values():
+            with contextlib.suppress(Exception):
+                self._conn.write(sql.remove_waiters, ids)
+            waiter.close()
         self._conn.close()
