@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
 from rich.console import Console  # noqa: E402
 
 import chute  # noqa: E402
-from bench import queue_latency, queue_throughput, wakeup  # noqa: E402
+from bench import jobs, queue_latency, queue_throughput, wakeup  # noqa: E402
 from bench._env import Env, bench_env, valkey_version  # noqa: E402
 from bench._harness import Report, Scale  # noqa: E402
 
@@ -71,6 +71,7 @@ GROUPS = [
         queue_throughput.run,
     ),
     Group("wakeup", "blocked get() wake-up latency across processes, and idle CPU", True, wakeup.run),
+    Group("jobs", "job round trip and throughput: chute vs RQ, huey, arq, saq, Celery", True, jobs.run),
 ]
 
 

@@ -6,6 +6,7 @@ import typer
 
 from chute.cli import jobs
 from chute.cli.dict import dict_cli
+from chute.cli.modal_server import modal_server
 from chute.cli.queue import queue_cli
 from chute.cli.serve import serve
 
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.add_typer(queue_cli, name="queue")
 app.add_typer(dict_cli, name="dict")
 app.command("serve")(serve)
+app.command("modal-server")(modal_server)
 jobs.register(app)
 
 

@@ -1,0 +1,191 @@
+"""The web dashboard: static files at ``/``, and the JSON it polls under ``/dashboard``.
+
+The page is plain HTML/JS/CSS shipped in ``chute/http/static`` (no build step). It fetches
+``/dashboard/summary`` and ``/dashboard/history`` every few seconds, and the public API for
+drill-downs (queue peek, dict items, call details). The static files hold no data, so they
+are served without a token; the page asks for one when the API answers 401.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ValidationError
+
+import chute
+from chute._client import Client
+from chute.backends.types import CallState
+from chute.dict import Dict
+from chute.http.api_dicts import DictOut
+from chute.http.api_dicts import describe as describe_dict
+from chute.http.api_jobs import CallOut, FunctionOut, function_out, info_out, record_out
+from chute.http.api_queues import QueueOut
+from chute.http.api_queues import describe as describe_queue
+from chute.http.common import RESPONSES, Env
+from chute.http.sampler import Sampler
+from chute.queue import Queue
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_OBJECTS = 200
+RECENT_CALLS = 50
+TRACEBACKS = 10
+
+router = APIRouter(prefix="/dashboard", tags=["dashboard"], responses=RESPONSES)
+
+
+class WorkerOut(BaseModel):
+    """A worker pool: from the backend's worker registry when it is alive, else only seen in
+    recent calls. ``running`` counts calls it runs now, ``recent`` its calls in the list."""
+
+    id: str
+    alive: bool
+    host: str | None = None
+    pid: int | None = None
+    started_at: float | None = None
+    functions: list[str] = []
+    executors: int = 0
+    running: int = 0
+    recent: int = 0
+    last_seen: float | None = None
+
+
+class FunctionRow(FunctionOut):
+    """A function with the number of its recent calls that needed more than one attempt."""
+
+    retried: int
+
+
+class Summary(BaseModel):
+    """Everything the dashboard shows for one environment."""
+
+    env: str
+    envs: list[str]
+    now: float
+    queues: list[QueueOut]
+    dicts: list[DictOut]
+    functions: list[FunctionRow]
+    calls: list[CallOut]
+    workers: list[WorkerOut]
+    jobs_error: str | None = None
+
+
+class History(BaseModel):
+    """Chart series (see ``Sampler.series``)."""
+
+    series: dict[str, Any]
+
+
+async def _workers(env: str, calls: list[CallOut]) -> list[WorkerOut]:
+    seen: dict[str, WorkerOut] = {}
+    with contextlib.suppress(Exception):  # no registry on this backend: recent calls only
+        for worker_id, raw in await Client.from_env().async_backend().worker_list(env):
+            seen[worker_id] = WorkerOut(id=worker_id, alive=True)
+            with contextlib.suppress(ValueError, TypeError, AttributeError, ValidationError):
+                info = json.loads(raw)
+                seen[worker_id] = WorkerOut(
+                    id=worker_id,
+                    alive=True,
+                    host=info.get("host"),
+                    pid=info.get("pid"),
+                    started_at=info.get("started_at"),
+                    functions=info.get("functions") or [],
+                    executors=info.get("executors") or 0,
+                    running=len(info.get("running") or []),
+                )
+    for c in calls:
+        if not c.worker:
+            continue
+        w = seen.setdefault(c.worker, WorkerOut(id=c.worker, alive=False))
+        w.recent += 1
+        if not w.alive:
+            w.running += c.state == CallState.RUNNING
+        w.last_seen = max(w.last_seen or 0.0, c.finished_at or c.started_at or 0.0) or None
+    return sorted(seen.values(), key=lambda w: (not w.alive, w.id))
+
+
+async def _jobs(env: str) -> tuple[list[FunctionRow], list[CallOut]]:
+    backend = Client.from_env().async_backend()
+    records = await backend.job_list(env, limit=RECENT_CALLS)
+    running = await backend.job_list(env, state=CallState.RUNNING, limit=RECENT_CALLS)
+    by_id = {r.id: record_out(r) for r in [*running, *records]}
+    calls = sorted(by_id.values(), key=lambda c: -c.created_at)
+    failed = [c for c in calls if c.state == CallState.FAILED][:TRACEBACKS]
+    for c in failed:
+        with contextlib.suppress(Exception):  # collected meanwhile
+            c.traceback = info_out(await chute.FunctionCall.from_id(c.id).info.aio()).traceback
+    functions = []
+    for f in await backend.job_functions(env):
+        row = function_out(f, await backend.job_stats(env, f.app, f.name))
+        retried = sum(1 for c in calls if c.app == f.app and c.function == f.name and c.attempts > 1)
+        functions.append(FunctionRow(**row.model_dump(), retried=retried))
+    return functions, calls
+
+
+@router.get("/summary", summary="Dashboard data")
+async def summary(request: Request, env: Env) -> Summary:
+    """Queues with partitions, dicts with sizes, functions with stats, recent calls, workers."""
+    config = request.app.state.config
+    caller = getattr(request.state, "token", None)
+    envs = [e for e in dict.fromkeys([*config.envs, env]) if caller is None or caller.allows(e)]
+    queues = []
+    for q in await Queue.objects.list.aio(environment_name=env, max_objects=MAX_OBJECTS):
+        with contextlib.suppress(chute.exception.NotFoundError):  # deleted meanwhile
+            queues.append(await describe_queue(q, env))
+    dicts = []
+    for d in await Dict.objects.list.aio(environment_name=env, max_objects=MAX_OBJECTS):
+        with contextlib.suppress(chute.exception.NotFoundError):
+            dicts.append(await describe_dict(d, env))
+    functions: list[FunctionRow] = []
+    calls: list[CallOut] = []
+    jobs_error = None
+    try:
+        functions, calls = await _jobs(env)
+    except Exception as exc:  # jobs unavailable: still show queues and dicts
+        jobs_error = f"{type(exc).__name__}: {exc}"
+    return Summary(
+        env=env,
+        envs=envs,
+        now=await Client.from_env().async_backend().now(),
+        queues=queues,
+        dicts=dicts,
+        functions=functions,
+        calls=calls,
+        workers=await _workers(env, calls),
+        jobs_error=jobs_error,
+    )
+
+
+@router.get("/history", summary="Dashboard chart series")
+async def history(request: Request, env: Env) -> History:
+    """Queue depth and job throughput over the last hour, sampled by the server."""
+    sampler: Sampler | None = getattr(request.app.state, "sampler", None)
+    if sampler is None:
+        return History(series={})
+    if env not in sampler.envs:
+        return History(series={"not_sampled": True})
+    return History(series=sampler.series(env))
+
+
+def mount(app: FastAPI) -> None:
+    """Add the dashboard page, its static files and its JSON routes to ``app``."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+
+
+# The page loads only its own files; it never needs inline script or foreign origins.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}

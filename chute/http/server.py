@@ -1,0 +1,85 @@
+"""``create_app``: the FastAPI application behind ``chute serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from chute._client import Client
+from chute._version import __version__
+from chute.http import api, dashboard, metrics
+from chute.http.common import RESPONSES, install_error_handlers
+from chute.http.config import ServerConfig
+from chute.http.middleware import BodyLimitMiddleware, OpenServerGuard
+from chute.http.sampler import Sampler
+
+DESCRIPTION = """\
+Queues, dicts and jobs of a chute backend over HTTP, with JSON bodies.
+
+* **Auth**: `Authorization: Bearer <token>` when the server has tokens (401 without or with a
+  bad one, 403 outside the token's environments).
+* **Environments**: every route takes `?env=` (default: the server's environment).
+* **Pickle**: with `--allow-pickle` (and a token), send `Content-Type:
+  application/x-python-pickle` with a raw pickle body and/or `Accept:
+  application/x-python-pickle` to get one back.
+* **Waits**: `timeout` parameters are cut to the server's `--max-wait`.
+"""
+
+
+class Health(BaseModel):
+    """The server is up and its backend answered."""
+
+    ok: bool
+    version: str
+
+
+def create_app(config: ServerConfig | None = None) -> FastAPI:
+    """The ASGI app. Nothing touches the backend until the first request.
+
+    The lifespan starts the sampler (charts and latency histogram) and, at shutdown, closes
+    the backend connections that the event loop opened.
+    """
+    config = (config or ServerConfig()).resolved()
+    assert config.max_body_bytes is not None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sampler = Sampler(config.envs, config.sample_interval, config.history_seconds)
+        app.state.sampler = sampler
+        task = asyncio.create_task(sampler.run(), name="chute-sampler")
+        try:
+            yield
+        finally:
+            await sampler.stop(task)
+            app.state.sampler = None
+            await Client.from_env().aclose()
+
+    app = FastAPI(
+        title="chute",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.config = config
+    app.state.sampler = None
+    install_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(metrics.router)
+    dashboard.mount(app)
+
+    @app.get("/healthz", tags=["meta"], summary="Health check", responses={503: RESPONSES[503]})
+    async def healthz() -> Health:
+        """200 when the backend answers a ping, 503 otherwise."""
+        await Client.from_env().async_backend().ping()
+        return Health(ok=True, version=__version__)
+
+    # Added last = outermost: the guard answers before anything reads the body.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(OpenServerGuard, enabled=not config.tokens.enabled, allowed_hosts=config.allowed_hosts)
+    return app
