@@ -52,7 +52,7 @@ def deploy(app: App, environment_name: str | None = None) -> None:
     client.sync_backend().job_deploy(env, app.name, functions)
 
 
-def spawn(fn: Function[..., Any], *args: Any, **kwargs: Any) -> FunctionCall:
+def spawn(fn: Function[..., Any], /, *args: Any, **kwargs: Any) -> FunctionCall:
     """Submit a call of the function and return its ``FunctionCall`` at once.
 
     A worker (``chute worker``, ``chute run`` or ``chute serve``) runs it; the result stays
@@ -74,7 +74,7 @@ def spawn(fn: Function[..., Any], *args: Any, **kwargs: Any) -> FunctionCall:
     client = fn._client
     payload = _outcome.dump_args(args, kwargs, client.settings)
     call_id = client.sync_backend().job_submit(
-        fn._env,
+        fn._env_name or client.settings.env,
         fn.app_name,
         fn.name,
         _outcome.new_call_id(),
@@ -85,7 +85,7 @@ def spawn(fn: Function[..., Any], *args: Any, **kwargs: Any) -> FunctionCall:
     return FunctionCall._new(call_id, client)
 
 
-def remote(fn: Function[..., Any], *args: Any, **kwargs: Any) -> Any:
+def remote(fn: Function[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Run the function on a worker and return its result (spawn, then wait).
 
     Raises:

@@ -51,7 +51,7 @@ async def deploy(app: App, environment_name: str | None = None) -> None:
     await client.async_backend().job_deploy(env, app.name, functions)
 
 
-async def spawn(fn: Function[..., Any], *args: Any, **kwargs: Any) -> FunctionCall:
+async def spawn(fn: Function[..., Any], /, *args: Any, **kwargs: Any) -> FunctionCall:
     """Submit a call of the function and return its ``FunctionCall`` at once.
 
     A worker (``chute worker``, ``chute run`` or ``chute serve``) runs it; the result stays
@@ -73,7 +73,7 @@ async def spawn(fn: Function[..., Any], *args: Any, **kwargs: Any) -> FunctionCa
     client = fn._client
     payload = _outcome.dump_args(args, kwargs, client.settings)
     call_id = await client.async_backend().job_submit(
-        fn._env,
+        fn._env_name or client.settings.env,
         fn.app_name,
         fn.name,
         _outcome.new_call_id(),
@@ -84,7 +84,7 @@ async def spawn(fn: Function[..., Any], *args: Any, **kwargs: Any) -> FunctionCa
     return FunctionCall._new(call_id, client)
 
 
-async def remote(fn: Function[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def remote(fn: Function[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Run the function on a worker and return its result (spawn, then wait).
 
     Raises:

@@ -22,10 +22,10 @@ class BoundDual(Generic[P, R]):
     def __init__(self, obj: Any, sync: Callable[..., R], aio: Callable[..., Awaitable[R]]) -> None:
         self._obj, self._sync, self._aio = obj, sync, aio
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._sync(self._obj, *args, **kwargs)
 
-    def aio(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+    def aio(self, /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         """The same call as a coroutine, run on the caller's event loop."""
         return self._aio(self._obj, *args, **kwargs)
 
@@ -60,10 +60,10 @@ class BoundDualIter(Generic[P, T]):
     ) -> None:
         self._obj, self._sync, self._aio = obj, sync, aio
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         return self._sync(self._obj, *args, **kwargs)
 
-    def aio(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+    def aio(self, /, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
         """The same iteration as an async iterator (``async for``)."""
         return self._aio(self._obj, *args, **kwargs)
 
@@ -100,9 +100,9 @@ class static_dual(Generic[P, R]):
     def __get__(self, obj: object | None, owner: type[Any]) -> static_dual[P, R]:
         return self
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._sync(*args, **kwargs)
 
-    def aio(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+    def aio(self, /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         """The same call as a coroutine, run on the caller's event loop."""
         return self._aio(*args, **kwargs)

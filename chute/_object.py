@@ -14,9 +14,19 @@ from chute.backends.types import Kind, ObjectInfo
 _ALPHABET = string.ascii_letters + string.digits
 
 
+def random_id(prefix: str) -> str:
+    """``<prefix>-`` followed by 22 random alphanumerics (~131 bits), from one urandom read."""
+    n = int.from_bytes(secrets.token_bytes(17))
+    chars = []
+    for _ in range(22):
+        n, r = divmod(n, 62)
+        chars.append(_ALPHABET[r])
+    return prefix + "-" + "".join(chars)
+
+
 def new_object_id(kind: Kind) -> str:
-    """``qu-`` / ``di-`` followed by 22 random alphanumerics (~131 bits)."""
-    return kind.prefix + "-" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
+    """``qu-`` / ``di-`` followed by 22 random alphanumerics."""
+    return random_id(kind.prefix)
 
 
 @dataclass(frozen=True)

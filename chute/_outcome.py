@@ -8,23 +8,21 @@ that cannot import the exception's class.
 
 from __future__ import annotations
 
-import secrets
-import string
 from typing import Any
 
 import cloudpickle
 
 from chute import _serialize
+from chute._object import random_id
 from chute.config import Settings
 from chute.exception import DeserializationError, RemoteError, RequestSizeError
 
-_ALPHABET = string.ascii_letters + string.digits
 _MAX_ERROR_LINE = 500
 
 
 def new_call_id() -> str:
-    """``fc-`` followed by 22 random alphanumerics (~131 bits)."""
-    return "fc-" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
+    """``fc-`` followed by 22 random alphanumerics."""
+    return random_id("fc")
 
 
 def _check_size(data: bytes, settings: Settings, what: str) -> bytes:

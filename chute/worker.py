@@ -174,6 +174,7 @@ class _Fn:
     target: str
     fn: Function[Any, Any]
     executors: list[_Executor] = field(default_factory=list)
+    due: bool = True  # claim for this function at the next turn (an executor just came free)
 
     @property
     def busy(self) -> int:
@@ -250,10 +251,12 @@ class Pool:
                     now = time.monotonic()
                     self._beat_if_due(backend, now)
                     self._enforce_timeouts(backend, now)
-                    if self._claim_due or now >= next_claim:
+                    everything = self._claim_due or now >= next_claim
+                    if everything or any(f.due for f in self._fns):
                         self._claim_due = False
-                        next_claim = now + 1.0  # also reaps leases of dead workers
-                        self._claim(backend)
+                        if everything:
+                            next_claim = now + 1.0  # also reaps leases of dead workers
+                        self._claim(backend, everything)
                     self._scale_down(now)
                     self._wait(min(next_claim, self._next_beat, self._next_deadline()) - time.monotonic())
                     self._collect(backend)
@@ -321,8 +324,13 @@ class Pool:
                     pass
             self._claim_due = True
 
-    def _claim(self, backend: Any) -> None:
+    def _claim(self, backend: Any, everything: bool) -> None:
+        """Claim for every function (woken, or periodically), else for those whose executor
+        just came free: one round trip per function that may have work, not per function."""
         for f in self._fns:
+            if not (everything or f.due):
+                continue
+            f.due = False
             spec = f.fn.spec
             # Each live pool takes its share of max_containers, so that with a backlog the work
             # spreads over machines instead of going to whichever pool refills first.
@@ -367,7 +375,7 @@ class Pool:
                         backend.job_finish(call.id, call.attempts, CallState.SUCCEEDED, message[2])
                     else:
                         self._failed(backend, call, e.fn, message[2], message[3])
-                    self._claim_due = True
+                    e.fn.due = True
                 elif kind == "fatal":
                     print(f"chute worker: {message[1]}", file=sys.stderr)
         except (EOFError, OSError):
@@ -391,7 +399,7 @@ class Pool:
             )
             outcome = _outcome.pack_error(exc, "", self._client.settings)
             self._failed(backend, call, e.fn, outcome, _outcome.error_line(exc))
-            self._claim_due = True
+            e.fn.due = True
 
     def _enforce_timeouts(self, backend: Any, now: float) -> None:
         for f in self._fns:
@@ -406,7 +414,7 @@ class Pool:
                     )
                     outcome = _outcome.pack_error(exc, "", self._client.settings)
                     self._failed(backend, call, f, outcome, _outcome.error_line(exc))
-                    self._claim_due = True
+                    f.due = True
 
     def _beat_if_due(self, backend: Any, now: float) -> None:
         if now < self._next_beat:
@@ -419,6 +427,7 @@ class Pool:
                     # Cancelled, or our lease lapsed and another worker took the call: stop it.
                     e.call = None
                     self._kill(e)
+                    f.due = True
 
     def _announce(self, backend: Any) -> None:
         """Tell the backend this pool is alive (and what it runs); learn who else is."""
