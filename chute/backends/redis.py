@@ -54,9 +54,10 @@ from chute.exception import (
 CHUTE_OPTIONS = frozenset({"prefix"})
 DEFAULT_PREFIX = "chute:"
 
-# Longest single blocking pop. The blocking pool's socket timeout is this plus
-# settings.timeout, so a dead server is still detected while we block.
-_BLOCK_CHUNK = 10.0
+# Longest single blocking command; longer waits loop. The blocking pool's socket timeout is
+# this plus at most 1 s, so a stalled or dead server is noticed within about a second of a
+# blocking call's own timeout (a paused server must not stretch get(timeout=1) to minutes).
+_BLOCK_CHUNK = 1.0
 # queue_wait polls (Redis has no cheap change notification for a list): start fast so an
 # iterate() sees a new item quickly, back off to bound the load of idle waiters.
 _POLL_MIN, _POLL_MAX = 0.005, 0.05
@@ -171,7 +172,7 @@ class RedisBackend(Backend):
         self._r = _connect(url, cluster, settings.timeout, settings)
         # redis-py applies socket_timeout to blocking reads too: blocking pops get their own
         # pool whose timeout outlasts the longest block.
-        self._rb = _connect(url, cluster, _BLOCK_CHUNK + settings.timeout, settings)
+        self._rb = _connect(url, cluster, _BLOCK_CHUNK + min(settings.timeout, 1.0), settings)
         self._lua: dict[str, Script] = {n: self._r.register_script(s) for n, s in lua.SCRIPTS.items()}
         self._checked_server = False
 
@@ -180,7 +181,12 @@ class RedisBackend(Backend):
         url = self.settings.url.redacted
         try:
             yield
-        except (rexc.AuthenticationError, rexc.AuthorizationError, rexc.NoPermissionError) as exc:
+        except rexc.NoPermissionError:
+            raise AuthError(
+                f"Redis at {url} denied a command or key to this user (ACL NOPERM): allow the user "
+                f"chute's keys (~{self.prefix}*) and the commands listed in the README."
+            ) from None
+        except (rexc.AuthenticationError, rexc.AuthorizationError) as exc:
             # from None: never chain anything that could echo the credentials.
             raise AuthError(
                 f"Redis at {url} rejected the credentials ({type(exc).__name__}): check the user and "

@@ -1,0 +1,282 @@
+"""Scenarios 6-9: job workers killed, paused past their lease, poison calls, timeouts.
+
+Workers are real ``python -m chute worker tests/chaos/chaos_app.py`` processes with
+``CHUTE_LEASE=1``. The functions log every attempt's start to ``$CHAOS_LOG`` (see chaos_app).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import random
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import chute
+from chute.backends.types import CallState
+from chute.exception import FunctionTimeoutError, RemoteError
+from tests.chaos import chaos_app
+from tests.chaos._tally import Tally
+from tests.chaos._util import AckLog, Workers, kill9, wait_until
+
+LEASE = 1.0
+SWEEP = 1.0  # a worker claims (and reaps expired leases) at least once a second
+
+
+class Starts:
+    """The attempt starts logged by chaos_app: key -> [(pid, ppid, unix time)]."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> dict[str, list[tuple[int, int, float]]]:
+        out: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
+        for rec in AckLog(self.path).records():
+            if rec[0] == "start":
+                out[rec[1]].append((int(rec[2]), int(rec[3]), float(rec[4])))
+        return out
+
+
+@pytest.fixture
+def chaos_log(chute_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Starts:
+    path = tmp_path / "starts.log"
+    monkeypatch.setenv("CHAOS_LOG", str(path))  # workers inherit it
+    return Starts(path)
+
+
+@pytest.fixture
+def workers(chaos_log: Starts, tmp_path: Path) -> Iterator[Workers]:
+    with Workers(tmp_path / "workers.log") as w:
+        yield w
+
+
+# -- 6. workers killed every 0.5-1 s -------------------------------------------------------------
+
+N_CALLS = 1000
+
+
+class Claims:
+    """Samples the running calls every 50 ms: which worker holds which attempt, claimed when.
+
+    An attempt lost with a killed worker stays RUNNING until its lease lapses and a claim
+    reaps it (>= 1 s), so every such attempt is seen."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.seen: dict[tuple[str, int], tuple[int, float]] = {}  # (call, attempt) -> (pid, claimed)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.05):
+            for rec in self.backend.job_list(
+                "main", app=chaos_app.app.name, function="work", state=CallState.RUNNING
+            ):
+                if rec.worker and rec.started_at:
+                    self.seen[(rec.id, rec.attempts)] = (int(rec.worker.split(":")[1]), rec.started_at)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+@pytest.mark.timeout(300)
+def test_worker_kill9_during_1000_calls(workers: Workers, chaos_log: Starts, tally: Tally) -> None:
+    """A worker pool killed with -9 0.5-1 s after it starts running calls, and restarted at
+    once, until 1,000 calls are done: every call succeeds with exactly its own result, none
+    is lost, no kill counts as a failure, and every attempt lost with the killed worker is
+    claimed again (re-run) within lease + sweep + 2 s of the kill (the 2 s cover the new
+    worker's start-up)."""
+    tally.scenario = "6 job worker kill -9"
+    rng = random.Random(6)
+    calls = [chaos_app.work.spawn(i, rng.uniform(0.02, 0.1)) for i in range(N_CALLS)]
+    tally.acked = len(calls)
+    backend = chute.Client.from_env().sync_backend()
+    claims = Claims(backend)
+    killed_at: dict[int, float] = {}  # worker pid -> unix time of its kill -9
+
+    def unfinished() -> int:
+        stats = backend.job_stats("main", chaos_app.app.name, "work")
+        return stats.pending + stats.running
+
+    def running_calls(pid: int) -> bool:
+        return any(ppid == pid for runs in chaos_log.read().values() for _, ppid, _ in runs)
+
+    deadline = time.monotonic() + 240
+    try:
+        while unfinished():
+            assert time.monotonic() < deadline, f"{unfinished()} calls unfinished after 240 s"
+            proc = workers.start()
+            with contextlib.suppress(AssertionError):  # it may finish the last calls meanwhile
+                wait_until(
+                    lambda pid=proc.pid: running_calls(pid) or not unfinished(),
+                    30,
+                    "the worker running calls",
+                )
+            if not unfinished():
+                break
+            time.sleep(rng.uniform(0.5, 1.0))
+            killed_at[proc.pid] = time.time()
+            kill9(proc)
+            tally.kills += 1
+    finally:
+        claims.close()
+
+    infos = [call.info() for call in calls]
+    results = [
+        call.get(timeout=0) if info.state is CallState.SUCCEEDED else None
+        for call, info in zip(calls, infos, strict=True)
+    ]
+    tally.received = sum(1 for i, r in enumerate(results) if isinstance(r, tuple) and r[0] == i)
+    tally.lost = sum(1 for info in infos if info.state is not CallState.SUCCEEDED)
+    tally.unexpected = N_CALLS - tally.received - tally.lost
+    tally.duplicated = 0  # one record per call: a second completion can only be refused (fencing)
+    # Re-claims: attempt a held by a killed worker, then the claim of attempt a + 1.
+    claimed = dict(claims.seen)
+    for call, info in zip(calls, infos, strict=True):
+        if info.started_at is not None:
+            claimed.setdefault((call.object_id, info.attempts), (0, info.started_at))
+    delays = {
+        (call_id, a): claimed[(call_id, a + 1)][1] - killed_at[pid]
+        for (call_id, a), (pid, _) in claimed.items()
+        if pid in killed_at and (call_id, a + 1) in claimed
+    }
+    slow = sorted(((round(d, 2), k) for k, d in delays.items() if d > LEASE + SWEEP + 2), reverse=True)
+    starts = chaos_log.read()
+    tally.extra.update(
+        lost_attempts=sum(info.lost for info in infos),
+        reclaims_measured=len(delays),
+        max_reclaim_s=max(delays.values(), default=0.0),
+        executions=sum(len(v) for v in starts.values()),
+        failures=sum(info.failures for info in infos),
+    )
+    assert tally.kills >= 10, tally.line()
+    assert (tally.received, tally.lost, tally.unexpected) == (N_CALLS, 0, 0), tally.line()
+    assert all(info.failures == 0 for info in infos), "a kill counted as a failed attempt"
+    assert len(delays) >= 10, f"too few lost attempts measured: {tally.line()}"
+    assert not slow, (tally.line(), slow[:10])
+
+
+# -- 7. lease expiry and fencing -----------------------------------------------------------------
+
+
+def test_paused_worker_is_fenced(workers: Workers, chaos_log: Starts, tally: Tally) -> None:
+    """A worker SIGSTOPped past its lease: another worker re-runs and completes the call; after
+    SIGCONT the paused worker's late completion is refused (the result is the second worker's)."""
+    tally.scenario = "7a lease expiry + fencing"
+    first = workers.start()
+    call = chaos_app.whoami.spawn("fenced", 2.0)
+    tally.acked = 1
+    wait_until(lambda: "fenced" in chaos_log.read(), 60, "first attempt started")
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        paused = time.monotonic()
+        second = workers.start()
+        result = call.get(timeout=60)
+        rerun_after = chaos_log.read()["fenced"][1][2] - (time.time() - (time.monotonic() - paused))
+        time.sleep(2.5 - min(2.5, time.monotonic() - paused))  # the first executor has finished
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    time.sleep(2 * LEASE + 0.5)  # the first worker runs on: renewals fail, its completion is refused
+    info = call.info()
+    after = call.get(timeout=0)
+    backend = chute.Client.from_env().sync_backend()
+    stale_finish = backend.job_finish(call.object_id, 1, CallState.SUCCEEDED, b"\x00stale")
+    tally.received = int(result == second.pid)
+    tally.unexpected = int(result != second.pid) + int(after != result)
+    tally.extra.update(
+        attempts=info.attempts, lost=info.lost, rerun_after_s=rerun_after, stale_finish=stale_finish
+    )
+    assert [s[1] for s in chaos_log.read()["fenced"]] == [first.pid, second.pid]
+    assert result == second.pid and after == second.pid, (result, after, first.pid, second.pid)
+    assert (info.state, info.attempts, info.lost, info.failures) == (CallState.SUCCEEDED, 2, 1, 0)
+    assert stale_finish is False and call.get(timeout=0) == second.pid
+    assert first.poll() is None, "the paused worker died"
+
+
+def test_heartbeats_keep_a_long_call(workers: Workers, chaos_log: Starts, tally: Tally) -> None:
+    """A call running 3x the lease, with a second idle worker ready to steal it: the running
+    worker's renewals keep it, so it is never redelivered (attempts == 1)."""
+    tally.scenario = "7b heartbeats (3x lease)"
+    workers.start()
+    workers.start()
+    call = chaos_app.whoami.spawn("long", 3 * LEASE)
+    tally.acked = 1
+    result = call.get(timeout=60)
+    info = call.info()
+    tally.received = 1
+    tally.extra.update(attempts=info.attempts, lost=info.lost, starts=len(chaos_log.read()["long"]))
+    assert (info.state, info.attempts, info.lost) == (CallState.SUCCEEDED, 1, 0)
+    assert len(chaos_log.read()["long"]) == 1 and result == chaos_log.read()["long"][0][1]
+
+
+# -- 8. poison calls -----------------------------------------------------------------------------
+
+
+def test_poison_calls(workers: Workers, chaos_log: Starts, tally: Tally) -> None:
+    """Calls that always raise, or kill their process: exactly retries + 1 attempts, spaced by
+    the backoff (0.5, 1, 2 s), then FAILED; healthy calls of the same function submitted
+    meanwhile all finish while the poison calls are still retrying."""
+    tally.scenario = "8 poison calls"
+    workers.start()
+    raising = chaos_app.mixed.spawn("raise", "poison-raise")
+    exiting = chaos_app.mixed.spawn("exit", "poison-exit")
+    healthy = [chaos_app.mixed.spawn("ok", f"ok-{i}") for i in range(20)]
+    tally.acked = 22
+    assert [c.get(timeout=60) for c in healthy] == [f"ok-{i}" for i in range(20)]
+    healthy_done = max(c.info().finished_at or 0 for c in healthy)
+    problems = []
+    for call, exc in ((raising, RuntimeError), (exiting, RemoteError)):
+        with pytest.raises(exc):
+            call.get(timeout=60)
+    starts = chaos_log.read()
+    retries = chaos_app.POISON_RETRIES
+    expected = [retries.delay(k) for k in range(1, retries.max_retries + 1)]
+    gaps = {}
+    for call, key in ((raising, "poison-raise"), (exiting, "poison-exit")):
+        info = call.info()
+        times = sorted(s[2] for s in starts[key])
+        gaps[key] = [round(b - a, 2) for a, b in itertools.pairwise(times)]
+        if (info.state, info.attempts, info.failures) != (CallState.FAILED, 4, 4) or len(times) != 4:
+            problems.append(f"{key}: {info.state} attempts={info.attempts} failures={info.failures}")
+        # At least the backoff; at most the backoff + a claim period + an executor start.
+        if not all(d - 0.05 <= g <= d + 2.5 for g, d in zip(gaps[key], expected, strict=True)):
+            problems.append(f"{key}: gaps {gaps[key]} vs backoff {expected}")
+        if not (info.finished_at or 0) > healthy_done:
+            problems.append(f"{key} finished before the healthy calls")
+    tally.received = 20 + sum(1 for c in (raising, exiting) if c.info().state is CallState.FAILED)
+    tally.extra.update(gaps_raise=gaps["poison-raise"], gaps_exit=gaps["poison-exit"])
+    assert not problems, problems
+
+
+# -- 9. timeouts ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["spin", "nap"])
+def test_timeouts(workers: Workers, chaos_log: Starts, tally: Tally, kind: str) -> None:
+    """timeout=1 on a CPU loop and on a sleep: the attempt is killed <= 2.5 s after it started,
+    counts as an attempt, and the pool runs the next call normally."""
+    tally.scenario = f"9 timeout ({kind})"
+    fn = chaos_app.spin if kind == "spin" else chaos_app.nap
+    workers.start()
+    call = fn.spawn(f"{kind}-forever", 30.0)
+    tally.acked = 2
+    with pytest.raises(FunctionTimeoutError):
+        call.get(timeout=60)
+    info = call.info()
+    started = chaos_log.read()[f"{kind}-forever"][0][2]
+    killed_after = (info.finished_at or 0) - started
+    assert fn.spawn(f"{kind}-after", 0.1).get(timeout=60) == f"{kind}-after"
+    tally.received = 2
+    tally.extra.update(killed_after_s=killed_after, attempts=info.attempts)
+    assert (info.state, info.attempts, info.failures) == (CallState.FAILED, 1, 1)
+    assert 1.0 <= killed_after <= 2.5, killed_after

@@ -1,0 +1,290 @@
+"""Scenarios 1-3: queue conservation under concurrency, and producers/consumers killed with -9.
+
+Children are forked from the test process (milliseconds per start). Each child appends to an
+``AckLog`` only after a chute call returned, so the parent knows exactly which operations were
+acknowledged when the child was killed.
+"""
+
+from __future__ import annotations
+
+import queue as stdlib_queue
+import random
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+import chute
+from tests.chaos._tally import Tally
+from tests.chaos._util import AckLog, check_item, drain, fork, kill9, make_item, quiesce
+
+PARTS8: list[str | None] = [f"p{i}" for i in range(8)]
+
+
+@pytest.fixture
+def big_partitions(chute_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """No partition cap in the way of the accounting (children inherit the environment)."""
+    monkeypatch.setenv("CHUTE_MAX_PARTITION_ITEMS", "10000000")
+    return chute_env
+
+
+# -- 1. conservation -------------------------------------------------------------------------
+
+N_PRODUCERS, N_ITEMS, N_CONSUMERS = 4, 5000, 4
+
+
+def _produce(qname: str, log_path: Path, producer: int, seed: int) -> None:
+    rng = random.Random(seed)
+    q = chute.Queue.from_name(qname)
+    log = AckLog(log_path)
+    seq = 0
+    while seq < N_ITEMS:
+        n = min(rng.choice([1, 1, 3, 10, 50]), N_ITEMS - seq)
+        part = rng.randrange(len(PARTS8))
+        # index = partition number, so a consumer can tell where an item was put.
+        items = [make_item(producer, seq + i, part) for i in range(n)]
+        if n == 1:
+            q.put(items[0], partition=PARTS8[part])
+        else:
+            q.put_many(items, partition=PARTS8[part])
+        log.write("A", seq, n, part)
+        seq += n
+
+
+def _consume(qname: str, log_path: Path, done_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    q = chute.Queue.from_name(qname)
+    log = AckLog(log_path)
+    while True:
+        done = done_path.exists()  # read before the pass: a pass after it that finds nothing ends
+        got_any = False
+        for p in rng.sample(PARTS8, len(PARTS8)):
+            batch = q.get_many(rng.choice([1, 7, 50]), block=False, partition=p)
+            if batch:
+                got_any = True
+                log.write("G", PARTS8.index(p), *[b.hex() for b in batch])
+        if got_any:
+            continue
+        if done:
+            return
+        p = rng.choice(PARTS8)
+        try:  # the blocking path too (BLMPOP / waiter sockets)
+            batch = q.get_many(10, timeout=0.05, partition=p)
+        except stdlib_queue.Empty:
+            continue
+        log.write("G", PARTS8.index(p), *[b.hex() for b in batch])
+
+
+def test_queue_conservation(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
+    """4 producers x 5,000 checksummed items over 8 partitions, 4 consumers, then a drain:
+    nothing lost, duplicated or corrupted, and each producer's order kept in every partition."""
+    tally.scenario = "1 queue conservation"
+    qname = "chaos-conservation"
+    chute.Queue.objects.create(qname)
+    quiesce()
+    done = tmp_path / "producers-done"
+    consumers = [fork(_consume, qname, tmp_path / f"c{i}.log", done, 100 + i) for i in range(N_CONSUMERS)]
+    producers = [fork(_produce, qname, tmp_path / f"p{i}.log", i, i) for i in range(N_PRODUCERS)]
+    for p in producers:
+        p.join(240)
+        assert p.exitcode == 0, f"producer exited with {p.exitcode}"
+    done.touch()
+    for c in consumers:
+        c.join(240)
+        assert c.exitcode == 0, f"consumer exited with {c.exitcode}"
+
+    acked = set()
+    for i in range(N_PRODUCERS):
+        for _, seq, n, part in AckLog(tmp_path / f"p{i}.log").records():
+            acked |= {(i, int(seq) + k, int(part), 1) for k in range(int(n))}
+    streams: list[list[tuple[int, bytes]]] = []  # per reader: (partition, item) in read order
+    for i in range(N_CONSUMERS):
+        stream = []
+        for rec in AckLog(tmp_path / f"c{i}.log").records():
+            stream += [(int(rec[1]), bytes.fromhex(h)) for h in rec[2:]]
+        streams.append(stream)
+    q = chute.Queue.from_name(qname)
+    left = drain(q, PARTS8)
+    streams.append([(PARTS8.index(p), item) for p, items in left.items() for item in items])
+
+    received, corrupt, misplaced, order_violations = [], 0, 0, 0
+    for stream in streams:
+        last: dict[tuple[int, int], int] = {}
+        for part, item in stream:
+            ident = check_item(item)
+            if ident is None:
+                corrupt += 1
+                continue
+            producer, seq, put_part, _ = ident
+            received.append(ident)
+            misplaced += put_part != part
+            if last.get((producer, part), -1) >= seq:
+                order_violations += 1
+            last[(producer, part)] = seq
+    tally.account(acked, received, unexpected=corrupt)
+    tally.extra.update(
+        order_violations=order_violations,
+        misplaced=misplaced,
+        left_for_drain=sum(len(v) for v in left.values()),
+    )
+    assert tally.acked == N_PRODUCERS * N_ITEMS
+    assert (tally.lost, tally.duplicated, tally.unexpected) == (0, 0, 0), tally.line()
+    assert order_violations == 0 and misplaced == 0, tally.line()
+
+
+# -- 2. producers killed mid put / put_many ------------------------------------------------------
+
+KILL_ROUNDS = 100  # x 2 concurrent children = 200 kills
+PARTS4: list[str | None] = [None, "a", "b", "c"]
+
+
+def _produce_until_killed(qname: str, log_path: Path, child: int, seed: int) -> None:
+    rng = random.Random(seed)
+    q = chute.Queue.from_name(qname)
+    log = AckLog(log_path)
+    batch = 0
+    while True:
+        n = rng.choice([1, 1, 2, 5, 17, 40])
+        part = PARTS4[rng.randrange(4)]
+        items = [make_item(child, batch, i, n) for i in range(n)]
+        log.write("B", batch, n)
+        if n == 1 and rng.random() < 0.5:
+            q.put(items[0], partition=part)
+        else:
+            q.put_many(items, partition=part)
+        log.write("A", batch, n)
+        batch += 1
+
+
+def test_producer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
+    """Producers killed with -9 at random points (>= 200 kills): every acknowledged item is
+    present exactly once, and every batch is all or nothing."""
+    tally.scenario = "2 producer kill -9"
+    qname = "chaos-producers"
+    chute.Queue.objects.create(qname)
+    rng = random.Random(2)
+    quiesce()
+    child = 0
+    for _ in range(KILL_ROUNDS):
+        procs = []
+        for _ in range(2):
+            procs.append((child, fork(_produce_until_killed, qname, tmp_path / f"{child}.log", child, child)))
+            child += 1
+        for _, proc in procs:
+            time.sleep(rng.uniform(0.005, 0.04))
+            kill9(proc)
+            tally.kills += 1
+
+    acked_batches: dict[tuple[int, int], int] = {}
+    inflight: dict[tuple[int, int], int] = {}
+    for c in range(child):
+        begun = {}
+        for kind, batch, n in AckLog(tmp_path / f"{c}.log").records():
+            if kind == "B":
+                begun[(c, int(batch))] = int(n)
+            else:
+                acked_batches[(c, int(batch))] = int(n)
+        inflight |= {k: n for k, n in begun.items() if k not in acked_batches}
+    q = chute.Queue.from_name(qname)
+    items = [i for batch in drain(q, PARTS4).values() for i in batch]
+    idents = [check_item(i) for i in items]
+    corrupt = sum(1 for i in idents if i is None)
+    valid = [i for i in idents if i is not None]
+    per_batch: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
+    for c, batch, index, _ in valid:
+        per_batch[(c, batch)][index] += 1
+    partial = [k for k, n in inflight.items() if per_batch.get(k) and sorted(per_batch[k]) != list(range(n))]
+    partial += [k for k, n in acked_batches.items() if sorted(per_batch.get(k, {})) != list(range(n))]
+    acked_ids = {(c, b, i, n) for (c, b), n in acked_batches.items() for i in range(n)}
+    maybe = {(c, b, i, n) for (c, b), n in inflight.items() for i in range(n)}
+    tally.account(acked_ids, valid, unexpected=corrupt, may_be_present=maybe)
+    committed_unacked = sum(1 for k in inflight if per_batch.get(k))
+    tally.extra.update(
+        batches_acked=len(acked_batches),
+        kills_mid_put=len(inflight),
+        mid_put_committed=committed_unacked,
+        mid_put_absent=len(inflight) - committed_unacked,
+        partial_batches=len(partial),
+    )
+    assert tally.kills >= 200
+    assert (tally.lost, tally.duplicated, tally.unexpected, len(partial)) == (0, 0, 0, 0), tally.line()
+    assert len(inflight) >= 20, f"too few kills landed mid-put to mean anything: {tally.line()}"
+
+
+# -- 3. consumers killed mid get_many ------------------------------------------------------------
+
+GET_BATCH = 20
+PARTS2: list[str | None] = [None, "x"]
+
+
+def _consume_until_killed(qname: str, log_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    q = chute.Queue.from_name(qname)
+    log = AckLog(log_path)
+    while True:
+        n = rng.randint(1, GET_BATCH)
+        p = PARTS2[rng.randrange(2)]
+        log.write("B", n)
+        got = q.get_many(n, block=False, partition=p)
+        idents = [check_item(i) for i in got]
+        log.write("G", sum(1 for i in idents if i is None), *[i[1] for i in idents if i is not None])
+
+
+def test_consumer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
+    """Consumers killed with -9 in get_many (>= 200 kills): no item delivered twice, and every
+    missing item is explained by a get_many in flight in a killed consumer (at most kills x
+    batch size; the count is reported)."""
+    tally.scenario = "3 consumer kill -9"
+    qname = "chaos-consumers"
+    q = chute.Queue.from_name(qname, create_if_missing=True)
+    rng = random.Random(3)
+    put_seqs: list[int] = []
+
+    def refill(n: int) -> None:
+        start = len(put_seqs)
+        for p, part in enumerate(PARTS2):
+            seqs = list(range(start + p * n, start + (p + 1) * n))
+            for k in range(0, n, 1000):
+                q.put_many([make_item(0, s) for s in seqs[k : k + 1000]], partition=part)
+            put_seqs.extend(seqs)
+
+    refill(20_000)
+    child = 0
+    for _ in range(KILL_ROUNDS):
+        if q.len(total=True) < 10_000:
+            refill(10_000)
+        quiesce()
+        procs = []
+        for _ in range(2):
+            procs.append(fork(_consume_until_killed, qname, tmp_path / f"{child}.log", child))
+            child += 1
+        for proc in procs:
+            time.sleep(rng.uniform(0.005, 0.04))
+            kill9(proc)
+            tally.kills += 1
+
+    received: list[tuple[int, int, int, int]] = []
+    corrupt = inflight = 0
+    for c in range(child):
+        records = AckLog(tmp_path / f"{c}.log").records()
+        for rec in records:
+            if rec[0] == "G":
+                corrupt += int(rec[1])
+                received += [(0, int(s), 0, 1) for s in rec[2:]]
+        inflight += bool(records) and records[-1][0] == "B"
+    left = [check_item(i) for items in drain(q, PARTS2).values() for i in items]
+    corrupt += sum(1 for i in left if i is None)
+    everything = received + [i for i in left if i is not None]
+    lost, _ = tally.account({(0, s, 0, 1) for s in put_seqs}, everything, unexpected=corrupt)
+    tally.received = len(set(received))  # consumed and acknowledged by a consumer
+    tally.extra.update(
+        put=len(put_seqs),
+        left_in_queue=len(left),
+        kills_mid_get=inflight,
+        missing_in_flight=len(lost),
+        bound=inflight * GET_BATCH,
+    )
+    assert tally.kills >= 200
+    assert (tally.duplicated, tally.unexpected) == (0, 0), tally.line()
+    assert len(lost) <= inflight * GET_BATCH, tally.line()
