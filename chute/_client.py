@@ -124,11 +124,14 @@ class Heartbeats:
 
     One daemon thread per process heartbeats every registered object (and runs garbage
     collection, so objects of crashed processes disappear). A process killed with ``kill -9``
-    stops heartbeating; its objects are collected once ``CHUTE_EPHEMERAL_TTL`` passes.
+    stops heartbeating; its objects are collected once ``CHUTE_EPHEMERAL_TTL`` passes. The
+    thread uses backends of its own, so closing a ``Client`` never leaves it without one (nor
+    makes it re-open the client's).
     """
 
     def __init__(self) -> None:
         self._objects: dict[str, Client] = {}
+        self._backends: dict[str, Backend] = {}  # backend URL -> this thread's backend for it
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -136,8 +139,8 @@ class Heartbeats:
 
     def add(self, object_id: str, client: Client) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's objects are not ours
-                self._objects, self._thread, self._pid = {}, None, os.getpid()
+            if self._pid != os.getpid():  # forked: the parent's objects and connections are not ours
+                self._objects, self._backends, self._thread, self._pid = {}, {}, None, os.getpid()
             self._objects[object_id] = client
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="chute-heartbeat", daemon=True)
@@ -147,15 +150,29 @@ class Heartbeats:
         with self._lock:
             self._objects.pop(object_id, None)
 
+    def _backend(self, client: Client) -> Backend:
+        key = client.settings.url.raw
+        backend = self._backends.get(key)
+        if backend is None:
+            backend = self._backends[key] = open_backend(client.settings)
+        return backend
+
     def _run(self) -> None:
         while True:
             with self._lock:
                 objects = list(self._objects.items())
             interval = min((c.settings.ephemeral_ttl for _, c in objects), default=60.0) / 3
             self._wake.wait(interval)
+            with self._lock:
+                objects = list(self._objects.items())
+                live = {c.settings.url.raw for _, c in objects}
+                idle = [self._backends.pop(k) for k in list(self._backends) if k not in live]
+            for backend in idle:
+                with contextlib.suppress(Exception):
+                    backend.close()
             for object_id, client in objects:
                 with contextlib.suppress(Exception):  # a blip must not kill the heartbeat thread
-                    backend = client.sync_backend()
+                    backend = self._backend(client)
                     backend.heartbeat(object_id, client.settings.ephemeral_ttl)
                     backend.collect_garbage()
 
@@ -165,9 +182,13 @@ class Heartbeats:
             return
         with self._lock:
             objects, self._objects = list(self._objects.items()), {}
+            backends, self._backends = list(self._backends.values()), {}
         for object_id, client in objects:
             with contextlib.suppress(Exception):
                 client.sync_backend().delete_object(object_id)
+        for backend in backends:
+            with contextlib.suppress(Exception):
+                backend.close()
 
 
 heartbeats = Heartbeats()

@@ -5,10 +5,12 @@ from collections.abc import Iterator
 
 import pytest
 
-import chute
+from chute import _client
 
 
 @pytest.fixture(autouse=True)
 def _close_backend(chute_env: str) -> Iterator[None]:
     yield
-    chute.Client.from_env().close()
+    # Every client the test used (a monkeypatched environment makes another one).
+    for client in list(_client._clients.values()):
+        client.close()
