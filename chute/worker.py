@@ -389,6 +389,12 @@ class Pool:
         else:
             backend.job_finish(call.id, call.attempts, CallState.FAILED, outcome, error=error)
 
+    def _attempt_killed(self, backend: Any, call: CallRecord, f: _Fn, exc: Exception) -> None:
+        """The attempt ended without an outcome from the function (crash, timeout): ``exc`` is it."""
+        outcome = _outcome.pack_error(exc, "", self._client.settings)
+        self._failed(backend, call, f, outcome, _outcome.error_line(exc))
+        f.due = True
+
     def _executor_died(self, backend: Any, e: _Executor) -> None:
         code = e.proc.exitcode
         call = e.call
@@ -397,9 +403,7 @@ class Pool:
             exc = RemoteError(
                 f"the process running {call.id} exited with code {code} (crashed or was killed)"
             )
-            outcome = _outcome.pack_error(exc, "", self._client.settings)
-            self._failed(backend, call, e.fn, outcome, _outcome.error_line(exc))
-            e.fn.due = True
+            self._attempt_killed(backend, call, e.fn, exc)
 
     def _enforce_timeouts(self, backend: Any, now: float) -> None:
         for f in self._fns:
@@ -412,9 +416,7 @@ class Pool:
                         f"{f.fn.app_name}.{f.fn.name} ({call.id}) exceeded its timeout "
                         f"of {f.fn.spec.timeout:g} s"
                     )
-                    outcome = _outcome.pack_error(exc, "", self._client.settings)
-                    self._failed(backend, call, f, outcome, _outcome.error_line(exc))
-                    f.due = True
+                    self._attempt_killed(backend, call, f, exc)
 
     def _beat_if_due(self, backend: Any, now: float) -> None:
         if now < self._next_beat:

@@ -124,9 +124,7 @@ def call_get(
     with cli_errors():
         try:
             value = _call(call_id).get(timeout=timeout)
-        except TimeoutError as exc:
-            if isinstance(exc, Error):
-                raise
+        except TimeoutError as exc:  # the builtin: still pending (chute's errors are not builtins)
             err_console.print(f"Pending: {exc}")
             raise typer.Exit(2) from None
         except Error:
