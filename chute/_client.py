@@ -18,8 +18,8 @@ import threading
 import weakref
 
 from chute.backends import open_async_backend, open_backend
-from chute.backends.base import Backend
-from chute.backends.base_async import AsyncBackend
+from chute.backends._async.base import AsyncBackend
+from chute.backends._sync.base import Backend
 from chute.config import Settings
 
 

@@ -88,7 +88,7 @@ class Handle:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # By reference (Modal does the same): the receiving process uses its own CHUTE_URL.
-        from chute._ops import hydrate
+        from chute._sync.queue_ops import hydrate
 
         info = hydrate(self)
         return (_rebuild, (type(self), info))

@@ -31,9 +31,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from chute import _call_ops, _call_ops_async, _validate
+from chute import _validate
+from chute._async import call_ops as _call_ops_async
 from chute._client import Client
 from chute._dual import dual
+from chute._sync import call_ops as _call_ops
 from chute.exception import InvalidError
 
 P = ParamSpec("P")

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chute import _call_ops, _call_ops_async, _validate
+from chute import _validate
+from chute._async import call_ops as _call_ops_async
 from chute._client import Client
 from chute._dual import dual, static_dual
+from chute._sync import call_ops as _call_ops
 from chute.backends.types import CallRecord, CallState
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar, NoReturn
 
-from chute import _dict_ops, _dict_ops_async, _ops, _ops_async, _validate
+from chute import _validate
+from chute._async import dict_ops as _dict_ops_async
+from chute._async import queue_ops as _ops_async
 from chute._client import Client
 from chute._dual import dual, dual_iter
 from chute._object import Handle
+from chute._sync import dict_ops as _dict_ops
+from chute._sync import queue_ops as _ops
 from chute.backends.types import Kind
 from chute.queue import _EphemeralContext, _ObjectManager
 

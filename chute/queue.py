@@ -5,10 +5,12 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 
-from chute import _ops, _ops_async, _validate
+from chute import _validate
+from chute._async import queue_ops as _ops_async
 from chute._client import Client
 from chute._dual import dual, dual_iter
 from chute._object import Handle
+from chute._sync import queue_ops as _ops
 from chute.backends.types import Kind
 from chute.exception import InvalidError
 

@@ -17,15 +17,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FILES = {
-    "chute/backends/base_async.py": "chute/backends/base.py",
-    "chute/backends/sqlite_async.py": "chute/backends/sqlite.py",
-    "chute/backends/redis_async.py": "chute/backends/redis.py",
-    "chute/_ops_async.py": "chute/_ops.py",
-    "chute/_dict_ops_async.py": "chute/_dict_ops.py",
-    "chute/_call_ops_async.py": "chute/_call_ops.py",
+# Source folder -> generated folder (httpcore's layout): every ``*.py`` under a source folder
+# has a twin under its generated folder. Generated folders are excluded from lint by one glob.
+DIRS = {
+    "chute/_async": "chute/_sync",
+    "chute/backends/_async": "chute/backends/_sync",
+    "tests/_async": "tests/_sync",
 }
-TEST_DIRS = {"tests/_async": "tests/_sync"}
 
 RULES: list[tuple[str, str]] = [
     (r"\basync def\b", "def"),
@@ -38,8 +36,8 @@ RULES: list[tuple[str, str]] = [
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"^import asyncio$", "import time"),
     (r"\baclose\b", "close"),
-    (r"\b(\w+?)_async\b", r"\1"),
     (r"\basync_([a-z_]+)\b", r"sync_\1"),
+    (r"\._async\b", "._sync"),
 ]
 _COMPILED = [(re.compile(p, re.MULTILINE), r) for p, r in RULES]
 
@@ -70,10 +68,20 @@ def ruff_format(text: str) -> str:
 
 
 def pairs() -> list[tuple[Path, Path]]:
-    out = [(ROOT / s, ROOT / d) for s, d in FILES.items() if (ROOT / s).exists()]
-    for src_dir, dst_dir in TEST_DIRS.items():
-        for src in sorted((ROOT / src_dir).glob("*.py")):
-            out.append((src, ROOT / dst_dir / src.name))
+    out = []
+    for src_dir, dst_dir in DIRS.items():
+        for src in sorted((ROOT / src_dir).rglob("*.py")):
+            out.append((src, ROOT / dst_dir / src.relative_to(ROOT / src_dir)))
+    return out
+
+
+def orphans() -> list[Path]:
+    """Generated files whose source is gone (a renamed or deleted source)."""
+    out = []
+    for src_dir, dst_dir in DIRS.items():
+        for dst in sorted((ROOT / dst_dir).rglob("*.py")):
+            if not (ROOT / src_dir / dst.relative_to(ROOT / dst_dir)).exists():
+                out.append(dst)
     return out
 
 
@@ -93,6 +101,13 @@ def main(argv: list[str]) -> int:
             if not dst.exists() or dst.read_text() != text:
                 dst.write_text(text)
                 print(f"wrote {dst.relative_to(ROOT)}")
+    for orphan in orphans():
+        rel = orphan.relative_to(ROOT).as_posix()
+        if check:
+            stale.append(rel)
+        else:
+            orphan.unlink()
+            print(f"deleted {rel} (its source is gone)")
     unused = [RULES[i][0] for i in range(len(RULES)) if i not in used]
     if unused:
         print(f"unasync: rules never used (delete them): {unused}", file=sys.stderr)

@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from chute.backends import open_async_backend, open_backend
-from chute.backends import redis as redis_sync
-from chute.backends.base import Backend
-from chute.backends.redis import RedisBackend
+from chute.backends._sync import redis as redis_sync
+from chute.backends._sync.base import Backend
+from chute.backends._sync.redis import RedisBackend
 from chute.backends.types import CallRecord, CallState, FunctionStats
 from chute.config import Settings
 from tests._servers import RedisServer, free_port, start_redis

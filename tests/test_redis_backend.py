@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import redis
 
-from chute.backends.redis import RedisBackend
-from chute.backends.redis_async import AsyncRedisBackend, redis_py_url
+from chute.backends._async.redis import AsyncRedisBackend, redis_py_url
+from chute.backends._sync.redis import RedisBackend
 from chute.backends.types import Kind, PutStatus
 from chute.config import Settings
 from chute.exception import AuthError, BackendUnavailableError, NotFoundError

@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING
 from chute.config import Settings
 
 if TYPE_CHECKING:
-    from chute.backends.base import Backend
-    from chute.backends.base_async import AsyncBackend
+    from chute.backends._async.base import AsyncBackend
+    from chute.backends._sync.base import Backend
 
 
 def open_backend(settings: Settings) -> Backend:
     """A sync backend for ``settings.url`` (used on the caller's thread)."""
     if settings.url.kind == "sqlite":
-        from chute.backends.sqlite import SQLiteBackend
+        from chute.backends._sync.sqlite import SQLiteBackend
 
         return SQLiteBackend(settings)
-    from chute.backends.redis import RedisBackend
+    from chute.backends._sync.redis import RedisBackend
 
     return RedisBackend(settings)
 
@@ -25,9 +25,9 @@ def open_backend(settings: Settings) -> Backend:
 def open_async_backend(settings: Settings) -> AsyncBackend:
     """An async backend for ``settings.url``, bound to the running event loop."""
     if settings.url.kind == "sqlite":
-        from chute.backends.sqlite_async import AsyncSQLiteBackend
+        from chute.backends._async.sqlite import AsyncSQLiteBackend
 
         return AsyncSQLiteBackend(settings)
-    from chute.backends.redis_async import AsyncRedisBackend
+    from chute.backends._async.redis import AsyncRedisBackend
 
     return AsyncRedisBackend(settings)

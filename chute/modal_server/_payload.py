@@ -20,7 +20,7 @@ import io
 import pickle
 from typing import Any, NoReturn
 
-from chute._dict_ops_async import _OPAQUE, _canonical, encode_key
+from chute._async.dict_ops import _OPAQUE, _canonical, encode_key
 from chute._serialize import seal, unseal
 
 __all__ = ["seal", "store_key", "unseal"]

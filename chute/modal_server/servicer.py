@@ -26,10 +26,12 @@ from grpclib.exceptions import StreamTerminatedError
 from modal_proto import api_pb2
 from modal_proto.api_grpc import ModalClientBase
 
-from chute import _dict_ops_async, _ops_async, _validate
+from chute import _validate
+from chute._async import dict_ops as _dict_ops_async
+from chute._async import queue_ops as _ops_async
 from chute._client import Client, created_by
 from chute._object import Handle, new_object_id
-from chute.backends.base_async import AsyncBackend
+from chute.backends._async.base import AsyncBackend
 from chute.backends.types import Kind, ObjectInfo, PutStatus
 from chute.config import DEFAULT_PARTITION_TTL, Settings
 from chute.dict import Dict

@@ -120,7 +120,7 @@ def _text(v: object) -> object:
 def _commands_in_chute_sources() -> set[str]:
     lua_src = "\n".join(v for v in vars(_redis_lua).values() if isinstance(v, str))
     in_scripts = {c.lower() for c in re.findall(r"redis\.p?call\('([A-Za-z]+)'", lua_src)}
-    src = (ROOT / "chute" / "backends" / "redis_async.py").read_text()
+    src = (ROOT / "chute" / "backends" / "_async" / "redis.py").read_text()
     methods = set(re.findall(r"self\._rb?\.([a-z_]+)\(", src)) - {"aclose", "register_script"}
     direct = {{"delete": "del"}.get(m, m) for m in methods}  # redis-py method -> command
     # Scripts run through EVALSHA, loaded with SCRIPT LOAD on NOSCRIPT (redis-py's Script).

@@ -22,7 +22,7 @@ import redis
 import chute
 from chute._client import Client
 from chute.backends import _redis_lua as lua
-from chute.backends.redis import redis_py_url
+from chute.backends._sync.redis import redis_py_url
 from chute.backends.types import CallState
 from chute.exception import IntegrityError
 from tests.chaos import chaos_app

@@ -1,12 +1,13 @@
+# Auto-generated from chute/backends/_async/base.py by scripts/unasync.py: DO NOT EDIT.
 """The storage interface: bytes in, bytes out.
 
-Serialization, validation and Modal's semantics live above this line (``chute._ops_async``);
+Serialization, validation and Modal's semantics live above this line (``chute._sync.queue_ops``);
 a backend only stores opaque payloads. Every method is atomic on its own. Times (TTLs,
 heartbeats, ``created_at``) come from the backend's clock: the local clock for SQLite (all
 its clients share one machine), ``TIME`` inside Lua for Redis, so TTLs stay right when
 clients' clocks disagree.
 
-Adding a backend means writing one ``*_async.py`` module that subclasses ``AsyncBackend``,
+Adding a backend means writing one ``*_async.py`` module that subclasses ``Backend``,
 registering its scheme in ``chute.backends.open_backend``, and running ``scripts/unasync.py``.
 """
 
@@ -28,7 +29,7 @@ from chute.backends.types import (
 from chute.config import Settings
 
 
-class AsyncBackend(ABC):
+class Backend(ABC):
     """A storage backend. Subclasses must implement every abstract method."""
 
     settings: Settings
@@ -36,7 +37,7 @@ class AsyncBackend(ABC):
     # -- named-object registry -------------------------------------------------------------
 
     @abstractmethod
-    async def create_object(
+    def create_object(
         self,
         kind: Kind,
         env: str,
@@ -56,29 +57,29 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def lookup_object(self, kind: Kind, env: str, name: str) -> ObjectInfo | None:
+    def lookup_object(self, kind: Kind, env: str, name: str) -> ObjectInfo | None:
         """The object called ``name`` in ``env``, or None."""
 
     @abstractmethod
-    async def get_object(self, object_id: str) -> ObjectInfo | None:
+    def get_object(self, object_id: str) -> ObjectInfo | None:
         """The object with this id, or None (never existed, deleted, or garbage-collected)."""
 
     @abstractmethod
-    async def list_objects(
+    def list_objects(
         self, kind: Kind, env: str, *, limit: int | None = None, created_before: float | None = None
     ) -> list[ObjectInfo]:
         """Named (non-ephemeral) objects of ``kind`` in ``env``, newest first."""
 
     @abstractmethod
-    async def delete_object(self, object_id: str) -> bool:
+    def delete_object(self, object_id: str) -> bool:
         """Delete the object and all its data. Returns False if it did not exist."""
 
     @abstractmethod
-    async def heartbeat(self, object_id: str, ttl: float) -> bool:
+    def heartbeat(self, object_id: str, ttl: float) -> bool:
         """Push an ephemeral object's expiry to now + ``ttl``. False if it no longer exists."""
 
     @abstractmethod
-    async def collect_garbage(self) -> int:
+    def collect_garbage(self) -> int:
         """Delete ephemeral objects whose heartbeat expired, expired partitions' data, and
         call records whose result expired more than ``CALL_TOMBSTONE`` seconds ago (until
         then ``job_get`` reports them EXPIRED rather than unknown).
@@ -89,7 +90,7 @@ class AsyncBackend(ABC):
     # -- queues ----------------------------------------------------------------------------
 
     @abstractmethod
-    async def queue_put(
+    def queue_put(
         self,
         object_id: str,
         part: bytes,
@@ -110,7 +111,7 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def queue_get(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
+    def queue_get(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
         """Remove and return up to ``n`` items from the head of ``part``, oldest first.
 
         When the partition is empty, block natively (no busy polling) for up to ``wait``
@@ -122,7 +123,7 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def queue_wait(self, object_id: str, part: bytes, *, wait: float, for_space: bool) -> None:
+    def queue_wait(self, object_id: str, part: bytes, *, wait: float, for_space: bool) -> None:
         """Sleep up to ``wait`` seconds, returning early when ``part`` may have changed.
 
         ``for_space=False`` waits for a put (used by ``iterate``), ``True`` for a get (used by
@@ -130,7 +131,7 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def queue_len(self, object_id: str, part: bytes | None) -> int:
+    def queue_len(self, object_id: str, part: bytes | None) -> int:
         """Items in ``part`` (0 if missing or expired), or in all partitions when ``part`` is None.
 
         Raises:
@@ -138,7 +139,7 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def queue_clear(self, object_id: str, part: bytes | None) -> None:
+    def queue_clear(self, object_id: str, part: bytes | None) -> None:
         """Empty ``part``, or every partition when ``part`` is None. The queue survives.
 
         Raises:
@@ -146,9 +147,7 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def queue_scan(
-        self, object_id: str, part: bytes, after: int, limit: int
-    ) -> list[tuple[int, bytes]]:
+    def queue_scan(self, object_id: str, part: bytes, after: int, limit: int) -> list[tuple[int, bytes]]:
         """Without removing anything, up to ``limit`` ``(seq, item)`` pairs of ``part`` with
         ``seq > after``, in FIFO order. ``seq`` grows strictly within a queue and is never reused.
 
@@ -157,7 +156,7 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def queue_partitions(self, object_id: str) -> list[PartitionInfo]:
+    def queue_partitions(self, object_id: str) -> list[PartitionInfo]:
         """Live (unexpired) partitions with their lengths, sorted by key.
 
         Raises:
@@ -167,35 +166,35 @@ class AsyncBackend(ABC):
     # -- key/value (Dict) -------------------------------------------------------------------
 
     @abstractmethod
-    async def kv_get(self, object_id: str, key: bytes) -> bytes | None:
+    def kv_get(self, object_id: str, key: bytes) -> bytes | None:
         """The value stored under ``key``, or None. Raises NotFoundError if the dict is gone."""
 
     @abstractmethod
-    async def kv_contains(self, object_id: str, key: bytes) -> bool:
+    def kv_contains(self, object_id: str, key: bytes) -> bool:
         """Whether ``key`` is present. Raises NotFoundError if the dict is gone."""
 
     @abstractmethod
-    async def kv_put(self, object_id: str, items: Sequence[tuple[bytes, bytes]], *, only_new: bool) -> bool:
+    def kv_put(self, object_id: str, items: Sequence[tuple[bytes, bytes]], *, only_new: bool) -> bool:
         """Store all pairs atomically. With ``only_new`` (one pair only), store only if the key
         is absent and return whether it was stored. Raises NotFoundError if the dict is gone."""
 
     @abstractmethod
-    async def kv_pop(self, object_id: str, key: bytes) -> bytes | None:
+    def kv_pop(self, object_id: str, key: bytes) -> bytes | None:
         """Remove ``key`` and return its value, or None if absent."""
 
     @abstractmethod
-    async def kv_len(self, object_id: str) -> int:
+    def kv_len(self, object_id: str) -> int:
         """Number of keys. Raises NotFoundError if the dict is gone."""
 
     @abstractmethod
-    async def kv_scan(self, object_id: str, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
+    def kv_scan(self, object_id: str, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` pairs with key > ``after`` (bytewise order); None starts at the beginning.
 
         Paging with the last key returned sees every key present for the whole scan exactly once.
         """
 
     @abstractmethod
-    async def kv_clear(self, object_id: str) -> None:
+    def kv_clear(self, object_id: str) -> None:
         """Remove every key; the dict survives."""
 
     # -- jobs (function calls) ----------------------------------------------------------------
@@ -208,19 +207,19 @@ class AsyncBackend(ABC):
     # the attempt it holds and is refused once the call moved on without it.
 
     @abstractmethod
-    async def job_deploy(self, env: str, app: str, functions: Sequence[tuple[str, bytes]]) -> None:
+    def job_deploy(self, env: str, app: str, functions: Sequence[tuple[str, bytes]]) -> None:
         """Register (or replace) the app's functions with their JSON specs, atomically."""
 
     @abstractmethod
-    async def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
+    def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
         """Deployed functions of ``env`` (of one app if given), sorted by (app, name)."""
 
     @abstractmethod
-    async def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
+    def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
         """Counts of the function's calls by state (expired ones are not counted)."""
 
     @abstractmethod
-    async def job_submit(
+    def job_submit(
         self,
         env: str,
         app: str,
@@ -238,7 +237,7 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def job_claim(
+    def job_claim(
         self,
         env: str,
         app: str,
@@ -261,14 +260,14 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
+    def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
         """Sleep up to ``wait`` s, returning early when one of the functions got a call.
 
         Spurious early returns are allowed; callers keep ``wait`` bounded and loop.
         """
 
     @abstractmethod
-    async def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
+    def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
         """Extend the lease of a RUNNING call's ``attempt`` to now + ``lease``.
 
         False when the worker no longer holds it (cancelled, lost and re-claimed, finished):
@@ -276,7 +275,7 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def job_finish(
+    def job_finish(
         self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
     ) -> bool:
         """Fenced: end a RUNNING call's ``attempt`` with SUCCEEDED or FAILED and its serialized
@@ -289,19 +288,19 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
+    def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
         """Fenced: the attempt failed with ``error``; count the failure and make the call
         PENDING again, claimable after ``delay`` seconds. False when the attempt is not current.
         """
 
     @abstractmethod
-    async def job_release(self, call_id: str, attempt: int) -> bool:
+    def job_release(self, call_id: str, attempt: int) -> bool:
         """Fenced: give the attempt back without counting a failure (graceful shutdown);
         the call is PENDING and claimable at once, and ``attempts`` is decremented.
         """
 
     @abstractmethod
-    async def job_cancel(self, call_id: str, *, result: bytes) -> bool:
+    def job_cancel(self, call_id: str, *, result: bytes) -> bool:
         """Make a PENDING or RUNNING call CANCELLED with ``result`` as its outcome.
 
         False when the call is unknown or already terminal. A running attempt notices at
@@ -309,18 +308,18 @@ class AsyncBackend(ABC):
         """
 
     @abstractmethod
-    async def job_get(self, call_id: str) -> CallRecord | None:
+    def job_get(self, call_id: str) -> CallRecord | None:
         """The call (without ``payload``), or None if unknown or collected.
 
         A terminal call whose ``expires_at`` passed is returned as EXPIRED with no result.
         """
 
     @abstractmethod
-    async def job_wait(self, call_id: str, *, wait: float) -> None:
+    def job_wait(self, call_id: str, *, wait: float) -> None:
         """Sleep up to ``wait`` s, returning early once the call may have become terminal."""
 
     @abstractmethod
-    async def job_list(
+    def job_list(
         self,
         env: str,
         *,
@@ -332,27 +331,27 @@ class AsyncBackend(ABC):
         """Most recent calls first (by ``created_at``), without payloads or results."""
 
     @abstractmethod
-    async def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
+    def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
         """Record that ``worker_id`` is alive until now + ``ttl``, with its JSON ``info``."""
 
     @abstractmethod
-    async def worker_gone(self, env: str, worker_id: str) -> None:
+    def worker_gone(self, env: str, worker_id: str) -> None:
         """Forget ``worker_id`` (it stopped cleanly)."""
 
     @abstractmethod
-    async def worker_list(self, env: str) -> list[tuple[str, bytes]]:
+    def worker_list(self, env: str) -> list[tuple[str, bytes]]:
         """``(worker_id, info)`` of the workers whose last beat has not expired, sorted by id."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
     @abstractmethod
-    async def now(self) -> float:
+    def now(self) -> float:
         """The backend's clock, in Unix seconds."""
 
     @abstractmethod
-    async def ping(self) -> None:
+    def ping(self) -> None:
         """Round-trip to the storage. Raises BackendUnavailableError if it is unreachable."""
 
     @abstractmethod
-    async def aclose(self) -> None:
+    def close(self) -> None:
         """Release connections. The backend must not be used afterwards."""

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
+from chute.backends._async.base import AsyncBackend
 from chute.backends._sqlite_conn import AsyncSQLiteConn, AsyncWaiter, notify
-from chute.backends.base_async import AsyncBackend
 from chute.backends.types import (
     CallRecord,
     CallState,

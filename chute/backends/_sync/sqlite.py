@@ -1,4 +1,4 @@
-# Auto-generated from chute/backends/sqlite_async.py by scripts/unasync.py: DO NOT EDIT.
+# Auto-generated from chute/backends/_async/sqlite.py by scripts/unasync.py: DO NOT EDIT.
 """Embedded backend: one SQLite file (WAL) shared by every process of the machine.
 
 Durability: each operation is one transaction. With the default ``synchronous=NORMAL`` an
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
+from chute.backends._sync.base import Backend
 from chute.backends._sqlite_conn import SQLiteConn, Waiter, notify
-from chute.backends.base import Backend
 from chute.backends.types import (
     CallRecord,
     CallState,

@@ -1,13 +1,12 @@
-# Auto-generated from chute/backends/base_async.py by scripts/unasync.py: DO NOT EDIT.
 """The storage interface: bytes in, bytes out.
 
-Serialization, validation and Modal's semantics live above this line (``chute._ops``);
+Serialization, validation and Modal's semantics live above this line (``chute._async.queue_ops``);
 a backend only stores opaque payloads. Every method is atomic on its own. Times (TTLs,
 heartbeats, ``created_at``) come from the backend's clock: the local clock for SQLite (all
 its clients share one machine), ``TIME`` inside Lua for Redis, so TTLs stay right when
 clients' clocks disagree.
 
-Adding a backend means writing one ``*_async.py`` module that subclasses ``Backend``,
+Adding a backend means writing one ``*_async.py`` module that subclasses ``AsyncBackend``,
 registering its scheme in ``chute.backends.open_backend``, and running ``scripts/unasync.py``.
 """
 
@@ -29,7 +28,7 @@ from chute.backends.types import (
 from chute.config import Settings
 
 
-class Backend(ABC):
+class AsyncBackend(ABC):
     """A storage backend. Subclasses must implement every abstract method."""
 
     settings: Settings
@@ -37,7 +36,7 @@ class Backend(ABC):
     # -- named-object registry -------------------------------------------------------------
 
     @abstractmethod
-    def create_object(
+    async def create_object(
         self,
         kind: Kind,
         env: str,
@@ -57,29 +56,29 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def lookup_object(self, kind: Kind, env: str, name: str) -> ObjectInfo | None:
+    async def lookup_object(self, kind: Kind, env: str, name: str) -> ObjectInfo | None:
         """The object called ``name`` in ``env``, or None."""
 
     @abstractmethod
-    def get_object(self, object_id: str) -> ObjectInfo | None:
+    async def get_object(self, object_id: str) -> ObjectInfo | None:
         """The object with this id, or None (never existed, deleted, or garbage-collected)."""
 
     @abstractmethod
-    def list_objects(
+    async def list_objects(
         self, kind: Kind, env: str, *, limit: int | None = None, created_before: float | None = None
     ) -> list[ObjectInfo]:
         """Named (non-ephemeral) objects of ``kind`` in ``env``, newest first."""
 
     @abstractmethod
-    def delete_object(self, object_id: str) -> bool:
+    async def delete_object(self, object_id: str) -> bool:
         """Delete the object and all its data. Returns False if it did not exist."""
 
     @abstractmethod
-    def heartbeat(self, object_id: str, ttl: float) -> bool:
+    async def heartbeat(self, object_id: str, ttl: float) -> bool:
         """Push an ephemeral object's expiry to now + ``ttl``. False if it no longer exists."""
 
     @abstractmethod
-    def collect_garbage(self) -> int:
+    async def collect_garbage(self) -> int:
         """Delete ephemeral objects whose heartbeat expired, expired partitions' data, and
         call records whose result expired more than ``CALL_TOMBSTONE`` seconds ago (until
         then ``job_get`` reports them EXPIRED rather than unknown).
@@ -90,7 +89,7 @@ class Backend(ABC):
     # -- queues ----------------------------------------------------------------------------
 
     @abstractmethod
-    def queue_put(
+    async def queue_put(
         self,
         object_id: str,
         part: bytes,
@@ -111,7 +110,7 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def queue_get(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
+    async def queue_get(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
         """Remove and return up to ``n`` items from the head of ``part``, oldest first.
 
         When the partition is empty, block natively (no busy polling) for up to ``wait``
@@ -123,7 +122,7 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def queue_wait(self, object_id: str, part: bytes, *, wait: float, for_space: bool) -> None:
+    async def queue_wait(self, object_id: str, part: bytes, *, wait: float, for_space: bool) -> None:
         """Sleep up to ``wait`` seconds, returning early when ``part`` may have changed.
 
         ``for_space=False`` waits for a put (used by ``iterate``), ``True`` for a get (used by
@@ -131,7 +130,7 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def queue_len(self, object_id: str, part: bytes | None) -> int:
+    async def queue_len(self, object_id: str, part: bytes | None) -> int:
         """Items in ``part`` (0 if missing or expired), or in all partitions when ``part`` is None.
 
         Raises:
@@ -139,7 +138,7 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def queue_clear(self, object_id: str, part: bytes | None) -> None:
+    async def queue_clear(self, object_id: str, part: bytes | None) -> None:
         """Empty ``part``, or every partition when ``part`` is None. The queue survives.
 
         Raises:
@@ -147,7 +146,9 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def queue_scan(self, object_id: str, part: bytes, after: int, limit: int) -> list[tuple[int, bytes]]:
+    async def queue_scan(
+        self, object_id: str, part: bytes, after: int, limit: int
+    ) -> list[tuple[int, bytes]]:
         """Without removing anything, up to ``limit`` ``(seq, item)`` pairs of ``part`` with
         ``seq > after``, in FIFO order. ``seq`` grows strictly within a queue and is never reused.
 
@@ -156,7 +157,7 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def queue_partitions(self, object_id: str) -> list[PartitionInfo]:
+    async def queue_partitions(self, object_id: str) -> list[PartitionInfo]:
         """Live (unexpired) partitions with their lengths, sorted by key.
 
         Raises:
@@ -166,35 +167,35 @@ class Backend(ABC):
     # -- key/value (Dict) -------------------------------------------------------------------
 
     @abstractmethod
-    def kv_get(self, object_id: str, key: bytes) -> bytes | None:
+    async def kv_get(self, object_id: str, key: bytes) -> bytes | None:
         """The value stored under ``key``, or None. Raises NotFoundError if the dict is gone."""
 
     @abstractmethod
-    def kv_contains(self, object_id: str, key: bytes) -> bool:
+    async def kv_contains(self, object_id: str, key: bytes) -> bool:
         """Whether ``key`` is present. Raises NotFoundError if the dict is gone."""
 
     @abstractmethod
-    def kv_put(self, object_id: str, items: Sequence[tuple[bytes, bytes]], *, only_new: bool) -> bool:
+    async def kv_put(self, object_id: str, items: Sequence[tuple[bytes, bytes]], *, only_new: bool) -> bool:
         """Store all pairs atomically. With ``only_new`` (one pair only), store only if the key
         is absent and return whether it was stored. Raises NotFoundError if the dict is gone."""
 
     @abstractmethod
-    def kv_pop(self, object_id: str, key: bytes) -> bytes | None:
+    async def kv_pop(self, object_id: str, key: bytes) -> bytes | None:
         """Remove ``key`` and return its value, or None if absent."""
 
     @abstractmethod
-    def kv_len(self, object_id: str) -> int:
+    async def kv_len(self, object_id: str) -> int:
         """Number of keys. Raises NotFoundError if the dict is gone."""
 
     @abstractmethod
-    def kv_scan(self, object_id: str, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
+    async def kv_scan(self, object_id: str, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` pairs with key > ``after`` (bytewise order); None starts at the beginning.
 
         Paging with the last key returned sees every key present for the whole scan exactly once.
         """
 
     @abstractmethod
-    def kv_clear(self, object_id: str) -> None:
+    async def kv_clear(self, object_id: str) -> None:
         """Remove every key; the dict survives."""
 
     # -- jobs (function calls) ----------------------------------------------------------------
@@ -207,19 +208,19 @@ class Backend(ABC):
     # the attempt it holds and is refused once the call moved on without it.
 
     @abstractmethod
-    def job_deploy(self, env: str, app: str, functions: Sequence[tuple[str, bytes]]) -> None:
+    async def job_deploy(self, env: str, app: str, functions: Sequence[tuple[str, bytes]]) -> None:
         """Register (or replace) the app's functions with their JSON specs, atomically."""
 
     @abstractmethod
-    def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
+    async def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
         """Deployed functions of ``env`` (of one app if given), sorted by (app, name)."""
 
     @abstractmethod
-    def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
+    async def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
         """Counts of the function's calls by state (expired ones are not counted)."""
 
     @abstractmethod
-    def job_submit(
+    async def job_submit(
         self,
         env: str,
         app: str,
@@ -237,7 +238,7 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def job_claim(
+    async def job_claim(
         self,
         env: str,
         app: str,
@@ -260,14 +261,14 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
+    async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
         """Sleep up to ``wait`` s, returning early when one of the functions got a call.
 
         Spurious early returns are allowed; callers keep ``wait`` bounded and loop.
         """
 
     @abstractmethod
-    def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
+    async def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
         """Extend the lease of a RUNNING call's ``attempt`` to now + ``lease``.
 
         False when the worker no longer holds it (cancelled, lost and re-claimed, finished):
@@ -275,7 +276,7 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def job_finish(
+    async def job_finish(
         self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
     ) -> bool:
         """Fenced: end a RUNNING call's ``attempt`` with SUCCEEDED or FAILED and its serialized
@@ -288,19 +289,19 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
+    async def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
         """Fenced: the attempt failed with ``error``; count the failure and make the call
         PENDING again, claimable after ``delay`` seconds. False when the attempt is not current.
         """
 
     @abstractmethod
-    def job_release(self, call_id: str, attempt: int) -> bool:
+    async def job_release(self, call_id: str, attempt: int) -> bool:
         """Fenced: give the attempt back without counting a failure (graceful shutdown);
         the call is PENDING and claimable at once, and ``attempts`` is decremented.
         """
 
     @abstractmethod
-    def job_cancel(self, call_id: str, *, result: bytes) -> bool:
+    async def job_cancel(self, call_id: str, *, result: bytes) -> bool:
         """Make a PENDING or RUNNING call CANCELLED with ``result`` as its outcome.
 
         False when the call is unknown or already terminal. A running attempt notices at
@@ -308,18 +309,18 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def job_get(self, call_id: str) -> CallRecord | None:
+    async def job_get(self, call_id: str) -> CallRecord | None:
         """The call (without ``payload``), or None if unknown or collected.
 
         A terminal call whose ``expires_at`` passed is returned as EXPIRED with no result.
         """
 
     @abstractmethod
-    def job_wait(self, call_id: str, *, wait: float) -> None:
+    async def job_wait(self, call_id: str, *, wait: float) -> None:
         """Sleep up to ``wait`` s, returning early once the call may have become terminal."""
 
     @abstractmethod
-    def job_list(
+    async def job_list(
         self,
         env: str,
         *,
@@ -331,27 +332,27 @@ class Backend(ABC):
         """Most recent calls first (by ``created_at``), without payloads or results."""
 
     @abstractmethod
-    def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
+    async def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
         """Record that ``worker_id`` is alive until now + ``ttl``, with its JSON ``info``."""
 
     @abstractmethod
-    def worker_gone(self, env: str, worker_id: str) -> None:
+    async def worker_gone(self, env: str, worker_id: str) -> None:
         """Forget ``worker_id`` (it stopped cleanly)."""
 
     @abstractmethod
-    def worker_list(self, env: str) -> list[tuple[str, bytes]]:
+    async def worker_list(self, env: str) -> list[tuple[str, bytes]]:
         """``(worker_id, info)`` of the workers whose last beat has not expired, sorted by id."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
     @abstractmethod
-    def now(self) -> float:
+    async def now(self) -> float:
         """The backend's clock, in Unix seconds."""
 
     @abstractmethod
-    def ping(self) -> None:
+    async def ping(self) -> None:
         """Round-trip to the storage. Raises BackendUnavailableError if it is unreachable."""
 
     @abstractmethod
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Release connections. The backend must not be used afterwards."""
