@@ -31,15 +31,21 @@ class BoundDual(Generic[P, R]):
 
 
 class dual(Generic[P, R]):
-    """Descriptor pairing a sync function with its async twin."""
+    """Descriptor pairing a sync function with its async twin.
+
+    The functions get the instance, or with ``via="_ref"`` the instance's ``_ref`` attribute:
+    the state record the ops layer works on, so the ops never see a public class.
+    """
 
     def __init__(
         self,
         sync: Callable[Concatenate[Any, P], R],
         aio: Callable[Concatenate[Any, P], Awaitable[R]],
         doc: str | None = None,
+        *,
+        via: str | None = None,
     ) -> None:
-        self._sync, self._aio = sync, aio
+        self._sync, self._aio, self._via = sync, aio, via
         self.__doc__ = doc or sync.__doc__
 
     @overload
@@ -49,7 +55,7 @@ class dual(Generic[P, R]):
     def __get__(self, obj: object | None, owner: type[Any]) -> dual[P, R] | BoundDual[P, R]:
         if obj is None:
             return self
-        return BoundDual(obj, self._sync, self._aio)
+        return BoundDual(obj if self._via is None else getattr(obj, self._via), self._sync, self._aio)
 
 
 class BoundDualIter(Generic[P, T]):
@@ -69,15 +75,17 @@ class BoundDualIter(Generic[P, T]):
 
 
 class dual_iter(Generic[P, T]):
-    """Descriptor pairing a generator with its async-generator twin."""
+    """Descriptor pairing a generator with its async-generator twin (``via`` as for ``dual``)."""
 
     def __init__(
         self,
         sync: Callable[Concatenate[Any, P], Iterator[T]],
         aio: Callable[Concatenate[Any, P], AsyncIterator[T]],
         doc: str | None = None,
+        *,
+        via: str | None = None,
     ) -> None:
-        self._sync, self._aio = sync, aio
+        self._sync, self._aio, self._via = sync, aio, via
         self.__doc__ = doc or sync.__doc__
 
     @overload
@@ -87,7 +95,7 @@ class dual_iter(Generic[P, T]):
     def __get__(self, obj: object | None, owner: type[Any]) -> dual_iter[P, T] | BoundDualIter[P, T]:
         if obj is None:
             return self
-        return BoundDualIter(obj, self._sync, self._aio)
+        return BoundDualIter(obj if self._via is None else getattr(obj, self._via), self._sync, self._aio)
 
 
 class static_dual(Generic[P, R]):

@@ -13,7 +13,7 @@ from typing import Any
 import cloudpickle
 
 from chute import _serialize
-from chute._object import random_id
+from chute._ref import random_id
 from chute.config import Settings
 from chute.exception import DeserializationError, RemoteError, RequestSizeError
 

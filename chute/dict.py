@@ -6,15 +6,12 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, NoReturn
 
 from chute import _validate
-from chute._async import dict_ops as _dict_ops_async
-from chute._async import queue_ops as _ops_async
+from chute._async import dict_ops as aops
 from chute._client import Client
 from chute._dual import dual, dual_iter
-from chute._object import Handle
-from chute._sync import dict_ops as _dict_ops
-from chute._sync import queue_ops as _ops
+from chute._handle import EphemeralContext, Handle, ObjectManager
+from chute._sync import dict_ops as ops
 from chute.backends.types import Kind
-from chute.queue import _EphemeralContext, _ObjectManager
 
 
 class Dict(Handle):
@@ -56,7 +53,7 @@ class Dict(Handle):
     """
 
     _kind: ClassVar[Kind] = Kind.DICT
-    objects: ClassVar[_ObjectManager]
+    objects: ClassVar[ObjectManager]
 
     def __init__(self) -> None:
         raise RuntimeError(
@@ -105,7 +102,7 @@ class Dict(Handle):
     @classmethod
     def ephemeral(
         cls, *, client: Client | None = None, environment_name: str | None = None
-    ) -> _EphemeralContext[Dict]:
+    ) -> EphemeralContext[Dict]:
         """An anonymous dict that lives for the ``with`` / ``async with`` block.
 
         It is deleted when the block exits, or, if the process dies inside it, once its
@@ -124,31 +121,20 @@ class Dict(Handle):
             ```
         """
         env = _validate.check_env(environment_name) if environment_name else None
-        return _EphemeralContext(cls._new(client, env=env))
-
-    @property
-    def object_id(self) -> str:
-        """The dict's id (``di-…``); looks the dict up if the handle is not hydrated yet.
-
-        Raises:
-            NotFoundError: the dict does not exist (and ``create_if_missing`` was not set).
-        """
-        return (self._info or _ops.hydrate(self)).id
+        return EphemeralContext(cls._new(client, env=env))
 
     # -- Modal API -----------------------------------------------------------------------
 
-    hydrate = dual(_ops.hydrate_method, _ops_async.hydrate_method)
-    info = dual(_ops.info, _ops_async.info)
-    put = dual(_dict_ops.dict_put, _dict_ops_async.dict_put)
-    get = dual(_dict_ops.dict_get, _dict_ops_async.dict_get)
-    contains = dual(_dict_ops.dict_contains, _dict_ops_async.dict_contains)
-    pop = dual(_dict_ops.dict_pop, _dict_ops_async.dict_pop)
-    update = dual(_dict_ops.dict_update, _dict_ops_async.dict_update)
-    len = dual(_dict_ops.dict_len, _dict_ops_async.dict_len)
-    clear = dual(_dict_ops.dict_clear, _dict_ops_async.dict_clear)
-    keys = dual_iter(_dict_ops.dict_keys, _dict_ops_async.dict_keys)
-    values = dual_iter(_dict_ops.dict_values, _dict_ops_async.dict_values)
-    items = dual_iter(_dict_ops.dict_items, _dict_ops_async.dict_items)
+    put = dual(ops.dict_put, aops.dict_put, via="_ref")
+    get = dual(ops.dict_get, aops.dict_get, via="_ref")
+    contains = dual(ops.dict_contains, aops.dict_contains, via="_ref")
+    pop = dual(ops.dict_pop, aops.dict_pop, via="_ref")
+    update = dual(ops.dict_update, aops.dict_update, via="_ref")
+    len = dual(ops.dict_len, aops.dict_len, via="_ref")
+    clear = dual(ops.dict_clear, aops.dict_clear, via="_ref")
+    keys = dual_iter(ops.dict_keys, aops.dict_keys, via="_ref")
+    values = dual_iter(ops.dict_values, aops.dict_values, via="_ref")
+    items = dual_iter(ops.dict_items, aops.dict_items, via="_ref")
 
     def __getitem__(self, key: Any) -> Any:
         """``d[key]``: the value, or ``KeyError`` if the key is absent (blocking; ``get.aio`` in async code).
@@ -157,22 +143,22 @@ class Dict(Handle):
             KeyError: the key is absent.
             DeserializationError: the stored value's type cannot be imported here.
         """
-        return _dict_ops.dict_getitem(self, key)
+        return ops.dict_getitem(self._ref, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         """``d[key] = value``: ``put(key, value)`` without the return value (blocking)."""
-        _dict_ops.dict_setitem(self, key, value)
+        ops.dict_setitem(self._ref, key, value)
 
     def __delitem__(self, key: Any) -> None:
         """``del d[key]``: remove the key, or raise ``KeyError`` if it is absent (blocking)."""
-        _dict_ops.dict_delitem(self, key)
+        ops.dict_delitem(self._ref, key)
 
     def __contains__(self, key: Any) -> bool:
         """``key in d``: ``contains(key)`` (blocking; ``contains.aio`` in async code)."""
-        return _dict_ops.dict_contains(self, key)
+        return ops.dict_contains(self._ref, key)
 
     def __iter__(self) -> Iterator[NoReturn]:
         raise TypeError("A chute.Dict is not iterable itself: use d.keys(), d.values() or d.items().")
 
 
-Dict.objects = _ObjectManager(Dict, Kind.DICT)
+Dict.objects = ObjectManager(Dict)

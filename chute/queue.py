@@ -2,58 +2,18 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import ClassVar
 
 from chute import _validate
-from chute._async import queue_ops as _ops_async
+from chute._async import queue_ops as aops
 from chute._client import Client
 from chute._dual import dual, dual_iter
-from chute._object import Handle
-from chute._sync import queue_ops as _ops
+from chute._handle import EphemeralContext, Handle, ObjectManager
+from chute._ref import ObjectRef
+from chute._sync import objects as sync_objects
+from chute._sync import queue_ops as ops
 from chute.backends.types import Kind
 from chute.exception import InvalidError
-
-H = TypeVar("H", bound=Handle)
-
-
-class _ObjectManager:
-    """``Queue.objects`` / ``Dict.objects``: create, list and delete named objects."""
-
-    def __init__(self, cls: type[Handle], kind: Kind) -> None:
-        self._cls = cls
-        self._kind = kind
-
-    def _client(self) -> Client:
-        return Client.from_env()
-
-    create = dual(_ops.objects_create, _ops_async.objects_create)
-    list = dual(_ops.objects_list, _ops_async.objects_list)
-    delete = dual(_ops.objects_delete, _ops_async.objects_delete)
-
-
-class _EphemeralContext(Generic[H]):
-    """``with X.ephemeral() as x`` and ``async with X.ephemeral() as x``."""
-
-    def __init__(self, handle: H, max_items: int | None = None) -> None:
-        self._handle = handle
-        self._max_items = max_items
-
-    def __enter__(self) -> H:
-        _ops.create_ephemeral(self._handle, self._max_items)
-        return self._handle
-
-    def __exit__(self, *exc: object) -> None:
-        _ops.delete_ephemeral(self._handle)
-
-    async def __aenter__(self) -> H:
-        await _ops_async.create_ephemeral(self._handle, self._max_items)
-        return self._handle
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await _ops_async.delete_ephemeral(self._handle)
 
 
 class Queue(Handle):
@@ -90,24 +50,13 @@ class Queue(Handle):
     """
 
     _kind: ClassVar[Kind] = Kind.QUEUE
-    objects: ClassVar[_ObjectManager]
-    _closed: bool
-    _mp_style: bool
+    objects: ClassVar[ObjectManager]
 
     def __init__(self, maxsize: int = 0) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
             raise InvalidError(f"maxsize must be an int >= 0 (0 = the partition limit), got {maxsize!r}.")
-        self._init_handle(None)
-        self._init_extra()
-        self._mp_style = True
-        _ops.create_ephemeral(self, maxsize or None)
-
-    def _init_extra(self) -> None:
-        self._closed = False
-        self._mp_style = False
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (_rebuild_queue, (super().__reduce__(), self._mp_style))
+        self._ref = ObjectRef.of(Kind.QUEUE, mp_style=True)
+        sync_objects.create_ephemeral(self._ref, maxsize or None)
 
     # -- constructors --------------------------------------------------------------------
 
@@ -145,7 +94,7 @@ class Queue(Handle):
     @classmethod
     def ephemeral(
         cls, client: Client | None = None, environment_name: str | None = None
-    ) -> _EphemeralContext[Queue]:
+    ) -> EphemeralContext[Queue]:
         """An anonymous queue that lives for the ``with`` / ``async with`` block.
 
         It is deleted when the block exits, or, if the process dies inside it, once its
@@ -160,7 +109,7 @@ class Queue(Handle):
             ```
         """
         env = _validate.check_env(environment_name) if environment_name else None
-        return _EphemeralContext(cls._new(client, env=env))
+        return EphemeralContext(cls._new(client, env=env))
 
     @staticmethod
     def validate_partition_key(partition: str | None) -> bytes:
@@ -171,35 +120,28 @@ class Queue(Handle):
         """
         return _validate.partition_key(partition)
 
-    @property
-    def object_id(self) -> str:
-        """The queue's id (``qu-…``); looks the queue up if the handle is not hydrated yet."""
-        return (self._info or _ops.hydrate(self)).id
-
     # -- Modal API -----------------------------------------------------------------------
 
-    hydrate = dual(_ops.hydrate_method, _ops_async.hydrate_method)
-    info = dual(_ops.info, _ops_async.info)
-    put = dual(_ops.queue_put, _ops_async.queue_put)
-    put_many = dual(_ops.queue_put_many, _ops_async.queue_put_many)
-    get = dual(_ops.queue_get, _ops_async.queue_get)
-    get_many = dual(_ops.queue_get_many, _ops_async.queue_get_many)
-    len = dual(_ops.queue_len, _ops_async.queue_len)
-    clear = dual(_ops.queue_clear, _ops_async.queue_clear)
-    iterate = dual_iter(_ops.queue_iterate, _ops_async.queue_iterate)
-    partitions = dual(_ops.queue_partitions, _ops_async.queue_partitions)
+    put = dual(ops.queue_put, aops.queue_put, via="_ref")
+    put_many = dual(ops.queue_put_many, aops.queue_put_many, via="_ref")
+    get = dual(ops.queue_get, aops.queue_get, via="_ref")
+    get_many = dual(ops.queue_get_many, aops.queue_get_many, via="_ref")
+    len = dual(ops.queue_len, aops.queue_len, via="_ref")
+    clear = dual(ops.queue_clear, aops.queue_clear, via="_ref")
+    iterate = dual_iter(ops.queue_iterate, aops.queue_iterate, via="_ref")
+    partitions = dual(ops.queue_partitions, aops.queue_partitions, via="_ref")
 
     # -- multiprocessing.Queue API -------------------------------------------------------
 
-    qsize = dual(_ops.queue_qsize, _ops_async.queue_qsize)
-    empty = dual(_ops.queue_empty, _ops_async.queue_empty)
-    full = dual(_ops.queue_full, _ops_async.queue_full)
-    put_nowait = dual(_ops.queue_put_nowait, _ops_async.queue_put_nowait)
-    get_nowait = dual(_ops.queue_get_nowait, _ops_async.queue_get_nowait)
+    qsize = dual(ops.queue_qsize, aops.queue_qsize, via="_ref")
+    empty = dual(ops.queue_empty, aops.queue_empty, via="_ref")
+    full = dual(ops.queue_full, aops.queue_full, via="_ref")
+    put_nowait = dual(ops.queue_put_nowait, aops.queue_put_nowait, via="_ref")
+    get_nowait = dual(ops.queue_get_nowait, aops.queue_get_nowait, via="_ref")
 
     def close(self) -> None:
         """multiprocessing's ``close``: this handle accepts no more puts (others are unaffected)."""
-        self._closed = True
+        self._ref.closed = True
 
     def join_thread(self) -> None:
         """multiprocessing compatibility: nothing is buffered in a feeder thread, so no-op."""
@@ -208,11 +150,4 @@ class Queue(Handle):
         """multiprocessing compatibility: no-op (see ``join_thread``)."""
 
 
-def _rebuild_queue(reduced: tuple[Any, tuple[Any, ...]], mp_style: bool) -> Queue:
-    fn, args = reduced
-    q: Queue = fn(*args)
-    q._mp_style = mp_style
-    return q
-
-
-Queue.objects = _ObjectManager(Queue, Kind.QUEUE)
+Queue.objects = ObjectManager(Queue)

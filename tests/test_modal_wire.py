@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 import chute
-from chute._object import new_object_id
+from chute._ref import new_object_id
 from chute.backends.types import Kind
 from chute.cli import app
 

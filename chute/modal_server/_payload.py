@@ -20,7 +20,7 @@ import io
 import pickle
 from typing import Any, NoReturn
 
-from chute._async.dict_ops import _OPAQUE, _canonical, encode_key
+from chute._codec import OPAQUE, canonical, encode_key
 from chute._serialize import seal, unseal
 
 __all__ = ["seal", "store_key", "unseal"]
@@ -41,7 +41,7 @@ def store_key(body: bytes, secret: bytes | None) -> bytes:
     keys (so ``chute.Dict`` finds them), else the client's bytes with chute's header."""
     try:
         key = _NoGlobalsUnpickler(io.BytesIO(body)).load()
-        if _canonical(key) is not _OPAQUE:
+        if canonical(key) is not OPAQUE:
             return encode_key(key, secret)
     except Exception:  # not a plain key (or not a pickle at all): keep the client's bytes
         pass

@@ -15,9 +15,10 @@ import contextlib
 import hashlib
 import logging
 import math
-import time
+import queue as stdlib_queue
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf import empty_pb2
@@ -27,14 +28,11 @@ from modal_proto import api_pb2
 from modal_proto.api_grpc import ModalClientBase
 
 from chute import _validate
-from chute._async import dict_ops as _dict_ops_async
-from chute._async import queue_ops as _ops_async
+from chute._async import dict_ops, objects, queue_ops
 from chute._client import Client, created_by
-from chute._object import Handle, new_object_id
-from chute.backends._async.base import AsyncBackend
-from chute.backends.types import Kind, ObjectInfo, PutStatus
+from chute._ref import ObjectRef
+from chute.backends.types import Kind, ObjectInfo
 from chute.config import DEFAULT_PARTITION_TTL, Settings
-from chute.dict import Dict
 from chute.exception import (
     AlreadyExistsError,
     BackendUnavailableError,
@@ -46,7 +44,6 @@ from chute.exception import (
     RequestSizeError,
 )
 from chute.modal_server._payload import seal, store_key, unseal
-from chute.queue import Queue
 
 if TYPE_CHECKING:
     from grpclib.server import Stream
@@ -55,7 +52,6 @@ log = logging.getLogger("chute.modal_server")
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-H = TypeVar("H", bound=Handle)
 
 # Longest server-side wait of one QueueGet (the modal client asks for at most 50 s and loops).
 MAX_LONG_POLL = 50.0
@@ -186,7 +182,7 @@ class ChuteModalServicer(_Base):
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._handles: OrderedDict[str, Handle] = OrderedDict()
+        self._refs: OrderedDict[str, ObjectRef] = OrderedDict()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -194,39 +190,35 @@ class ChuteModalServicer(_Base):
     def _settings(self) -> Settings:
         return self._client.settings
 
-    def _backend(self) -> AsyncBackend:
-        return self._client.async_backend()
-
     def _env(self, name: str) -> str:
         """Modal's ``""`` (the workspace default) is chute's default environment."""
         return _validate.check_env(name) if name else self._settings.env
 
-    def _remember(self, h: Handle) -> None:
-        assert h._info is not None
-        self._handles[h._info.id] = h
-        self._handles.move_to_end(h._info.id)
-        while len(self._handles) > HANDLE_CACHE_SIZE:
-            self._handles.popitem(last=False)
+    def _remember(self, ref: ObjectRef) -> ObjectRef:
+        assert ref.info is not None
+        self._refs[ref.info.id] = ref
+        self._refs.move_to_end(ref.info.id)
+        while len(self._refs) > HANDLE_CACHE_SIZE:
+            self._refs.popitem(last=False)
+        return ref
 
     def _forget(self, object_id: str) -> None:
-        self._handles.pop(object_id, None)
+        self._refs.pop(object_id, None)
 
-    async def _lookup(self, cls: type[H], object_id: str) -> H:
-        """A freshly hydrated handle (NotFoundError if the id is unknown or of another kind)."""
-        kind = cls._kind
+    async def _lookup(self, kind: Kind, object_id: str) -> ObjectRef:
+        """A freshly hydrated reference (NotFoundError if the id is unknown or of another kind)."""
         _validate.check_object_id(object_id, kind.prefix, kind.value.capitalize())
-        h = cls._new(self._client, object_id=object_id)
-        await _ops_async.hydrate(h)
-        self._remember(h)
-        return h
+        ref = ObjectRef.of(kind, self._client, object_id=object_id)
+        await objects.hydrate(ref)
+        return self._remember(ref)
 
-    async def _handle(self, cls: type[H], object_id: str) -> H:
-        """A hydrated handle, cached: data operations fail with NotFoundError once it is deleted."""
-        h = self._handles.get(object_id)
-        if isinstance(h, cls):
-            self._handles.move_to_end(object_id)
-            return h
-        return await self._lookup(cls, object_id)
+    async def _ref(self, kind: Kind, object_id: str) -> ObjectRef:
+        """A hydrated reference, cached: data operations fail with NotFoundError once it is deleted."""
+        ref = self._refs.get(object_id)
+        if ref is not None and ref.kind is kind:
+            self._refs.move_to_end(object_id)
+            return ref
+        return await self._lookup(kind, object_id)
 
     def _partition_name(self, raw: bytes) -> str | None:
         """The partition as chute's ops take it: None for the default one, else its UTF-8 name."""
@@ -241,8 +233,12 @@ class ChuteModalServicer(_Base):
 
     def _partition(self, raw: bytes) -> bytes:
         """The partition key as the backend stores it (``b""`` is the default partition)."""
-        self._partition_name(raw)  # validates
-        return raw
+        name = self._partition_name(raw)
+        return (
+            b""
+            if name is None
+            else _validate.partition_key(name, self._settings.limits.max_partition_key_bytes)
+        )
 
     async def _get_or_create(
         self, kind: Kind, name: str, environment_name: str, creation_type: int
@@ -250,7 +246,7 @@ class ChuteModalServicer(_Base):
         """Modal's ``*GetOrCreate``: ``(info, created)`` per the object creation type."""
         label = kind.value.capitalize()
         env = self._env(environment_name)
-        backend = self._backend()
+        client = self._client
         if creation_type not in _OBJECT_CREATION_TYPES:
             raise InvalidError(
                 f"Object creation type {creation_type} is not supported by chute's modal-server "
@@ -259,18 +255,12 @@ class ChuteModalServicer(_Base):
         if creation_type == api_pb2.OBJECT_CREATION_TYPE_EPHEMERAL:
             if name:
                 raise InvalidError(f"An ephemeral {label} has no name (got {name!r}).")
-            await backend.collect_garbage()
-            return await backend.create_object(
-                kind,
-                env,
-                None,
-                object_id=new_object_id(kind),
-                ephemeral_ttl=max(EPHEMERAL_TTL, self._settings.ephemeral_ttl),
-                created_by=created_by(),
-            )
+            ref = ObjectRef.of(kind, client, env=env)
+            ttl = max(EPHEMERAL_TTL, self._settings.ephemeral_ttl)
+            return await objects.create_ephemeral(ref, ttl=ttl, remote_heartbeat=True), True
         _validate.check_name(name, label)
         if creation_type == api_pb2.OBJECT_CREATION_TYPE_UNSPECIFIED:
-            found = await backend.lookup_object(kind, env, name)
+            found = await objects.lookup(client, kind, env, name)
             if found is None:
                 raise NotFoundError(
                     f"{label} {name!r} not found in environment {env!r}. Create it with "
@@ -278,30 +268,31 @@ class ChuteModalServicer(_Base):
                 )
             return found, False
         if creation_type == api_pb2.OBJECT_CREATION_TYPE_CREATE_OVERWRITE_IF_EXISTS:
-            old = await backend.lookup_object(kind, env, name)
+            old = await objects.lookup(client, kind, env, name)
             if old is not None:
-                await backend.delete_object(old.id)
+                await objects.delete_by_id(client, old.id)
                 self._forget(old.id)
-        info, created = await backend.create_object(
-            kind, env, name, object_id=new_object_id(kind), created_by=created_by()
+        fail_if_exists = creation_type == api_pb2.OBJECT_CREATION_TYPE_CREATE_FAIL_IF_EXISTS
+        return await objects.create(
+            client, kind, name, allow_existing=not fail_if_exists, environment_name=env
         )
-        if not created and creation_type == api_pb2.OBJECT_CREATION_TYPE_CREATE_FAIL_IF_EXISTS:
-            raise AlreadyExistsError(f"{label} {name!r} already exists in environment {env!r}.")
-        return info, created
 
     async def _heartbeat(self, kind: Kind, object_id: str) -> empty_pb2.Empty:
         _validate.check_object_id(object_id, kind.prefix, kind.value.capitalize())
-        backend = self._backend()
+        client = self._client
         ttl = max(EPHEMERAL_TTL, self._settings.ephemeral_ttl)
         # False for named objects (they have no expiry) as well as for deleted ones.
-        if not await backend.heartbeat(object_id, ttl) and await backend.get_object(object_id) is None:
+        if (
+            not await objects.heartbeat(client, object_id, ttl)
+            and await objects.get_by_id(client, object_id) is None
+        ):
             raise NotFoundError(f"{kind.value.capitalize()} with id {object_id} not found.")
         return empty_pb2.Empty()
 
     async def _delete(self, kind: Kind, object_id: str) -> empty_pb2.Empty:
         _validate.check_object_id(object_id, kind.prefix, kind.value.capitalize())
         self._forget(object_id)
-        if not await self._backend().delete_object(object_id):
+        if not await objects.delete_by_id(self._client, object_id):
             raise NotFoundError(f"{kind.value.capitalize()} with id {object_id} not found.")
         return empty_pb2.Empty()
 
@@ -311,8 +302,10 @@ class ChuteModalServicer(_Base):
         env = self._env(request.environment_name)
         page = request.pagination
         limit = page.max_objects if page.max_objects > 0 else None
-        before = page.created_before if page.created_before > 0 else None
-        return await self._backend().list_objects(kind, env, limit=limit, created_before=before)
+        before = datetime.fromtimestamp(page.created_before) if page.created_before > 0 else None
+        return await objects.list_named(
+            self._client, kind, max_objects=limit, created_before=before, environment_name=env
+        )
 
     # -- client handshake and environments --------------------------------------------------
 
@@ -367,7 +360,7 @@ class ChuteModalServicer(_Base):
         info, _ = await self._get_or_create(
             Kind.QUEUE, request.deployment_name, request.environment_name, request.object_creation_type
         )
-        self._remember(Queue._new(self._client, name=info.name, env=info.env, object_id=info.id, info=info))
+        self._remember(ObjectRef.of_info(self._client, info))
         return api_pb2.QueueGetOrCreateResponse(queue_id=info.id, metadata=_queue_metadata(info))
 
     async def QueueGetById(
@@ -376,9 +369,9 @@ class ChuteModalServicer(_Base):
         await _unary(stream, "QueueGetById", self._queue_get_by_id)
 
     async def _queue_get_by_id(self, request: api_pb2.QueueGetByIdRequest) -> api_pb2.QueueGetByIdResponse:
-        q = await self._lookup(Queue, request.queue_id)
-        assert q._info is not None
-        return api_pb2.QueueGetByIdResponse(queue_id=q._info.id, metadata=_queue_metadata(q._info))
+        ref = await self._lookup(Kind.QUEUE, request.queue_id)
+        assert ref.info is not None
+        return api_pb2.QueueGetByIdResponse(queue_id=ref.info.id, metadata=_queue_metadata(ref.info))
 
     async def QueueHeartbeat(self, stream: Stream[api_pb2.QueueHeartbeatRequest, empty_pb2.Empty]) -> None:
         await _unary(stream, "QueueHeartbeat", lambda r: self._heartbeat(Kind.QUEUE, r.queue_id))
@@ -390,11 +383,10 @@ class ChuteModalServicer(_Base):
         await _unary(stream, "QueueList", self._queue_list)
 
     async def _queue_list(self, request: api_pb2.QueueListRequest) -> api_pb2.QueueListResponse:
-        backend = self._backend()
         queues = []
         for info in await self._list(Kind.QUEUE, request):
             try:
-                parts = await backend.queue_partitions(info.id)
+                parts = await queue_ops.partition_infos(ObjectRef.of_info(self._client, info))
             except NotFoundError:  # deleted meanwhile
                 continue
             queues.append(
@@ -415,9 +407,7 @@ class ChuteModalServicer(_Base):
     async def _queue_put(self, request: api_pb2.QueuePutRequest) -> empty_pb2.Empty:
         """All or nothing; a full partition answers RESOURCE_EXHAUSTED at once (the modal client
         retries with backoff when blocking, and raises ``queue.Full`` otherwise)."""
-        q = await self._handle(Queue, request.queue_id)
-        info = q._info
-        assert info is not None
+        ref = await self._ref(Kind.QUEUE, request.queue_id)
         settings = self._settings
         part = self._partition(request.partition_key)
         ttl = _validate.check_ttl(request.partition_ttl_seconds or DEFAULT_PARTITION_TTL)
@@ -431,26 +421,15 @@ class ChuteModalServicer(_Base):
             items.append(data)
         if not items:
             return empty_pb2.Empty()
-        cap = _ops_async._cap(q, info)
+        cap = await queue_ops.capacity(ref)
         if len(items) > cap:
             raise InvalidError(
                 f"{method} of {len(items)} items can never fit: a partition holds at most {cap} items."
             )
-        status = await self._backend().queue_put(
-            info.id, part, items, ttl=ttl, max_items=cap, max_partitions=settings.limits.max_partitions
-        )
-        if status is PutStatus.FULL:
-            raise GRPCError(
-                Status.RESOURCE_EXHAUSTED,
-                f"{_ops_async._describe(q)} partition is full ({cap} items): get items out, or use "
-                "another partition.",
-            )
-        if status is PutStatus.TOO_MANY_PARTITIONS:
-            raise GRPCError(
-                Status.RESOURCE_EXHAUSTED,
-                f"{_ops_async._describe(q)} has {settings.limits.max_partitions} live partitions, the "
-                "maximum: clear some or let them expire (partition_ttl).",
-            )
+        try:
+            await queue_ops.put_bytes(ref, items, part=part, ttl=ttl, block=False, method=method)
+        except stdlib_queue.Full as exc:
+            raise GRPCError(Status.RESOURCE_EXHAUSTED, str(exc)) from None
         return empty_pb2.Empty()
 
     async def QueueGet(self, stream: Stream[api_pb2.QueueGetRequest, api_pb2.QueueGetResponse]) -> None:
@@ -462,20 +441,15 @@ class ChuteModalServicer(_Base):
     ) -> api_pb2.QueueGetResponse:
         """Remove up to ``n_values`` items, long-polling up to ``timeout`` (≤ 50 s) for the first
         one with the backend's native blocking, in bounded chunks."""
-        q = await self._handle(Queue, request.queue_id)
-        assert q._info is not None
-        object_id = q._info.id
+        ref = await self._ref(Kind.QUEUE, request.queue_id)
         part = self._partition(request.partition_key)
         n = _validate.check_count(request.n_values, "n_values")
         wait = min(_seconds(request.timeout, MAX_LONG_POLL), time_left)
-        backend = self._backend()
-        deadline = time.monotonic() + wait
-        while True:
-            chunk = min(_ops_async.MAX_WAIT_CHUNK, max(deadline - time.monotonic(), 0.0))
-            items = await backend.queue_get(object_id, part, n, wait=chunk)
-            if items or time.monotonic() >= deadline:
-                break
-        what = f"an item of {_ops_async._describe(q)}"
+        try:
+            items = await queue_ops.get_bytes(ref, n, part=part, block=wait > 0, timeout=wait)
+        except stdlib_queue.Empty:
+            items = []
+        what = f"an item of {ref.describe()}"
         secret = self._settings.secret
         return api_pb2.QueueGetResponse(values=[unseal(data, secret, what) for data in items])
 
@@ -490,25 +464,15 @@ class ChuteModalServicer(_Base):
     ) -> api_pb2.QueueNextItemsResponse:
         """Items after ``last_entry_id`` without removing them (``iterate``), waiting up to
         ``item_poll_timeout`` for one to arrive. Entry ids are the backend's item sequence numbers."""
-        q = await self._handle(Queue, request.queue_id)
-        assert q._info is not None
-        object_id = q._info.id
+        ref = await self._ref(Kind.QUEUE, request.queue_id)
         part = self._partition(request.partition_key)
         try:
             after = int(request.last_entry_id) if request.last_entry_id else 0
         except ValueError:
             raise InvalidError(f"Invalid last_entry_id {request.last_entry_id!r}.") from None
-        backend = self._backend()
-        deadline = time.monotonic() + min(_seconds(request.item_poll_timeout, MAX_ITEM_POLL), time_left)
-        while True:
-            batch = await backend.queue_scan(object_id, part, after, _ops_async._SCAN_BATCH)
-            remaining = deadline - time.monotonic()
-            if batch or remaining <= 0:
-                break
-            await backend.queue_wait(
-                object_id, part, wait=min(remaining, _ops_async.MAX_WAIT_CHUNK), for_space=False
-            )
-        what = f"an item of {_ops_async._describe(q)}"
+        poll = min(_seconds(request.item_poll_timeout, MAX_ITEM_POLL), time_left)
+        batch = await queue_ops.next_batch(ref, part=part, after=after, poll=poll)
+        what = f"an item of {ref.describe()}"
         secret = self._settings.secret
         return api_pb2.QueueNextItemsResponse(
             items=[
@@ -520,18 +484,18 @@ class ChuteModalServicer(_Base):
         await _unary(stream, "QueueLen", self._queue_len)
 
     async def _queue_len(self, request: api_pb2.QueueLenRequest) -> api_pb2.QueueLenResponse:
-        q = await self._handle(Queue, request.queue_id)
+        ref = await self._ref(Kind.QUEUE, request.queue_id)
         partition = self._partition_name(request.partition_key)
-        n = await _ops_async.queue_len(q, partition=partition, total=request.total)
+        n = await queue_ops.queue_len(ref, partition=partition, total=request.total)
         return api_pb2.QueueLenResponse(len=n)
 
     async def QueueClear(self, stream: Stream[api_pb2.QueueClearRequest, empty_pb2.Empty]) -> None:
         await _unary(stream, "QueueClear", self._queue_clear)
 
     async def _queue_clear(self, request: api_pb2.QueueClearRequest) -> empty_pb2.Empty:
-        q = await self._handle(Queue, request.queue_id)
+        ref = await self._ref(Kind.QUEUE, request.queue_id)
         partition = self._partition_name(request.partition_key)
-        await _ops_async.queue_clear(q, partition=partition, all=request.all_partitions)
+        await queue_ops.queue_clear(ref, partition=partition, all=request.all_partitions)
         return empty_pb2.Empty()
 
     # -- Dict -------------------------------------------------------------------------------
@@ -547,10 +511,9 @@ class ChuteModalServicer(_Base):
         info, created = await self._get_or_create(
             Kind.DICT, request.deployment_name, request.environment_name, request.object_creation_type
         )
-        d = Dict._new(self._client, name=info.name, env=info.env, object_id=info.id, info=info)
-        self._remember(d)
+        ref = self._remember(ObjectRef.of_info(self._client, info))
         if created and request.data:  # initial contents, written only by the request that created it
-            await self._backend().kv_put(info.id, self._dict_pairs(request.data, "Dict"), only_new=False)
+            await dict_ops.put_entries(ref, self._dict_pairs(request.data, "Dict"))
         return api_pb2.DictGetOrCreateResponse(dict_id=info.id, metadata=_dict_metadata(info))
 
     async def DictGetById(
@@ -559,9 +522,9 @@ class ChuteModalServicer(_Base):
         await _unary(stream, "DictGetById", self._dict_get_by_id)
 
     async def _dict_get_by_id(self, request: api_pb2.DictGetByIdRequest) -> api_pb2.DictGetByIdResponse:
-        d = await self._lookup(Dict, request.dict_id)
-        assert d._info is not None
-        return api_pb2.DictGetByIdResponse(dict_id=d._info.id, metadata=_dict_metadata(d._info))
+        ref = await self._lookup(Kind.DICT, request.dict_id)
+        assert ref.info is not None
+        return api_pb2.DictGetByIdResponse(dict_id=ref.info.id, metadata=_dict_metadata(ref.info))
 
     async def DictHeartbeat(self, stream: Stream[api_pb2.DictHeartbeatRequest, empty_pb2.Empty]) -> None:
         await _unary(stream, "DictHeartbeat", lambda r: self._heartbeat(Kind.DICT, r.dict_id))
@@ -614,26 +577,24 @@ class ChuteModalServicer(_Base):
 
     async def _dict_update(self, request: api_pb2.DictUpdateRequest) -> api_pb2.DictUpdateResponse:
         """``put`` (one entry, maybe ``if_not_exists``) and ``update`` (many), all or nothing."""
-        d = await self._handle(Dict, request.dict_id)
-        assert d._info is not None
+        ref = await self._ref(Kind.DICT, request.dict_id)
         pairs = self._dict_pairs(request.updates, "Dict.put" if len(request.updates) == 1 else "Dict.update")
         if request.if_not_exists and len(pairs) != 1:
             raise InvalidError("if_not_exists (put's skip_if_exists) takes exactly one entry.")
         if not pairs:
             return api_pb2.DictUpdateResponse(created=False)
-        created = await self._backend().kv_put(d._info.id, pairs, only_new=request.if_not_exists)
-        return api_pb2.DictUpdateResponse(created=created)
+        created = await dict_ops.put_entries(ref, pairs, only_new=request.if_not_exists)
+        return api_pb2.DictUpdateResponse(created=bool(created))
 
     async def DictGet(self, stream: Stream[api_pb2.DictGetRequest, api_pb2.DictGetResponse]) -> None:
         await _unary(stream, "DictGet", self._dict_get)
 
     async def _dict_get(self, request: api_pb2.DictGetRequest) -> api_pb2.DictGetResponse:
-        d = await self._handle(Dict, request.dict_id)
-        assert d._info is not None
-        data = await self._backend().kv_get(d._info.id, self._key(request.key, "Dict.get"))
+        ref = await self._ref(Kind.DICT, request.dict_id)
+        data = await dict_ops.get_bytes(ref, self._key(request.key, "Dict.get"))
         if data is None:
             return api_pb2.DictGetResponse(found=False)
-        value = unseal(data, self._settings.secret, f"a value of {_ops_async._describe(d)}")
+        value = unseal(data, self._settings.secret, f"a value of {ref.describe()}")
         return api_pb2.DictGetResponse(found=True, value=value)
 
     async def DictContains(
@@ -642,36 +603,34 @@ class ChuteModalServicer(_Base):
         await _unary(stream, "DictContains", self._dict_contains)
 
     async def _dict_contains(self, request: api_pb2.DictContainsRequest) -> api_pb2.DictContainsResponse:
-        d = await self._handle(Dict, request.dict_id)
-        assert d._info is not None
-        found = await self._backend().kv_contains(d._info.id, self._key(request.key, "Dict.contains"))
+        ref = await self._ref(Kind.DICT, request.dict_id)
+        found = await dict_ops.contains_bytes(ref, self._key(request.key, "Dict.contains"))
         return api_pb2.DictContainsResponse(found=found)
 
     async def DictPop(self, stream: Stream[api_pb2.DictPopRequest, api_pb2.DictPopResponse]) -> None:
         await _unary(stream, "DictPop", self._dict_pop)
 
     async def _dict_pop(self, request: api_pb2.DictPopRequest) -> api_pb2.DictPopResponse:
-        d = await self._handle(Dict, request.dict_id)
-        assert d._info is not None
-        data = await self._backend().kv_pop(d._info.id, self._key(request.key, "Dict.pop"))
+        ref = await self._ref(Kind.DICT, request.dict_id)
+        data = await dict_ops.pop_bytes(ref, self._key(request.key, "Dict.pop"))
         if data is None:
             return api_pb2.DictPopResponse(found=False)
-        value = unseal(data, self._settings.secret, f"a value of {_ops_async._describe(d)}")
+        value = unseal(data, self._settings.secret, f"a value of {ref.describe()}")
         return api_pb2.DictPopResponse(found=True, value=value)
 
     async def DictLen(self, stream: Stream[api_pb2.DictLenRequest, api_pb2.DictLenResponse]) -> None:
         await _unary(stream, "DictLen", self._dict_len)
 
     async def _dict_len(self, request: api_pb2.DictLenRequest) -> api_pb2.DictLenResponse:
-        d = await self._handle(Dict, request.dict_id)
-        return api_pb2.DictLenResponse(len=await _dict_ops_async.dict_len(d))
+        ref = await self._ref(Kind.DICT, request.dict_id)
+        return api_pb2.DictLenResponse(len=await dict_ops.count(ref))
 
     async def DictClear(self, stream: Stream[api_pb2.DictClearRequest, empty_pb2.Empty]) -> None:
         await _unary(stream, "DictClear", self._dict_clear)
 
     async def _dict_clear(self, request: api_pb2.DictClearRequest) -> empty_pb2.Empty:
-        d = await self._handle(Dict, request.dict_id)
-        await _dict_ops_async.dict_clear(d)
+        ref = await self._ref(Kind.DICT, request.dict_id)
+        await dict_ops.clear(ref)
         return empty_pb2.Empty()
 
     async def DictContents(self, stream: Stream[api_pb2.DictContentsRequest, api_pb2.DictEntry]) -> None:
@@ -681,10 +640,9 @@ class ChuteModalServicer(_Base):
         after: bytes | None = None
         while True:
             with grpc_errors("DictContents"):
-                d = await self._handle(Dict, request.dict_id)
-                assert d._info is not None
-                page = await self._backend().kv_scan(d._info.id, after, _dict_ops_async.SCAN_PAGE)
-                where = _ops_async._describe(d)
+                ref = await self._ref(Kind.DICT, request.dict_id)
+                page = await dict_ops.page(ref, after)
+                where = ref.describe()
                 entries = []
                 for kb, vb in page:
                     entry = api_pb2.DictEntry()
