@@ -101,9 +101,9 @@ class dual_iter(Generic[P, T]):
 class static_dual(Generic[P, R]):
     """A sync function and its async twin that need no instance (``FunctionCall.gather``)."""
 
-    def __init__(self, sync: Callable[P, R], aio: Callable[P, Awaitable[R]]) -> None:
+    def __init__(self, sync: Callable[P, R], aio: Callable[P, Awaitable[R]], doc: str | None = None) -> None:
         self._sync, self._aio = sync, aio
-        self.__doc__ = sync.__doc__
+        self.__doc__ = doc or sync.__doc__
 
     def __get__(self, obj: object | None, owner: type[Any]) -> static_dual[P, R]:
         return self

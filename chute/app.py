@@ -26,125 +26,31 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from chute import _validate
 from chute._async import call_ops as _call_ops_async
-from chute._client import Client
 from chute._dual import dual
+from chute._jobs import (
+    DEFAULT_MAX_CONTAINERS,
+    DEFAULT_RESULT_TTL,
+    DEFAULT_SCALEDOWN_WINDOW,
+    DEFAULT_TIMEOUT,
+    MAX_LOST_ATTEMPTS,
+    FunctionRef,
+    FunctionSpec,
+    Retries,
+    check_spec,
+)
 from chute._sync import call_ops as _call_ops
+from chute.call import FunctionCall
 from chute.exception import InvalidError
+
+__all__ = ["MAX_LOST_ATTEMPTS", "App", "Function", "FunctionSpec", "Retries", "find_function"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-DEFAULT_TIMEOUT = 300.0
-DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
-DEFAULT_SCALEDOWN_WINDOW = 60.0
-DEFAULT_MAX_CONTAINERS = 8
-# Attempts lost with their worker (kill -9, machine gone) are retried without using up the
-# function's retries, up to this many (Modal's MAX_INTERNAL_FAILURE_COUNT).
-MAX_LOST_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class Retries:
-    """Retry policy: up to ``max_retries`` retries, waiting ``initial_delay * backoff_coefficient**k``
-    seconds (capped at ``max_delay``) before retry k+1.
-
-    Raises:
-        InvalidError: an argument is out of Modal's ranges (max_retries >= 0, backoff_coefficient
-            in [1, 10], initial_delay in [0, 60], max_delay in [1, 60]).
-
-    Example:
-        ```python
-        @app.function(retries=chute.Retries(max_retries=3, backoff_coefficient=2.0, initial_delay=1.0))
-        def flaky(): ...
-        ```
-    """
-
-    max_retries: int
-    backoff_coefficient: float = 2.0
-    initial_delay: float = 1.0
-    max_delay: float = 60.0
-
-    def __post_init__(self) -> None:
-        if (
-            not isinstance(self.max_retries, int)
-            or isinstance(self.max_retries, bool)
-            or self.max_retries < 0
-        ):
-            raise InvalidError(f"Retries.max_retries must be an int >= 0, got {self.max_retries!r}.")
-        if not 1.0 <= self.backoff_coefficient <= 10.0:
-            raise InvalidError(
-                f"Retries.backoff_coefficient must be in [1, 10], got {self.backoff_coefficient}."
-            )
-        if not 0.0 <= self.initial_delay <= 60.0:
-            raise InvalidError(f"Retries.initial_delay must be in [0, 60] seconds, got {self.initial_delay}.")
-        if not 1.0 <= self.max_delay <= 60.0:
-            raise InvalidError(f"Retries.max_delay must be in [1, 60] seconds, got {self.max_delay}.")
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based)."""
-        return min(self.initial_delay * self.backoff_coefficient ** (retry - 1), self.max_delay)
-
-    @classmethod
-    def of(cls, retries: int | Retries | None) -> Retries:
-        """``retries=n`` means n retries, 1 s apart (as in Modal)."""
-        if retries is None:
-            return cls(0)
-        if isinstance(retries, Retries):
-            return retries
-        if isinstance(retries, int) and not isinstance(retries, bool):
-            return cls(retries, backoff_coefficient=1.0, initial_delay=1.0)
-        raise InvalidError(f"retries must be an int or chute.Retries, got {retries!r}.")
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """How a function runs: what ``@app.function(...)`` was given, stored by ``chute deploy``."""
-
-    retries: Retries = field(default_factory=lambda: Retries(0))
-    timeout: float = DEFAULT_TIMEOUT
-    max_containers: int = DEFAULT_MAX_CONTAINERS
-    min_containers: int = 0
-    scaledown_window: float = DEFAULT_SCALEDOWN_WINDOW
-    result_ttl: float = DEFAULT_RESULT_TTL
-    module: str | None = None  # where the code lives, for people reading listings
-
-    def to_json(self) -> bytes:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> FunctionSpec:
-        raw = json.loads(data)
-        raw["retries"] = Retries(**raw["retries"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
-
-
-def _check_spec(
-    timeout: float,
-    max_containers: int | None,
-    min_containers: int,
-    scaledown_window: float,
-    result_ttl: float,
-) -> None:
-    if timeout is None or not isinstance(timeout, int | float) or not 1 <= timeout <= 24 * 3600:
-        raise InvalidError(f"timeout must be between 1 s and 24 h, got {timeout!r}.")
-    if max_containers is not None and (not isinstance(max_containers, int) or max_containers < 1):
-        raise InvalidError(f"max_containers must be an int >= 1, got {max_containers!r}.")
-    if not isinstance(min_containers, int) or min_containers < 0:
-        raise InvalidError(f"min_containers must be an int >= 0, got {min_containers!r}.")
-    if max_containers is not None and min_containers > max_containers:
-        raise InvalidError(f"min_containers ({min_containers}) must be <= max_containers ({max_containers}).")
-    if not isinstance(scaledown_window, int | float) or scaledown_window <= 0:
-        raise InvalidError(f"scaledown_window must be > 0 seconds, got {scaledown_window!r}.")
-    if not isinstance(result_ttl, int | float) or result_ttl <= 0:
-        raise InvalidError(f"result_ttl must be > 0 seconds, got {result_ttl!r}.")
 
 
 class Function(Generic[P, R]):
@@ -153,13 +59,8 @@ class Function(Generic[P, R]):
     Get one from ``@app.function()`` or, in any process, ``Function.from_name(app, name)``.
     """
 
-    app_name: str
-    name: str
-    spec: FunctionSpec
+    _ref: FunctionRef
     _raw: Callable[P, R] | None
-    _env_name: str | None
-    _checked: bool
-    _idempotency_key: str | None
 
     def __init__(self) -> None:
         raise RuntimeError("Define functions with @app.function() or look them up with Function.from_name().")
@@ -175,18 +76,24 @@ class Function(Generic[P, R]):
         checked: bool = True,
     ) -> Function[P, R]:
         fn: Function[P, R] = cls.__new__(cls)
-        fn.app_name, fn.name, fn.spec, fn._raw = app_name, name, spec, raw
-        fn._env_name, fn._checked, fn._idempotency_key = env, checked, None
+        fn._ref = FunctionRef(app_name, name, spec, env, checked, wrap_call=FunctionCall._of_ref)
+        fn._raw = raw
         return fn
 
     @property
-    def _client(self) -> Client:
-        # Resolved at each use, not at import time: the environment may change in between.
-        return Client.from_env()
+    def app_name(self) -> str:
+        """The name of the app the function belongs to."""
+        return self._ref.app_name
 
     @property
-    def _env(self) -> str:
-        return self._env_name or self._client.settings.env
+    def name(self) -> str:
+        """The function's name within its app."""
+        return self._ref.name
+
+    @property
+    def spec(self) -> FunctionSpec:
+        """How the function runs (for a function looked up by name: once it has been used)."""
+        return self._ref.spec
 
     @classmethod
     def from_name(
@@ -205,12 +112,13 @@ class Function(Generic[P, R]):
     def with_options(self, *, idempotency_key: str | None = None) -> Function[P, R]:
         """A copy whose ``spawn`` is idempotent: spawning again with the same key (while the
         first call's result is kept) returns the first call instead of running it twice."""
-        fn = Function._new(self.app_name, self.name, self.spec, self._raw, self._env_name, self._checked)
-        fn._idempotency_key = idempotency_key
+        fn: Function[P, R] = Function.__new__(Function)
+        fn._ref = dataclasses.replace(self._ref, idempotency_key=idempotency_key)
+        fn._raw = self._raw
         return fn
 
-    spawn = dual(_call_ops.spawn, _call_ops_async.spawn)
-    remote = dual(_call_ops.remote, _call_ops_async.remote)
+    spawn = dual(_call_ops.spawn, _call_ops_async.spawn, via="_ref")
+    remote = dual(_call_ops.remote, _call_ops_async.remote, via="_ref")
 
     def local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function in this process.
@@ -268,7 +176,7 @@ class Function(Generic[P, R]):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # By reference: the receiver looks the deployed function up by name.
-        return (_function_by_name, (self.app_name, self.name, self._env_name))
+        return (_function_by_name, (self.app_name, self.name, self._ref.env_name))
 
     def __repr__(self) -> str:
         return f"Function({self.app_name}.{self.name})"
@@ -288,7 +196,7 @@ class _MapIter:
         order_outputs: bool,
         return_exceptions: bool,
     ) -> None:
-        self._args = (fn, arg_lists, order_outputs, return_exceptions)
+        self._args = (fn._ref, arg_lists, order_outputs, return_exceptions)
         self._it: Iterator[Any] | None = None
 
     def __iter__(self) -> Iterator[Any]:
@@ -341,7 +249,7 @@ class App:
         Raises:
             InvalidError: an option is out of range, or the function is a generator.
         """
-        _check_spec(timeout, max_containers, min_containers, scaledown_window, result_ttl)
+        check_spec(timeout, max_containers, min_containers, scaledown_window, result_ttl)
         spec = FunctionSpec(
             retries=Retries.of(retries),
             timeout=float(timeout),
@@ -372,7 +280,8 @@ class App:
 
     def deploy(self, *, environment_name: str | None = None) -> None:
         """Register this app's functions so ``Function.from_name`` finds them (``chute deploy``)."""
-        _call_ops.deploy(self, environment_name)
+        specs = [(name, fn.spec) for name, fn in self.functions.items()]
+        _call_ops.deploy(self.name, specs, environment_name)
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, functions={sorted(self.functions)})"

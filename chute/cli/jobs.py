@@ -14,6 +14,7 @@ from rich.table import Table
 
 from chute import worker as worker_mod
 from chute._client import Client
+from chute._sync import inspection
 from chute.app import App, FunctionSpec
 from chute.call import FunctionCall
 from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, jsonable, print_json
@@ -168,10 +169,9 @@ def call_cancel(call_id: CallIdArg) -> None:
 
 
 def _function_rows(env: str) -> list[dict[str, Any]]:
-    backend = Client.from_env().sync_backend()
     rows = []
-    for record in backend.job_functions(env):
-        stats = backend.job_stats(env, record.app, record.name)
+    for view in inspection.functions(Client.from_env(), env):
+        record, stats = view.record, view.stats
         spec = FunctionSpec.from_json(record.spec)
         rows.append(
             {

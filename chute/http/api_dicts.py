@@ -15,7 +15,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from chute import _serialize
+from chute._async import dict_ops
 from chute._client import Client
+from chute._ref import ObjectRef
+from chute.backends.types import Kind
 from chute.dict import Dict
 from chute.exception import AlreadyExistsError, InvalidError
 from chute.http.common import PICKLE_RESPONSES, RESPONSES, Env, ErrorBody, Name, Ok
@@ -164,10 +167,8 @@ async def items(
 ) -> ItemsPage:
     """Entries a page at a time. Every key present for the whole scan is seen exactly once."""
     after = _decode_cursor(cursor)
-    d = _dict(name, env)
-    await d.hydrate.aio()
     client = Client.from_env()
-    page = await client.async_backend().kv_scan(d.object_id, after, limit)
+    page = await dict_ops.page(ObjectRef.of(Kind.DICT, client, name=name, env=env), after, limit)
     secret = client.settings.secret
     out = []
     for kb, vb in page:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import chute
+from chute._async import inspection
 from chute._client import Client
 from chute.backends.types import CallRecord, CallState, FunctionRecord, FunctionStats
 from chute.exception import InvalidError, OutputExpiredError
@@ -212,11 +213,8 @@ async def list_functions(
     env: Env, app: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this app.")] = None
 ) -> list[FunctionOut]:
     """Deployed functions of the environment with their call counts by state."""
-    backend = Client.from_env().async_backend()
-    out = []
-    for f in await backend.job_functions(env, app):
-        out.append(function_out(f, await backend.job_stats(env, f.app, f.name)))
-    return out
+    views = await inspection.functions(Client.from_env(), env, app)
+    return [function_out(v.record, v.stats) for v in views]
 
 
 @router.get("/calls", summary="List recent calls")
@@ -228,8 +226,9 @@ async def list_calls(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CallOut]:
     """Most recent calls first, optionally of one app, function or state."""
-    backend = Client.from_env().async_backend()
-    records = await backend.job_list(env, app=app, function=function, state=state, limit=limit)
+    records = await inspection.calls(
+        Client.from_env(), env, app=app, function=function, state=state, limit=limit
+    )
     return [record_out(r) for r in records]
 
 

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 
 import chute
+from chute._async import inspection
 from chute._client import Client
 from chute.backends.types import CallState
 from chute.dict import Dict
@@ -84,7 +85,7 @@ class History(BaseModel):
 async def _workers(env: str, calls: list[CallOut]) -> list[WorkerOut]:
     seen: dict[str, WorkerOut] = {}
     with contextlib.suppress(Exception):  # no registry on this backend: recent calls only
-        for worker_id, raw in await Client.from_env().async_backend().worker_list(env):
+        for worker_id, raw in await inspection.workers(Client.from_env(), env):
             seen[worker_id] = WorkerOut(id=worker_id, alive=True)
             with contextlib.suppress(ValueError, TypeError, AttributeError, ValidationError):
                 info = json.loads(raw)
@@ -110,9 +111,9 @@ async def _workers(env: str, calls: list[CallOut]) -> list[WorkerOut]:
 
 
 async def _jobs(env: str) -> tuple[list[FunctionRow], list[CallOut]]:
-    backend = Client.from_env().async_backend()
-    records = await backend.job_list(env, limit=RECENT_CALLS)
-    running = await backend.job_list(env, state=CallState.RUNNING, limit=RECENT_CALLS)
+    client = Client.from_env()
+    records = await inspection.calls(client, env, limit=RECENT_CALLS)
+    running = await inspection.calls(client, env, state=CallState.RUNNING, limit=RECENT_CALLS)
     by_id = {r.id: record_out(r) for r in [*running, *records]}
     calls = sorted(by_id.values(), key=lambda c: -c.created_at)
     failed = [c for c in calls if c.state == CallState.FAILED][:TRACEBACKS]
@@ -120,8 +121,8 @@ async def _jobs(env: str) -> tuple[list[FunctionRow], list[CallOut]]:
         with contextlib.suppress(Exception):  # collected meanwhile
             c.traceback = info_out(await chute.FunctionCall.from_id(c.id).info.aio()).traceback
     functions = []
-    for f in await backend.job_functions(env):
-        row = function_out(f, await backend.job_stats(env, f.app, f.name))
+    for view in await inspection.functions(client, env):
+        f, row = view.record, function_out(view.record, view.stats)
         retried = sum(1 for c in calls if c.app == f.app and c.function == f.name and c.attempts > 1)
         functions.append(FunctionRow(**row.model_dump(), retried=retried))
     return functions, calls
@@ -151,7 +152,7 @@ async def summary(request: Request, env: Env) -> Summary:
     return Summary(
         env=env,
         envs=envs,
-        now=await Client.from_env().async_backend().now(),
+        now=await inspection.server_time(Client.from_env()),
         queues=queues,
         dicts=dicts,
         functions=functions,

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
+from chute._async import inspection
 from chute._client import Client
 from chute.http.common import RESPONSES, Caller
 from chute.http.sampler import LATENCY_BUCKETS, Sampler
@@ -71,12 +72,12 @@ async def _queues(f: _Families, env: str) -> None:
 
 
 async def _jobs(f: _Families, env: str, sampler: Sampler | None) -> None:
-    backend = Client.from_env().async_backend()
-    for fn in await backend.job_functions(env):
-        stats = await backend.job_stats(env, fn.app, fn.name)
+    client = Client.from_env()
+    for view in await inspection.functions(client, env):
+        fn, stats = view.record, view.stats
         for state in ("pending", "running", "succeeded", "failed", "cancelled"):
             f.add("chute_calls", getattr(stats, state), env=env, app=fn.app, function=fn.name, state=state)
-    workers = await backend.worker_list(env)
+    workers = await inspection.workers(client, env)
     f.add("chute_workers", len(workers), env=env)
     for worker_id, raw in workers:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
@@ -111,7 +112,7 @@ async def render(envs: Iterable[str], sampler: Sampler | None) -> str:
     f = _Families()
     up = 1
     try:
-        await Client.from_env().async_backend().ping()
+        await inspection.ping(Client.from_env())
     except Exception:
         up = 0
     f.add("chute_up", up)

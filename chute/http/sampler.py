@@ -16,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from chute._async import inspection
 from chute._client import Client
 from chute.backends.types import CallState
 from chute.queue import Queue
@@ -118,11 +119,9 @@ class Sampler:
                 depths[q.name or "?"] = await q.len.aio(total=True)
         pending = running = 0
         with contextlib.suppress(Exception):  # jobs may be unavailable on this backend
-            backend = Client.from_env().async_backend()
-            for f in await backend.job_functions(env):
-                stats = await backend.job_stats(env, f.app, f.name)
-                pending += stats.pending
-                running += stats.running
+            for view in await inspection.functions(Client.from_env(), env):
+                pending += view.stats.pending
+                running += view.stats.running
             await self.observe_calls(env)
         hist.samples.append(Sample(time.time(), depths, pending, running))
 
@@ -131,10 +130,10 @@ class Sampler:
         hist = self.envs.get(env)
         if hist is None:
             return
-        backend = Client.from_env().async_backend()
+        client = Client.from_env()
         async with hist.lock:
             for state in FINISHED_STATES:
-                records = await backend.job_list(env, state=state, limit=CALLS_PER_POLL)
+                records = await inspection.calls(client, env, state=state, limit=CALLS_PER_POLL)
                 before = hist.seen.get(state.value, set())
                 for r in records:
                     if r.id in before or r.finished_at is None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from chute._async import inspection
 from chute._client import Client
 from chute._version import __version__
 from chute.http import api, dashboard, metrics
@@ -76,7 +77,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     @app.get("/healthz", tags=["meta"], summary="Health check", responses={503: RESPONSES[503]})
     async def healthz() -> Health:
         """200 when the backend answers a ping, 503 otherwise."""
-        await Client.from_env().async_backend().ping()
+        await inspection.ping(Client.from_env())
         return Health(ok=True, version=__version__)
 
     # Added last = outermost: the guard answers before anything reads the body.

@@ -14,6 +14,7 @@ from grpclib.config import Configuration
 from grpclib.events import RecvRequest, listen
 from grpclib.server import Server
 
+from chute._async import inspection
 from chute._client import Client
 from chute.modal_server._auth import TokenAuth
 from chute.modal_server.servicer import create_servicer
@@ -82,7 +83,7 @@ class ModalServer:
     async def _collect_garbage(self) -> None:
         while True:
             with contextlib.suppress(Exception):  # a backend blip must not stop collection
-                await self.client.async_backend().collect_garbage()
+                await inspection.collect_garbage(self.client)
             await asyncio.sleep(GC_INTERVAL)
 
     async def close(self) -> None:
