@@ -49,7 +49,7 @@ from typing import Any
 from chute import _outcome
 from chute._client import Client
 from chute.app import MAX_LOST_ATTEMPTS, App, Function, find_function
-from chute.backends.types import CallRecord, CallState
+from chute.backends.types import CallRecord, CallState, ClaimRequest
 from chute.exception import BackendUnavailableError, FunctionTimeoutError, InvalidError, RemoteError
 
 DEFAULT_LEASE = 10.0
@@ -338,16 +338,17 @@ class Pool:
             room = min(spec.max_containers, math.ceil(spec.max_containers / peers)) - f.busy
             if room <= 0:
                 continue
-            calls: list[CallRecord] = backend.job_claim(
-                self._env,
-                f.fn.app_name,
-                f.fn.name,
-                self.worker_id,
+            req = ClaimRequest(
+                env=self._env,
+                app=f.fn.app_name,
+                function=f.fn.name,
+                worker=self.worker_id,
                 n=room,
                 lease=self._lease,
                 max_running=spec.max_containers,
                 max_lost=MAX_LOST_ATTEMPTS,
             )
+            calls: list[CallRecord] = backend.job_claim(req)
             for call in calls:
                 idle = [e for e in f.executors if e.call is None]
                 executor = idle[0] if idle else self._start_executor(f)

@@ -18,7 +18,7 @@ from chute.backends import open_async_backend, open_backend
 from chute.backends._sync import redis as redis_sync
 from chute.backends._sync.base import Backend
 from chute.backends._sync.redis import RedisBackend
-from chute.backends.types import CallRecord, CallState, FunctionStats
+from chute.backends.types import CallRecord, CallState, ClaimRequest, FunctionStats, SubmitRequest
 from chute.config import Settings
 from tests._servers import RedisServer, free_port, start_redis
 
@@ -62,14 +62,14 @@ def cid() -> str:
 def submit(b: Any, payload: bytes = b"args", fn: str = FN, app: str = APP, **kw: Any) -> str:
     opts: dict[str, Any] = {"result_ttl": 60.0} | kw
     call_id = cid()
-    stored: str = b.job_submit(ENV, app, fn, call_id, payload, **opts)
+    stored: str = b.job_submit(SubmitRequest(ENV, app, fn, call_id, payload, **opts))
     assert stored == call_id or "idempotency_key" in kw
     return stored
 
 
 def claim(b: Any, worker: str = "w1", n: int = 1, fn: str = FN, **kw: Any) -> list[CallRecord]:
     opts: dict[str, Any] = {"lease": 30.0, "max_running": None, "max_lost": 3} | kw
-    claimed: list[CallRecord] = b.job_claim(ENV, APP, fn, worker, n=n, **opts)
+    claimed: list[CallRecord] = b.job_claim(ClaimRequest(ENV, APP, fn, worker, n=n, **opts))
     return claimed
 
 
@@ -172,7 +172,10 @@ def test_functions_are_separate_queues(b: Backend) -> None:
     h = submit(b, fn="f", app="other")
     assert [r.id for r in claim(b, n=5, fn="g")] == [g]
     assert [r.id for r in claim(b, n=5, fn="f")] == [f]
-    assert b.job_claim(ENV, "other", "f", "w", n=5, lease=10, max_running=None, max_lost=0)[0].id == h
+    assert (
+        b.job_claim(ClaimRequest(ENV, "other", "f", "w", n=5, lease=10, max_running=None, max_lost=0))[0].id
+        == h
+    )
 
 
 def test_max_running_caps_claims(b: Backend) -> None:
@@ -468,7 +471,7 @@ def test_job_list_and_stats(b: Backend, monkeypatch: pytest.MonkeyPatch) -> None
     a3 = submit(b, fn="f", app="other")
     a4 = submit(b, fn="f")
     a5 = submit(b, fn="f")
-    other_env = b.job_submit("dev", APP, "f", cid(), b"", result_ttl=60)
+    other_env = b.job_submit(SubmitRequest("dev", APP, "f", cid(), b"", result_ttl=60))
     [r1] = claim(b, fn="f")
     assert r1.id == a1
     assert b.job_finish(a1, 1, CallState.FAILED, b"e", error="E: x") is True
@@ -566,7 +569,9 @@ async def test_async_backend_blocking_paths(url: str) -> None:
         await b.job_wait_for_work(ENV, APP, [FN], wait=5)
         t.join()
         assert 0.15 < time.monotonic() - start < 1.0
-        [got] = await b.job_claim(ENV, APP, FN, "w", n=1, lease=10, max_running=None, max_lost=0)
+        [got] = await b.job_claim(
+            ClaimRequest(ENV, APP, FN, "w", n=1, lease=10, max_running=None, max_lost=0)
+        )
         t = later(0.2, other.job_finish, got.id, got.attempts, CallState.SUCCEEDED, b"r")
         start = time.monotonic()
         await b.job_wait(got.id, wait=5)

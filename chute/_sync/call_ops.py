@@ -18,7 +18,7 @@ from chute import _outcome, _validate
 from chute._client import Client
 from chute._jobs import CallInfo, CallRef, FunctionRef, FunctionSpec
 from chute._progress import Progress
-from chute.backends.types import CallRecord, CallState
+from chute.backends.types import CallRecord, CallState, SubmitRequest
 from chute.exception import InvalidError, NotFoundError, OutputExpiredError, RemoteError
 
 # Longest single blocking wait on a call; longer waits loop (Modal long-polls for 55 s).
@@ -74,15 +74,16 @@ def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ca
     ensure_deployed(fn)
     client = fn.client
     payload = _outcome.dump_args(args, kwargs, client.settings)
-    call_id = client.sync_backend().job_submit(
-        fn.env_name or client.settings.env,
-        fn.app_name,
-        fn.name,
-        _outcome.new_call_id(),
-        payload,
+    req = SubmitRequest(
+        env=fn.env_name or client.settings.env,
+        app=fn.app_name,
+        function=fn.name,
+        call_id=_outcome.new_call_id(),
+        payload=payload,
         result_ttl=fn.spec.result_ttl,
         idempotency_key=fn.idempotency_key,
     )
+    call_id = client.sync_backend().job_submit(req)
     return CallRef(call_id, client)
 
 

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from chute.backends._sqlite_sql import Waiters
-from chute.backends.types import CALL_TOMBSTONE, CallRecord, CallState, FunctionRecord, FunctionStats
+from chute.backends.types import (
+    CALL_TOMBSTONE,
+    CallRecord,
+    CallState,
+    ClaimRequest,
+    FunctionRecord,
+    FunctionStats,
+    SubmitRequest,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions(
@@ -137,17 +145,9 @@ def stats(c: sqlite3.Connection, env: str, app: str, function: str, now: float) 
     return FunctionStats(**{state: int(n) for state, n in rows})
 
 
-def submit(
-    c: sqlite3.Connection,
-    env: str,
-    app: str,
-    function: str,
-    call_id: str,
-    payload: bytes,
-    result_ttl: float,
-    idem: str | None,
-    now: float,
-) -> tuple[str, Waiters]:
+def submit(c: sqlite3.Connection, req: SubmitRequest, now: float) -> tuple[str, Waiters]:
+    env, app, function, call_id, idem = req.env, req.app, req.function, req.call_id, req.idempotency_key
+    payload, result_ttl = req.payload, req.result_ttl
     if idem is not None:
         row = c.execute(
             "SELECT id, expires_at FROM calls WHERE env = ? AND app = ? AND function = ? AND idem = ?",
@@ -195,18 +195,9 @@ def _reap(c: sqlite3.Connection, env: str, app: str, function: str, max_lost: in
     return woken
 
 
-def claim(
-    c: sqlite3.Connection,
-    env: str,
-    app: str,
-    function: str,
-    worker: str,
-    n: int,
-    lease: float,
-    max_running: int | None,
-    max_lost: int,
-    now: float,
-) -> tuple[list[CallRecord], Waiters]:
+def claim(c: sqlite3.Connection, req: ClaimRequest, now: float) -> tuple[list[CallRecord], Waiters]:
+    env, app, function, worker, n = req.env, req.app, req.function, req.worker, req.n
+    lease, max_running, max_lost = req.lease, req.max_running, req.max_lost
     woken = _reap(c, env, app, function, max_lost, now)
     if max_running is not None:
         (running,) = c.execute(

@@ -114,3 +114,36 @@ class FunctionStats:
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    """One call to store as PENDING (``job_submit``).
+
+    ``idempotency_key``: when it was already used for this function within ``result_ttl``,
+    the call submitted with it is returned instead and nothing new is stored.
+    """
+
+    env: str
+    app: str
+    function: str
+    call_id: str
+    payload: bytes
+    result_ttl: float
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What a worker asks ``job_claim`` for: up to ``n`` calls of one function, leased to
+    ``worker`` for ``lease`` seconds, keeping the function's RUNNING count at or under
+    ``max_running`` (None = no cap); an attempt lost more than ``max_lost`` times fails."""
+
+    env: str
+    app: str
+    function: str
+    worker: str
+    n: int
+    lease: float
+    max_running: int | None
+    max_lost: int

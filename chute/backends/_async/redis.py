@@ -32,12 +32,14 @@ from chute.backends._async.base import AsyncBackend
 from chute.backends.types import (
     CallRecord,
     CallState,
+    ClaimRequest,
     FunctionRecord,
     FunctionStats,
     Kind,
     ObjectInfo,
     PartitionInfo,
     PutStatus,
+    SubmitRequest,
 )
 from chute.config import Settings
 from chute.exception import (
@@ -516,40 +518,28 @@ class AsyncRedisBackend(AsyncBackend):
         counts = [int(c) for c in await self._run("job_stats", keys)]
         return FunctionStats(*counts)
 
-    async def job_submit(
-        self,
-        env: str,
-        app: str,
-        function: str,
-        call_id: str,
-        payload: bytes,
-        *,
-        result_ttl: float,
-        idempotency_key: str | None = None,
-    ) -> str:
+    async def job_submit(self, req: SubmitRequest) -> str:
         jk = self._jk
-        args: list[bytes | str | int] = [jk.base, env, app, function, call_id, payload, _us(result_ttl)]
-        args += [idempotency_key or "", "0" if idempotency_key is None else "1", _SUBMIT_SWEEP]
+        key = req.idempotency_key
+        args: list[bytes | str | int] = [jk.base, req.env, req.app, req.function, req.call_id, req.payload]
+        args += [_us(req.result_ttl), key or "", "0" if key is None else "1", _SUBMIT_SWEEP]
         stored: bytes = await self._run("job_submit", [jk.seq], args)
         return stored.decode()
 
-    async def job_claim(
-        self,
-        env: str,
-        app: str,
-        function: str,
-        worker: str,
-        *,
-        n: int,
-        lease: float,
-        max_running: int | None,
-        max_lost: int,
-    ) -> list[CallRecord]:
-        if n <= 0:
+    async def job_claim(self, req: ClaimRequest) -> list[CallRecord]:
+        if req.n <= 0:
             return []
-        fk = self._jk.fn(env, app, function)
-        cap = "" if max_running is None else max_running
-        args: list[bytes | str | int] = [self._jk.base, fk, worker, n, _us(lease), cap, max_lost]
+        fk = self._jk.fn(req.env, req.app, req.function)
+        cap = "" if req.max_running is None else req.max_running
+        args: list[bytes | str | int] = [
+            self._jk.base,
+            fk,
+            req.worker,
+            req.n,
+            _us(req.lease),
+            cap,
+            req.max_lost,
+        ]
         claimed = await self._run("job_claim", [fk + b"pending", fk + b"running"], args)
         return [_call(v) for v in claimed]
 

@@ -18,12 +18,14 @@ from chute.backends._sqlite_conn import AsyncSQLiteConn, AsyncWaiter, notify
 from chute.backends.types import (
     CallRecord,
     CallState,
+    ClaimRequest,
     FunctionRecord,
     FunctionStats,
     Kind,
     ObjectInfo,
     PartitionInfo,
     PutStatus,
+    SubmitRequest,
 )
 from chute.config import Settings
 
@@ -205,39 +207,14 @@ class AsyncSQLiteBackend(AsyncBackend):
     async def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
         return await self._conn.read(jobs_sql.stats, env, app, function, time.time())
 
-    async def job_submit(
-        self,
-        env: str,
-        app: str,
-        function: str,
-        call_id: str,
-        payload: bytes,
-        *,
-        result_ttl: float,
-        idempotency_key: str | None = None,
-    ) -> str:
-        call_id, waiters = await self._conn.write(
-            jobs_sql.submit, env, app, function, call_id, payload, result_ttl, idempotency_key, time.time()
-        )
+    async def job_submit(self, req: SubmitRequest) -> str:
+        call_id, waiters = await self._conn.write(jobs_sql.submit, req, time.time())
         if waiters:
             await self._wake(waiters)
         return call_id
 
-    async def job_claim(
-        self,
-        env: str,
-        app: str,
-        function: str,
-        worker: str,
-        *,
-        n: int,
-        lease: float,
-        max_running: int | None,
-        max_lost: int,
-    ) -> list[CallRecord]:
-        calls, waiters = await self._conn.write(
-            jobs_sql.claim, env, app, function, worker, n, lease, max_running, max_lost, time.time()
-        )
+    async def job_claim(self, req: ClaimRequest) -> list[CallRecord]:
+        calls, waiters = await self._conn.write(jobs_sql.claim, req, time.time())
         if waiters:
             await self._wake(waiters)
         return calls

@@ -19,12 +19,14 @@ from chute.backends._sqlite_conn import SQLiteConn, Waiter, notify
 from chute.backends.types import (
     CallRecord,
     CallState,
+    ClaimRequest,
     FunctionRecord,
     FunctionStats,
     Kind,
     ObjectInfo,
     PartitionInfo,
     PutStatus,
+    SubmitRequest,
 )
 from chute.config import Settings
 
@@ -204,39 +206,14 @@ class SQLiteBackend(Backend):
     def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
         return self._conn.read(jobs_sql.stats, env, app, function, time.time())
 
-    def job_submit(
-        self,
-        env: str,
-        app: str,
-        function: str,
-        call_id: str,
-        payload: bytes,
-        *,
-        result_ttl: float,
-        idempotency_key: str | None = None,
-    ) -> str:
-        call_id, waiters = self._conn.write(
-            jobs_sql.submit, env, app, function, call_id, payload, result_ttl, idempotency_key, time.time()
-        )
+    def job_submit(self, req: SubmitRequest) -> str:
+        call_id, waiters = self._conn.write(jobs_sql.submit, req, time.time())
         if waiters:
             self._wake(waiters)
         return call_id
 
-    def job_claim(
-        self,
-        env: str,
-        app: str,
-        function: str,
-        worker: str,
-        *,
-        n: int,
-        lease: float,
-        max_running: int | None,
-        max_lost: int,
-    ) -> list[CallRecord]:
-        calls, waiters = self._conn.write(
-            jobs_sql.claim, env, app, function, worker, n, lease, max_running, max_lost, time.time()
-        )
+    def job_claim(self, req: ClaimRequest) -> list[CallRecord]:
+        calls, waiters = self._conn.write(jobs_sql.claim, req, time.time())
         if waiters:
             self._wake(waiters)
         return calls
