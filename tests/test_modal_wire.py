@@ -687,7 +687,8 @@ async def test_every_other_rpc_is_unimplemented() -> None:
 
     servicer = create_servicer(chute.Client(Settings(url=parse_url("sqlite:///nonexistent/never-opened.db"))))
     rpcs = sorted(ModalClientBase.__abstractmethods__)
-    served = sorted(name for name in rpcs if name in vars(ChuteModalServicer))
+    ours = [k for k in ChuteModalServicer.__mro__ if k.__module__.startswith("chute.modal_server.")]
+    served = sorted(name for name in rpcs if any(name in vars(k) for k in ours))
     assert served == sorted(
         ["ClientHello", "WorkspaceNameLookup", "EnvironmentGetOrCreate", "EnvironmentList"]
         + [f"Queue{op}" for op in ("GetOrCreate", "GetById", "Heartbeat", "Put", "Get", "Len")]
