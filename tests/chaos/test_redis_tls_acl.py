@@ -25,7 +25,7 @@ import redis
 import trustme
 
 import chute
-from chute.backends import _redis_lua
+from chute.backends import _redis_scripts
 from chute.exception import AuthError, Error
 from tests._servers import RedisServer, free_port, start_redis
 from tests.chaos import chaos_app
@@ -118,7 +118,7 @@ def _text(v: object) -> object:
 
 
 def _commands_in_chute_sources() -> set[str]:
-    lua_src = "\n".join(v for v in vars(_redis_lua).values() if isinstance(v, str))
+    lua_src = "\n".join(s.source for s in _redis_scripts.ALL)
     in_scripts = {c.lower() for c in re.findall(r"redis\.p?call\('([A-Za-z]+)'", lua_src)}
     src = (ROOT / "chute" / "backends" / "_async" / "redis.py").read_text()
     methods = set(re.findall(r"self\._rb?\.([a-z_]+)\(", src)) - {"aclose", "register_script"}

@@ -21,7 +21,7 @@ import redis
 
 import chute
 from chute._client import Client
-from chute.backends import _redis_lua as lua
+from chute.backends import _redis_keys as rk
 from chute.backends._sync.redis import redis_py_url
 from chute.backends.types import CallState
 from chute.exception import IntegrityError
@@ -63,17 +63,17 @@ class Raw:
             n = self.db.execute("UPDATE items SET data = ? WHERE object_id = ?", (data, object_id)).rowcount
             assert n == 1
         else:
-            key = lua.object_keys(self.prefix, object_id).part(b"")
+            key = rk.object_keys(self.prefix, object_id).part(b"")
             head = self.r.lindex(key, 0)
             assert head is not None
-            self.r.lset(key, 0, head[: lua.SEQ_BYTES] + data)
+            self.r.lset(key, 0, head[: rk.SEQ_BYTES] + data)
 
     def dict_value(self, object_id: str, data: bytes) -> None:
         if self.sqlite:
             n = self.db.execute("UPDATE kv SET value = ? WHERE object_id = ?", (data, object_id)).rowcount
             assert n == 1
         else:
-            kv = lua.object_keys(self.prefix, object_id).kv
+            kv = rk.object_keys(self.prefix, object_id).kv
             [field] = self.r.hkeys(kv)
             self.r.hset(kv, field, data)
 
@@ -83,7 +83,7 @@ class Raw:
                 "INSERT INTO kv(object_id, key, value) VALUES (?, ?, ?)", (object_id, data, value)
             )
         else:
-            k = lua.object_keys(self.prefix, object_id)
+            k = rk.object_keys(self.prefix, object_id)
             self.r.hset(k.kv, data, value)
             self.r.zadd(k.kz, {data: 0})
 
@@ -93,7 +93,7 @@ class Raw:
             assert self.db.execute(sql, (data, call_id)).rowcount == 1
         else:
             field = {"payload": "pl", "result": "res"}[column]
-            key = lua.job_keys(self.prefix).call(call_id)
+            key = rk.job_keys(self.prefix).call(call_id)
             assert self.r.hexists(key, field)
             self.r.hset(key, field, data)
 

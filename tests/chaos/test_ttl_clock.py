@@ -11,7 +11,7 @@ import pytest
 import redis
 
 import chute
-from chute.backends import _redis_lua as lua
+from chute.backends import _redis_keys as rk
 from tests._servers import RedisServer
 from tests.chaos._tally import Tally
 
@@ -95,7 +95,7 @@ def test_skewed_client_clock_keeps_redis_ttls(chute_env: str, redis_srv: RedisSe
         tally.acked += 1
         prefix = chute.Client.from_env().settings.url.raw.split("prefix=")[1]
         with redis.Redis(port=redis_srv.port) as r:
-            ttls[skew] = r.pttl(lua.object_keys(prefix, object_id).part(f"skew{skew}".encode())) / 1000
+            ttls[skew] = r.pttl(rk.object_keys(prefix, object_id).part(f"skew{skew}".encode())) / 1000
     q = chute.Queue.from_id(object_id)
     parts = {k: (n, exp.timestamp() - time.time()) for k, n, exp in q.partitions()}
     tally.received = sum(1 for k in parts if parts[k][0] == 1)

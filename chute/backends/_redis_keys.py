@@ -1,0 +1,253 @@
+"""Key layout of the Redis/Valkey backend, and decoders of its scripts' replies (pure: no I/O).
+
+The scripts themselves are files in ``chute/backends/lua/``, loaded by ``_redis_scripts``.
+
+Key layout (``P`` is the key prefix, ``chute:`` by default)::
+
+    P{registry}:names               HASH  "<kind>\\0<env>\\0<name>" -> object id
+    P{registry}:obj:<id>            HASH  info (JSON), ct (created_at, "sec.usec" from TIME),
+                                          nf (its field in names), lk (its by-list key)
+    P{registry}:by:<kind>:<env>     ZSET  id -> created_at, named non-ephemeral objects only
+    P{registry}:ephemeral           ZSET  id -> heartbeat deadline (ms)
+    P{<id>}:m                       STRING  marker: the object exists (value = kind)
+    P{<id>}:seq                     STRING  INCR counter of queue items, never reset
+    P{<id>}:parts                   ZSET  partition key -> expiry (ms)
+    P{<id>}:p:<partition>           LIST  8-byte big-endian seq + item, oldest first
+    P{<id>}:kv                      HASH  dict key -> value
+    P{<id>}:kz                      ZSET  dict keys, score 0, for ordered (BYLEX) scans
+
+Jobs (function calls) all live under one hash tag, ``{jobs}``, because a call is addressed by
+its id alone (``job_get``, ``job_heartbeat``, ...). ``J`` is ``P{jobs}:``, ``F`` is
+``J f:<env>:<app>:<function>:`` (names cannot contain ``:``). Job times are whole
+microseconds of server ``TIME``::
+
+    J seq                           STRING  INCR counter: creation order of calls
+    J fns:<env>                     HASH  "<app>\\0<function>" -> "<deployed_at> <spec JSON>"
+    J calls:<env>                   ZSET  call id -> seq, for job_list (stale ids dropped lazily)
+    J call:<id>                     HASH  the call: env app fn st att fail lost ct sa fa ea w err
+                                          res pl, plus ttl (result TTL), seq, fk (F),
+                                          ik (its idempotency key or "")
+    J done:<id>                     LIST  one token, pushed when the call turns terminal
+    J idem:<env>:<app>:<fn>:<key>   STRING  call id; expires with the call's result
+    J expiring                      ZSET  "<id>\\0<env>\\0<app>\\0<fn>" -> expires_at
+    J tomb                          ZSET  same members -> expires_at + CALL_TOMBSTONE
+    F pending                       ZSET  call id -> seq: claimable now, oldest first
+    F delayed                       ZSET  call id -> end of its retry backoff (claim moves the
+                                          due ones to F pending)
+    F running                       ZSET  call id -> lease deadline
+    F all                           ZSET  call id -> seq, for job_list of one function
+    F succeeded|failed|cancelled    ZSET  call id -> expires_at, for job_stats
+    F wake                          LIST  tokens for job_wait_for_work (BLPOP), kept short
+    J workers:<env>                 ZSET  worker id -> deadline of its last beat
+    J winfo:<env>                   HASH  worker id -> info (JSON)
+
+A terminal call's record and done list expire natively (PEXPIREAT) at expires_at +
+``CALL_TOMBSTONE``; ``expiring`` and ``tomb`` let ``collect_garbage`` (and, a few entries at a
+time, every submit) drop expired results early and clean the index entries of gone records.
+
+Everything about one object shares the hash tag ``{<id>}``, the registry shares
+``{registry}`` and jobs share ``{jobs}``, so under Redis Cluster every script runs on exactly
+one slot. Scripts get every key they can be told in KEYS. Keys whose names they only learn
+while running (the lists of a queue's partitions, the records of ids read from an index, the
+keys of the function a call belongs to) are built on a prefix that is passed in KEYS too
+(``part_prefix``, ``obj_prefix``, ``jobs_prefix``: Redis and the cluster client check that it
+is in the script's slot, and it ends after the hash tag), or are key names stored by the script
+that declared them (``fk``, ``lk``, ``ik`` fields). ``tests/test_lua_scripts.py`` enforces this.
+
+Times come from ``TIME`` inside the scripts, never from a client, so clients with skewed
+clocks agree on TTLs and heartbeats. Scripts signal a missing object with an error reply
+containing ``NOT_FOUND_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chute.backends.types import CallRecord, CallState, Kind, ObjectInfo
+
+NOT_FOUND_TOKEN = "CHUTE_NOTFOUND"
+SEQ_BYTES = 8
+REGISTRY_TAG = "{registry}"
+JOBS_TAG = "{jobs}"
+
+
+@dataclass(frozen=True)
+class ObjectKeys:
+    """The keys of one object, all in the slot of ``{<id>}``."""
+
+    base: bytes
+
+    @property
+    def marker(self) -> bytes:
+        return self.base + b"m"
+
+    @property
+    def seq(self) -> bytes:
+        return self.base + b"seq"
+
+    @property
+    def parts(self) -> bytes:
+        return self.base + b"parts"
+
+    @property
+    def part_prefix(self) -> bytes:
+        return self.base + b"p:"
+
+    def part(self, part: bytes) -> bytes:
+        return self.part_prefix + part
+
+    @property
+    def kv(self) -> bytes:
+        return self.base + b"kv"
+
+    @property
+    def kz(self) -> bytes:
+        return self.base + b"kz"
+
+
+@dataclass(frozen=True)
+class RegistryKeys:
+    """The registry's keys, all in the slot of ``{registry}``."""
+
+    base: bytes
+
+    @property
+    def names(self) -> bytes:
+        return self.base + b"names"
+
+    @property
+    def ephemeral(self) -> bytes:
+        return self.base + b"ephemeral"
+
+    @property
+    def obj_prefix(self) -> bytes:
+        return self.base + b"obj:"
+
+    def obj(self, object_id: str) -> bytes:
+        return self.obj_prefix + object_id.encode()
+
+    def by(self, kind: str, env: str) -> bytes:
+        return self.base + f"by:{kind}:{env}".encode()
+
+
+@dataclass(frozen=True)
+class JobKeys:
+    """The keys of every job, all in the slot of ``{jobs}``."""
+
+    base: bytes
+
+    @property
+    def jobs_prefix(self) -> bytes:
+        """The prefix of every job key (``J``), for scripts that build the names of keys they
+        only learn while running (a call id read from an index)."""
+        return self.base
+
+    @property
+    def seq(self) -> bytes:
+        return self.base + b"seq"
+
+    @property
+    def expiring(self) -> bytes:
+        return self.base + b"expiring"
+
+    @property
+    def tomb(self) -> bytes:
+        return self.base + b"tomb"
+
+    def fns(self, env: str) -> bytes:
+        return self.base + f"fns:{env}".encode()
+
+    def calls(self, env: str) -> bytes:
+        return self.base + f"calls:{env}".encode()
+
+    def call(self, call_id: str) -> bytes:
+        return self.base + f"call:{call_id}".encode()
+
+    def done(self, call_id: str) -> bytes:
+        return self.base + f"done:{call_id}".encode()
+
+    def idem(self, env: str, app: str, function: str, key: str) -> bytes:
+        return self.base + f"idem:{env}:{app}:{function}:{key}".encode()
+
+    def workers(self, env: str) -> bytes:
+        return self.base + f"workers:{env}".encode()
+
+    def winfo(self, env: str) -> bytes:
+        return self.base + f"winfo:{env}".encode()
+
+    def fn(self, env: str, app: str, function: str) -> bytes:
+        """The prefix of one function's keys (``F``; must match ``lua/includes/fbase.lua``)."""
+        return self.base + f"f:{env}:{app}:{function}:".encode()
+
+
+def object_keys(prefix: str, object_id: str) -> ObjectKeys:
+    return ObjectKeys(f"{prefix}{{{object_id}}}:".encode())
+
+
+def registry_keys(prefix: str) -> RegistryKeys:
+    return RegistryKeys(f"{prefix}{REGISTRY_TAG}:".encode())
+
+
+def job_keys(prefix: str) -> JobKeys:
+    return JobKeys(f"{prefix}{JOBS_TAG}:".encode())
+
+
+def name_field(kind: str, env: str, name: str) -> bytes:
+    # NUL cannot occur in a valid name or env, so fields of different (kind, env, name) differ.
+    return f"{kind}\0{env}\0{name}".encode()
+
+
+def split_seq(item: bytes) -> tuple[int, bytes]:
+    return int.from_bytes(item[:SEQ_BYTES], "big"), item[SEQ_BYTES:]
+
+
+# -- decoders of script replies -------------------------------------------------------------
+
+
+def decode_info(object_id: bytes | str, info: bytes | str, created_at: bytes | str | None) -> ObjectInfo:
+    """An ObjectInfo from an object's id and its hash's ``info`` and ``ct`` fields."""
+    d = json.loads(info)
+    return ObjectInfo(
+        id=object_id.decode() if isinstance(object_id, bytes) else object_id,
+        kind=Kind(d["kind"]),
+        env=d["env"],
+        name=d["name"],
+        created_at=float(created_at or 0),
+        created_by=d["created_by"],
+        ephemeral=d["ephemeral"],
+        max_items=d["max_items"],
+    )
+
+
+def _str(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode()
+
+
+def _time(raw: bytes | None) -> float | None:
+    return None if raw is None else int(raw) / 1e6
+
+
+def decode_call(v: Sequence[Any]) -> CallRecord:
+    """A CallRecord from a script's ``{id, env, app, fn, st, att, fail, lost, ct, sa, fa, ea, w,
+    err, res, pl}`` (``view`` in ``lua/includes/view.lua``)."""
+    return CallRecord(
+        id=v[0].decode(),
+        env=v[1].decode(),
+        app=v[2].decode(),
+        function=v[3].decode(),
+        state=CallState(v[4].decode()),
+        attempts=int(v[5]),
+        failures=int(v[6]),
+        lost=int(v[7]),
+        created_at=int(v[8]) / 1e6,
+        started_at=_time(v[9]),
+        finished_at=_time(v[10]),
+        expires_at=_time(v[11]),
+        worker=_str(v[12]),
+        error=_str(v[13]),
+        result=v[14],
+        payload=v[15],
+    )
