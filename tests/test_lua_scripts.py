@@ -1,4 +1,4 @@
-"""The Lua scripts of the Redis backend (``chute/backends/lua/``), checked statically:
+"""The Lua scripts of the Redis backend (``chute/backends/lua/``). Checked statically:
 
 - every script's header declares its KEYS and ARGV (and what it returns), and the body uses
   exactly the KEYS and ARGV it declares;
@@ -11,12 +11,18 @@
   of the prefixes in ``KEY_PREFIXES`` or from a key name stored in a record
   (``STORED_KEY_FIELDS``), each justified below;
 - every script compiles on a real server once its includes are spliced in.
+
+And run: every script through redis-py's cluster client (both flavours), which refuses a
+script whose KEYS span two hash slots.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
+import hashlib
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,12 +33,15 @@ import redis
 
 from chute.backends import _redis_keys, _redis_scripts
 from chute.backends._redis_scripts import LuaScript
-from chute.backends.types import CALL_TOMBSTONE
+from chute.backends.types import CALL_TOMBSTONE, CallState, Kind, PutStatus
+from tests import test_redis_backend
 from tests._servers import RedisServer
+from tests.test_redis_backend import ar, close, make, new_dict, new_queue, put, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = resources.files("chute.backends").joinpath("lua")
 SCRIPTS = {s.name: s for s in _redis_scripts.ALL}
+cluster_server = test_redis_backend.cluster_server  # the fixture: a one-node Redis Cluster
 BACKENDS = [ROOT / "chute/backends/_async/redis.py", ROOT / "chute/backends/_sync/redis.py"]
 
 # Prefixes a script may append to, to name keys it only learns while running. Each is passed in
@@ -276,20 +285,7 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _CALL = ["redis", ".", "call", "("]
-_ENDS_STATEMENT = {
-    "end",
-    "then",
-    "do",
-    "else",
-    "elseif",
-    "local",
-    "return",
-    "if",
-    "for",
-    "while",
-    "until",
-    ";",
-}
+_ENDS_STATEMENT = set("end then do else elseif local return if for while until ;".split())
 _CONTINUES = {"..", "+", "-", "*", "/", "%", "^", "==", "~=", "<", ">", "<=", ">=", "and", "or", ",", "("}
 
 
@@ -608,3 +604,73 @@ local parts = KEYS[2]
 for _, p in ipairs(redis.call('ZRANGE', parts, 0, -1)) do touch(part_list(KEYS[5], p)) end
 """
     assert _violations(_with_body(_redis_scripts.queue_put, body)) == []
+
+
+# -- on a Redis Cluster ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["async", "sync"])
+async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavour: str) -> None:
+    """Every script through redis-py's cluster client, which refuses a script whose KEYS (the
+    prefixes included) span two slots; with the paths that build keys on a prefix or a stored
+    key name: expired partitions, a taken name, reaped objects, an earlier idempotent call, a
+    lost worker's call, a retried call, terminal calls."""
+    url = f"redis+cluster://127.0.0.1:{cluster_server.port}/0?prefix=s{uuid.uuid4().hex[:8]}:"
+    b = make(flavour, settings(url))
+    try:
+        q = await new_queue(b)
+        info, created = await ar(b.create_object(Kind.QUEUE, "main", "q", object_id="qu-taken"))
+        assert (info.id, created) == (q, False)
+        assert await ar(b.lookup_object(Kind.QUEUE, "main", "q")) == info
+        assert await put(b, q, [b"old"], part=b"old", ttl=0.01) is PutStatus.OK
+        await asyncio.sleep(0.05)
+        assert await put(b, q, [b"1", b"2"], part=b"p") is PutStatus.OK  # purges "old"
+        assert [p.key for p in await ar(b.queue_partitions(q))] == [b"p"]
+        assert (await ar(b.queue_len(q, None)), await ar(b.queue_len(q, b"p"))) == (2, 2)
+        assert [v for _, v in await ar(b.queue_scan(q, b"p", 0, 5))] == [b"1", b"2"]
+        await ar(b.queue_wait(q, b"p", wait=0.01, for_space=False))
+        assert await ar(b.queue_get(q, b"p", 1, wait=0)) == [b"1"]
+        await ar(b.queue_clear(q, b"p"))
+        await ar(b.queue_clear(q, None))
+        d = await new_dict(b)
+        assert await ar(b.kv_put(d, [(b"a", b"1")], only_new=True))
+        await ar(b.kv_put(d, [(b"b", b"2")], only_new=False))
+        assert await ar(b.kv_get(d, b"a")) == b"1" and await ar(b.kv_contains(d, b"b"))
+        assert await ar(b.kv_scan(d, None, 5)) == [(b"a", b"1"), (b"b", b"2")]
+        assert (await ar(b.kv_pop(d, b"a")), await ar(b.kv_len(d))) == (b"1", 1)
+        await ar(b.kv_clear(d))
+        assert [i.id for i in await ar(b.list_objects(Kind.QUEUE, "main"))] == [q]
+        eph = await new_queue(b, None, ephemeral_ttl=0.05)
+        assert await ar(b.heartbeat(eph, 0.05))
+        await asyncio.sleep(0.1)
+        assert await ar(b.collect_garbage()) == 1  # reaped, and the jobs swept
+        assert await ar(b.delete_object(q)) and await ar(b.delete_object(d))
+
+        env, app = "main", "app"
+        await ar(b.job_deploy(env, app, [("f", b"{}")]))
+        a = await ar(b.job_submit(env, app, "f", "ca", b"pa", result_ttl=60, idempotency_key="k"))
+        assert await ar(b.job_submit(env, app, "f", "cb", b"pb", result_ttl=60, idempotency_key="k")) == a
+        await ar(b.job_submit(env, app, "f", "cc", b"pc", result_ttl=60))
+        claim = {"n": 1, "max_running": None, "max_lost": 0}
+        (lost,) = await ar(b.job_claim(env, app, "f", "w", lease=0.01, **claim))
+        await asyncio.sleep(0.05)
+        (c,) = await ar(b.job_claim(env, app, "f", "w", lease=60, **claim))  # fails the lost one
+        assert (await ar(b.job_get(lost.id))).state.value == "failed"
+        assert await ar(b.job_heartbeat(c.id, c.attempts, 60))
+        assert await ar(b.job_retry(c.id, c.attempts, delay=0.01, error="again"))
+        await asyncio.sleep(0.05)
+        (c,) = await ar(b.job_claim(env, app, "f", "w", lease=60, **claim))  # promoted
+        assert await ar(b.job_release(c.id, c.attempts))
+        (c,) = await ar(b.job_claim(env, app, "f", "w", lease=60, **claim))
+        assert await ar(b.job_finish(c.id, c.attempts, CallState.SUCCEEDED, b"r"))
+        assert await ar(b.job_cancel(a, result=b"x")) is False  # already failed
+        assert len(await ar(b.job_list(env))) == len(await ar(b.job_list(env, app=app, function="f"))) == 2
+        assert (await ar(b.job_stats(env, app, "f"))).succeeded == 1
+        await ar(b.worker_beat(env, "w", b"{}", ttl=60))
+        assert [w for w, _ in await ar(b.worker_list(env))] == ["w"]
+        await ar(b.worker_gone(env, "w"))
+    finally:
+        await close(b)
+    with redis.Redis(port=cluster_server.port) as r:
+        ran = r.script_exists(*(hashlib.sha1(s.source.encode()).hexdigest() for s in SCRIPTS.values()))
+    assert [name for name, yes in zip(SCRIPTS, ran, strict=True) if not yes] == []
