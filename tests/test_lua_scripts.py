@@ -33,7 +33,7 @@ import redis
 
 from chute.backends import _redis_keys, _redis_scripts
 from chute.backends._redis_scripts import LuaScript
-from chute.backends.types import CALL_TOMBSTONE, CallState, Kind, PutStatus
+from chute.backends.types import CALL_TOMBSTONE, CallState, ClaimRequest, Kind, PutStatus, SubmitRequest
 from tests import test_redis_backend
 from tests._servers import RedisServer
 from tests.test_redis_backend import ar, close, make, new_dict, new_queue, put, settings
@@ -648,20 +648,26 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
 
         env, app = "main", "app"
         await ar(b.job_deploy(env, app, [("f", b"{}")]))
-        a = await ar(b.job_submit(env, app, "f", "ca", b"pa", result_ttl=60, idempotency_key="k"))
-        assert await ar(b.job_submit(env, app, "f", "cb", b"pb", result_ttl=60, idempotency_key="k")) == a
-        await ar(b.job_submit(env, app, "f", "cc", b"pc", result_ttl=60))
-        claim = {"n": 1, "max_running": None, "max_lost": 0}
-        (lost,) = await ar(b.job_claim(env, app, "f", "w", lease=0.01, **claim))
+
+        def submit(call_id: str, key: str | None = None) -> SubmitRequest:
+            return SubmitRequest(env, app, "f", call_id, b"p", result_ttl=60, idempotency_key=key)
+
+        def claim(lease: float) -> ClaimRequest:
+            return ClaimRequest(env, app, "f", "w", n=1, lease=lease, max_running=None, max_lost=0)
+
+        a = await ar(b.job_submit(submit("ca", "k")))
+        assert await ar(b.job_submit(submit("cb", "k"))) == a
+        await ar(b.job_submit(submit("cc")))
+        (lost,) = await ar(b.job_claim(claim(0.01)))
         await asyncio.sleep(0.05)
-        (c,) = await ar(b.job_claim(env, app, "f", "w", lease=60, **claim))  # fails the lost one
-        assert (await ar(b.job_get(lost.id))).state.value == "failed"
+        (c,) = await ar(b.job_claim(claim(60)))  # fails the lost one
+        assert (await ar(b.job_get(lost.id))).state is CallState.FAILED
         assert await ar(b.job_heartbeat(c.id, c.attempts, 60))
         assert await ar(b.job_retry(c.id, c.attempts, delay=0.01, error="again"))
         await asyncio.sleep(0.05)
-        (c,) = await ar(b.job_claim(env, app, "f", "w", lease=60, **claim))  # promoted
+        (c,) = await ar(b.job_claim(claim(60)))  # promoted from delayed
         assert await ar(b.job_release(c.id, c.attempts))
-        (c,) = await ar(b.job_claim(env, app, "f", "w", lease=60, **claim))
+        (c,) = await ar(b.job_claim(claim(60)))
         assert await ar(b.job_finish(c.id, c.attempts, CallState.SUCCEEDED, b"r"))
         assert await ar(b.job_cancel(a, result=b"x")) is False  # already failed
         assert len(await ar(b.job_list(env))) == len(await ar(b.job_list(env, app=app, function="f"))) == 2
