@@ -37,7 +37,7 @@ from typing import Final
 _LUA = resources.files("chute.backends").joinpath("lua")
 _INCLUDE = re.compile(r'^--- @include "([a-z_]+)"[ \t]*$', re.MULTILINE)
 _HEADER = re.compile(r"\A--\[\[\n(?P<body>.*?)\n\]\]\n", re.DOTALL)
-_DECL = re.compile(r"^[ \t]*(KEYS|ARGV)\[(\d+)(\.\.\.)?\]\s+(\w+)\s+\S", re.MULTILINE)
+_DECL = re.compile(r"^[ \t]*(KEYS|ARGV)\[(\d+)(\.\.\.)?\][ \t]+(\w+)[ \t]+\S", re.MULTILINE)
 
 
 @dataclass(frozen=True)
