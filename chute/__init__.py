@@ -11,7 +11,9 @@ from chute.app import App, Function, Retries
 from chute.backends.types import CallState
 from chute.call import CallInfo, FunctionCall
 from chute.dict import Dict
+from chute.image import Image
 from chute.queue import Queue
+from chute.web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 
 __all__ = [
     "App",
@@ -21,8 +23,14 @@ __all__ = [
     "Dict",
     "Function",
     "FunctionCall",
+    "Image",
     "Queue",
     "Retries",
     "__version__",
+    "asgi_app",
     "exception",
+    "fastapi_endpoint",
+    "web_endpoint",
+    "web_server",
+    "wsgi_app",
 ]

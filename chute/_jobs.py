@@ -87,6 +87,7 @@ class FunctionSpec:
     scaledown_window: float = DEFAULT_SCALEDOWN_WINDOW
     result_ttl: float = DEFAULT_RESULT_TTL
     module: str | None = None  # where the code lives, for people reading listings
+    web: dict[str, Any] | None = None  # a web endpoint's declaration (chute.web.spec.WebSpec)
 
     def to_json(self) -> bytes:
         return json.dumps(dataclasses.asdict(self), sort_keys=True).encode()

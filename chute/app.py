@@ -171,6 +171,29 @@ class Function(Generic[P, R]):
         for _ in self.map(*iterables, order_outputs=False, return_exceptions=ignore_exceptions):
             pass
 
+    def get_web_url(self) -> str | None:
+        """The URL of a web endpoint (``@chute.asgi_app()`` etc.), None for other functions.
+
+        Stable: the endpoint's port is allocated once and kept in the backend (see
+        ``chute.web.ports``); ``chute serve`` serves it there.
+
+        Raises:
+            NotFoundError: the function was looked up by name and is not deployed.
+
+        Example:
+            ```python
+            url = chute.Function.from_name("fastapi-modal", "fastapi_app").get_web_url()
+            httpx.post(f"{url}/submit", params={"data": "x"})
+            ```
+        """
+        _call_ops.ensure_deployed(self._ref)
+        if self.spec.web is None:
+            return None
+        from chute.web.ports import web_url
+        from chute.web.spec import WebSpec
+
+        return web_url(self._ref.env, self.app_name, self.name, WebSpec.from_dict(self.spec.web))
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.local(*args, **kwargs)
 
@@ -218,8 +241,9 @@ class App:
         InvalidError: invalid name.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, image: Any = None) -> None:
         self.name = _validate.check_name(name, "App")
+        self.image = image  # recorded only (chute.Image builds nothing yet)
         self.functions: dict[str, Function[Any, Any]] = {}
         self.entrypoints: dict[str, Callable[..., Any]] = {}
         _registry.setdefault(self.name, []).append(self)
@@ -263,7 +287,8 @@ class App:
             if inspect.isgeneratorfunction(raw) or inspect.isasyncgenfunction(raw):
                 raise InvalidError(f"Cannot make generator function {raw.__name__} a chute function.")
             name = _validate.check_name(raw.__name__, "Function")
-            fn = Function._new(self.name, name, dataclasses.replace(spec, module=raw.__module__), raw)
+            web = _web_spec(raw, spec)
+            fn = Function._new(self.name, name, dataclasses.replace(spec, module=raw.__module__, web=web), raw)
             self.functions[name] = fn
             return fn
 
@@ -289,6 +314,18 @@ class App:
 
 # Every App constructed in this process, by name (workers find functions here).
 _registry: dict[str, list[App]] = {}
+
+
+def _web_spec(raw: Callable[..., Any], spec: FunctionSpec) -> dict[str, Any] | None:
+    """The declaration a web decorator (``chute.asgi_app`` …) left on ``raw``, if any."""
+    from chute.web.spec import WEB_ATTR
+
+    web = getattr(raw, WEB_ATTR, None)
+    if web is None:
+        return None
+    if spec.retries.max_retries:
+        raise InvalidError(f"Web endpoint {raw.__name__} cannot have retries: a request is not retried.")
+    return dict(web.to_dict())
 
 
 def find_function(app_name: str, name: str) -> Function[Any, Any] | None:

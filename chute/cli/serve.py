@@ -20,6 +20,7 @@ from chute.exception import Error, InvalidError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from chute.web.host import WebHost
     from chute.worker import Pool
 
 
@@ -28,7 +29,7 @@ def serve(
         list[Path] | None,
         typer.Argument(
             metavar="APP_FILE",
-            help="App files whose job workers run in this process (with --workers).",
+            help="App files to deploy and run here: their job workers and web endpoints.",
             show_default=False,
         ),
     ] = None,
@@ -74,11 +75,38 @@ def serve(
     max_wait: Annotated[float, typer.Option(min=0, help="Longest a request may block, in seconds.")] = 60.0,
     sample_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between chart samples.")] = 5.0,
     workers: Annotated[
-        bool, typer.Option("--workers", help="Also run the job workers of APP_FILE(s).")
+        bool | None,
+        typer.Option(
+            "--workers/--no-workers",
+            help="Run the job workers of APP_FILE(s) here. Default: yes when APP_FILEs are given.",
+            show_default=False,
+        ),
+    ] = None,
+    web: Annotated[
+        bool,
+        typer.Option("--web/--no-web", help="Serve the deployed web endpoints of the environments."),
+    ] = True,
+    web_private: Annotated[
+        bool,
+        typer.Option(
+            "--web-private",
+            help="Apply the token rules to every web endpoint, also those declared public "
+            "(requires_proxy_auth=False, Modal's default).",
+        ),
     ] = False,
+    reload: Annotated[
+        bool,
+        typer.Option("--reload/--no-reload", help="Restart a web endpoint when its source file changes."),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the HTTP API, the web dashboard (at /) and Prometheus metrics (at /metrics)."""
+    """Serve the HTTP API, the web dashboard (at /), Prometheus metrics (at /metrics) and web endpoints.
+
+    APP_FILEs are deployed and their job workers run in this process; the web endpoints
+    (@chute.asgi_app() …) of every app deployed in the environments are served, each on its
+    own port (printed, and returned by Function.get_web_url()), including apps deployed
+    later with `chute deploy`.
+    """
     from chute.http import ServerConfig, create_app, is_loopback, load_tokens
 
     try:
@@ -94,10 +122,10 @@ def serve(
         )
     if allow_pickle and not tokens.enabled:
         _usage_error("--allow-pickle needs a token: unpickling a request runs the sender's code here.")
-    if app_files and not workers:
-        _usage_error("APP_FILE is only used to run workers: add --workers (the API needs no app file).")
     if workers and not app_files:
         _usage_error("--workers needs at least one APP_FILE.")
+    if workers is None:
+        workers = bool(app_files)
     config = ServerConfig(
         tokens=tokens,
         allow_pickle=allow_pickle,
@@ -107,10 +135,27 @@ def serve(
         envs=tuple(env or ()),
         sample_interval=sample_interval,
     )
-    pool = _start_workers([str(p) for p in app_files or []], config.default_env) if workers else None
+    files = [str(p) for p in app_files or []]
+    pool = _start_workers(files, config.default_env) if workers else None
+    if files and not workers:
+        _deploy(files, config.default_env)
+    web_host = None
+    if web:
+        from chute.web.host import WebHost
+
+        resolved = config.resolved()
+        web_host = WebHost(
+            resolved.envs,
+            bind_host=host,
+            tokens=tokens,
+            private=web_private,
+            reload=reload,
+            log_level=log_level,
+            log=lambda line: err_console.print(line, highlight=False, soft_wrap=True),
+        )
     with _graceful_signals():
         try:
-            _run(create_app(config), host, port, log_level)
+            _run(create_app(config), host, port, log_level, web_host)
         finally:
             if pool is not None:
                 _stop_workers(*pool)
@@ -140,12 +185,31 @@ def _graceful_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _run(app: FastAPI, host: str, port: int, log_level: str) -> None:
+def _run(app: FastAPI, host: str, port: int, log_level: str, web_host: WebHost | None = None) -> None:
     import uvicorn
 
     where = f"[{host}]" if ":" in host else host
     err_console.print(f"chute: dashboard at http://{where}:{port}/  API docs at http://{where}:{port}/docs")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    if web_host is not None:
+        web_host.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+    finally:
+        if web_host is not None:
+            web_host.stop()
+
+
+def _deploy(app_files: list[str], env: str | None) -> None:
+    """``--no-workers``: deploy the app files (their endpoints get served) without running workers."""
+    from chute.worker import apps_in, load_target
+
+    try:
+        for target in app_files:
+            for app in apps_in(load_target(target)):
+                app.deploy(environment_name=env)
+    except Error as exc:
+        err_console.print(f"[red]Error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _start_workers(app_files: list[str], env: str | None) -> tuple[Pool, threading.Thread]:
