@@ -288,7 +288,9 @@ class App:
                 raise InvalidError(f"Cannot make generator function {raw.__name__} a chute function.")
             name = _validate.check_name(raw.__name__, "Function")
             web = _web_spec(raw, spec)
-            fn = Function._new(self.name, name, dataclasses.replace(spec, module=raw.__module__, web=web), raw)
+            fn = Function._new(
+                self.name, name, dataclasses.replace(spec, module=raw.__module__, web=web), raw
+            )
             self.functions[name] = fn
             return fn
 

@@ -1,4 +1,4 @@
-"""Web endpoints: Modal's ``asgi_app``, ``wsgi_app``, ``fastapi_endpoint`` (``web_endpoint``) and ``web_server``.
+"""Web endpoints: Modal's ``asgi_app``, ``wsgi_app``, ``fastapi_endpoint`` and ``web_server``.
 
 Modules:
 

@@ -1,4 +1,4 @@
-"""Modal's web decorators: ``asgi_app``, ``wsgi_app``, ``fastapi_endpoint`` (``web_endpoint``), ``web_server``.
+"""Modal's web decorators: ``asgi_app``, ``wsgi_app``, ``fastapi_endpoint``, ``web_server``.
 
 Each goes *under* ``@app.function()``, as in Modal::
 
@@ -246,7 +246,11 @@ def web_server(
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise InvalidError(f"web_server port must be an int in 1-65535, got {port!r}.")
-    if isinstance(startup_timeout, bool) or not isinstance(startup_timeout, int | float) or startup_timeout <= 0:
+    if (
+        isinstance(startup_timeout, bool)
+        or not isinstance(startup_timeout, int | float)
+        or startup_timeout <= 0
+    ):
         raise InvalidError(f"web_server startup_timeout must be > 0 seconds, got {startup_timeout!r}.")
     return _attach(
         "web_server",

@@ -30,6 +30,8 @@ from starlette.types import ASGIApp
 from chute.http.auth import Token, TokenSet
 from chute.web.spec import WebSpec
 
+# Threads running a WSGI app's requests, per executor (a2wsgi's default).
+WSGI_THREADS = 10
 # Exit code of an executor whose app could not be built or started.
 STARTUP_FAILED = 3
 
@@ -44,9 +46,9 @@ def build_app(raw: Any, web: WebSpec) -> tuple[ASGIApp, str]:
     if web.kind == "asgi":
         return raw(), "auto"
     if web.kind == "wsgi":
-        from uvicorn.middleware.wsgi import WSGIMiddleware
+        from a2wsgi import WSGIMiddleware
 
-        return WSGIMiddleware(raw()), "off"
+        return WSGIMiddleware(raw(), workers=WSGI_THREADS), "off"  # type: ignore[return-value]
     if web.kind == "fastapi":
         return fastapi_app(raw, web), "auto"
     from chute.web.proxy import HttpProxy, wait_for_port
@@ -115,7 +117,9 @@ def _load(settings: dict[str, Any]) -> tuple[ASGIApp, str]:
     return guarded, lifespan
 
 
-async def _serve(app: ASGIApp, lifespan: str, settings: dict[str, Any], sock: socket.socket, status: Any) -> int:
+async def _serve(
+    app: ASGIApp, lifespan: str, settings: dict[str, Any], sock: socket.socket, status: Any
+) -> int:
     import uvicorn
 
     config = uvicorn.Config(

@@ -107,7 +107,9 @@ class HttpProxy:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
             body = f"web_server on port {self.port} did not answer: {type(exc).__name__}".encode()
-            await send({"type": "http.response.start", "status": 502, "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {"type": "http.response.start", "status": 502, "headers": [(b"content-type", b"text/plain")]}
+            )
             await send({"type": "http.response.body", "body": body})
             return
         try:

@@ -31,8 +31,8 @@ def no_serving(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Replace the uvicorn run with a recorder: option checks run, nothing binds a port."""
     calls: list[dict[str, Any]] = []
 
-    def fake_run(app: Any, host: str, port: int, log_level: str) -> None:
-        calls.append({"config": app.state.config, "host": host, "port": port})
+    def fake_run(app: Any, host: str, port: int, log_level: str, web_host: Any = None) -> None:
+        calls.append({"config": app.state.config, "host": host, "port": port, "web_host": web_host})
 
     # By module object: the package attribute chute.cli.serve is the command function.
     monkeypatch.setattr(sys.modules["chute.cli.serve"], "_run", fake_run)
@@ -78,13 +78,15 @@ def test_option_errors(no_serving: list[dict[str, Any]]) -> None:
         (["--allow-pickle"], "--allow-pickle needs a token"),
         (["--token", "abc:"], "Invalid token spec"),
         (["--env", "bad env"], "Invalid environment name"),
-        ([APP_FILE], "add --workers"),
         (["--workers"], "--workers needs at least one APP_FILE"),
     ]:
         code, out = cli("serve", *args)
         assert code == 2 and message in out, (args, out)
     assert no_serving == []
     assert cli("serve")[0] == 0 and no_serving[0]["host"] == "127.0.0.1" and no_serving[0]["port"] == 8000
+    web_host = no_serving[0]["web_host"]
+    assert web_host is not None and web_host.envs == ("main",) and not web_host.private
+    assert cli("serve", "--no-web")[0] == 0 and no_serving[1]["web_host"] is None
 
 
 def test_serve_with_workers_end_to_end(chute_env: str) -> None:
