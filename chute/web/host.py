@@ -140,7 +140,6 @@ class WebHost:
             self._thread.join(self.grace + 15)
 
     def _run(self) -> None:
-        backend = Client.from_env().sync_backend()
         next_poll = 0.0
         try:
             while not self._stop.is_set():
@@ -148,7 +147,7 @@ class WebHost:
                 if now >= next_poll:
                     next_poll = now + self.poll_interval
                     try:
-                        self._sync(self._records(backend))
+                        self._sync(self._records(Client.from_env().sync_backend()))
                     except Exception as exc:  # backend down: keep serving what runs
                         self.log(f"chute web: cannot read the function registry: {exc} (retrying)")
                 for ep in list(self.endpoints.values()):
