@@ -72,6 +72,11 @@ def spawn(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
 def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallRef:
     """Submit one call (``spawn`` without the public wrapper)."""
     ensure_deployed(fn)
+    if fn.spec.web is not None:
+        raise InvalidError(
+            f"{fn.label} is a web endpoint: it cannot be spawned, called remotely or mapped. "
+            "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
+        )
     client = fn.client
     payload = _outcome.dump_args(args, kwargs, client.settings)
     req = SubmitRequest(

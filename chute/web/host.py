@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chute._client import Client
-from chute.app import FunctionSpec
+from chute._jobs import FunctionSpec
 from chute.backends.types import FunctionRecord
 from chute.http.auth import TokenSet
 from chute.web import ports
