@@ -1,0 +1,232 @@
+"""Storage contract, queues: FIFO put/get, partitions, caps, TTLs, scans (peek), blocking
+waits and deletion, on every backend.
+
+SOURCE of tests/_sync/test_backend_contract_queue.py (scripts/unasync.py): the backend under
+test (fixture ``b``) is the async backend here and the generated sync backend there; the
+fixture ``other`` (sync) acts from other threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chute.backends._async.base import AsyncBackend
+from chute.backends._sync.base import Backend
+from chute.backends.types import Kind, PutStatus
+from chute.exception import NotFoundError
+from tests._async.contract_helpers import BIG, ENV, later, new_queue, put, xfail_on
+
+
+async def test_fifo_single_and_batches(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    assert await put(b, q, [b"a", b"b"]) is PutStatus.OK
+    assert await put(b, q, [b"c", b"d", b"e"]) is PutStatus.OK
+    assert await b.queue_get(q, b"", 1, wait=0) == [b"a"]
+    assert await b.queue_get(q, b"", 3, wait=0) == [b"b", b"c", b"d"]
+    assert await b.queue_get(q, b"", 10, wait=1) == [b"e"]
+    assert await b.queue_get(q, b"", 10, wait=0) == []
+    assert await b.queue_len(q, None) == 0
+
+
+async def test_items_are_opaque_bytes(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    items = [b"", b"\x00", b"\xff\x00\xfe", bytes(range(256)), b"x" * 100_000]
+    assert await put(b, q, items, part=b"\x00\xff") is PutStatus.OK
+    assert await b.queue_get(q, b"\x00\xff", 10, wait=0) == items
+
+
+async def test_partitions_are_independent(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    await put(b, q, [b"1"], part=b"x")
+    await put(b, q, [b"2", b"3"], part=b"y")
+    await put(b, q, [b"0"])
+    assert await b.queue_len(q, b"y") == 2
+    assert await b.queue_len(q, b"missing") == 0
+    assert await b.queue_len(q, None) == 4
+    parts = await b.queue_partitions(q)
+    assert [(p.key, p.length) for p in parts] == [(b"", 1), (b"x", 1), (b"y", 2)]
+    assert all(abs(p.expires_at - time.time() - 60) < 5 for p in parts)
+    await b.queue_clear(q, b"y")
+    assert await b.queue_len(q, b"y") == 0
+    assert [p.key for p in await b.queue_partitions(q)] == [b"", b"x"]
+    await b.queue_clear(q, None)
+    assert await b.queue_partitions(q) == []
+    assert await b.queue_get(q, b"x", 1, wait=0) == []
+    assert await b.get_object(q) is not None  # clearing keeps the queue
+
+
+@pytest.mark.parametrize("n", [1, 3])
+async def test_blocking_get_woken_by_put_from_other_thread(b: AsyncBackend, other: Backend, n: int) -> None:
+    q = await new_queue(b)
+    t = later(0.2, other.queue_put, q, b"", [b"x", b"y"], ttl=60, max_items=BIG, max_partitions=BIG)
+    start = time.monotonic()
+    got = await b.queue_get(q, b"", n, wait=5)
+    elapsed = time.monotonic() - start
+    t.join()
+    assert got == [b"x", b"y"][:n]
+    assert 0.15 < elapsed < 0.9
+
+
+@pytest.mark.parametrize("n", [1, 3])
+async def test_blocking_get_times_out_after_wait(b: AsyncBackend, n: int) -> None:
+    q = await new_queue(b)
+    start = time.monotonic()
+    assert await b.queue_get(q, b"", n, wait=0.5) == []
+    assert 0.45 <= time.monotonic() - start < 1.5
+
+
+async def test_blocking_get_ignores_other_partitions(b: AsyncBackend, other: Backend) -> None:
+    q = await new_queue(b)
+    t = later(0.1, other.queue_put, q, b"elsewhere", [b"x"], ttl=60, max_items=BIG, max_partitions=BIG)
+    assert await b.queue_get(q, b"", 1, wait=0.4) == []
+    t.join()
+    assert await b.queue_len(q, b"elsewhere") == 1
+
+
+async def test_full_stores_nothing(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    assert await put(b, q, [b"1", b"2"], max_items=3) is PutStatus.OK
+    assert await put(b, q, [b"3", b"4"], max_items=3) is PutStatus.FULL
+    assert await put(b, q, [b"5", b"6", b"7", b"8"], part=b"new", max_items=3) is PutStatus.FULL
+    assert await b.queue_len(q, None) == 2
+    assert [p.key for p in await b.queue_partitions(q)] == [b""]
+    assert await put(b, q, [b"3"], max_items=3) is PutStatus.OK
+    assert await b.queue_get(q, b"", 5, wait=0) == [b"1", b"2", b"3"]
+
+
+async def test_too_many_partitions_stores_nothing(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    assert await put(b, q, [b"a"], part=b"a", max_partitions=2) is PutStatus.OK
+    assert await put(b, q, [b"b"], part=b"b", max_partitions=2) is PutStatus.OK
+    assert await put(b, q, [b"c"], part=b"c", max_partitions=2) is PutStatus.TOO_MANY_PARTITIONS
+    assert await put(b, q, [b"a2"], part=b"a", max_partitions=2) is PutStatus.OK  # existing: fine
+    assert await b.queue_len(q, b"c") == 0
+    assert await b.queue_len(q, None) == 3
+    await b.queue_clear(q, b"b")  # a cleared partition no longer counts
+    assert await put(b, q, [b"c"], part=b"c", max_partitions=2) is PutStatus.OK
+
+
+async def test_partition_ttl_expiry(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    await put(b, q, [b"old1", b"old2"], part=b"p", ttl=0.3, max_partitions=1)
+    assert await b.queue_len(q, b"p") == 2
+    await asyncio.sleep(0.5)
+    assert await b.queue_len(q, b"p") == 0
+    assert await b.queue_len(q, None) == 0
+    assert await b.queue_partitions(q) == []
+    assert await b.queue_get(q, b"p", 5, wait=0) == []
+    assert await b.queue_scan(q, b"p", 0, 10) == []
+    # The expired partition no longer counts against max_partitions, and comes back empty.
+    assert await put(b, q, [b"new"], part=b"other", max_partitions=1) is PutStatus.OK
+    await b.queue_clear(q, b"other")
+    assert await put(b, q, [b"new"], part=b"p", ttl=10, max_partitions=1) is PutStatus.OK
+    assert await b.queue_get(q, b"p", 5, wait=0) == [b"new"]
+
+
+async def test_expired_partition_does_not_count_against_max_items(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    assert await put(b, q, [b"1", b"2"], ttl=0.2, max_items=2) is PutStatus.OK
+    await asyncio.sleep(0.35)
+    assert await put(b, q, [b"3", b"4"], max_items=2) is PutStatus.OK
+    assert await b.queue_get(q, b"", 5, wait=0) == [b"3", b"4"]
+
+
+async def test_each_put_resets_partition_ttl(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    await put(b, q, [b"1"], ttl=0.4)
+    await asyncio.sleep(0.25)
+    await put(b, q, [b"2"], ttl=0.4)
+    await asyncio.sleep(0.25)
+    assert await b.queue_len(q, b"") == 2
+
+
+async def test_scan_resumes_after_concurrent_gets(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    await put(b, q, [bytes([i]) for i in range(10)])
+    first = await b.queue_scan(q, b"", 0, 3)
+    assert [item for _, item in first] == [b"\x00", b"\x01", b"\x02"]
+    seqs = [s for s, _ in first]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    assert len(await b.queue_get(q, b"", 5, wait=0)) == 5  # removes 3 seen + 2 unseen
+    rest = await b.queue_scan(q, b"", seqs[-1], 100)
+    assert [item for _, item in rest] == [bytes([i]) for i in range(5, 10)]
+    assert await b.queue_scan(q, b"", rest[-1][0], 100) == []
+    await put(b, q, [b"late"])
+    late = await b.queue_scan(q, b"", rest[-1][0], 100)
+    assert [item for _, item in late] == [b"late"] and late[0][0] > rest[-1][0]
+    assert await b.queue_len(q, b"") == 6  # scanning removed nothing
+
+
+async def test_scan_limit_bounds_the_page(b: AsyncBackend, request: pytest.FixtureRequest) -> None:
+    xfail_on(
+        request,
+        "redis",
+        "queue_scan.lua returns LRANGE lo..lo+limit-1: limit=0 from the head is LRANGE 0 -1, the whole "
+        "partition (callers always pass a positive limit today)",
+    )
+    q = await new_queue(b)
+    await put(b, q, [b"a", b"b", b"c"])
+    assert [item for _, item in await b.queue_scan(q, b"", 0, 2)] == [b"a", b"b"]
+    assert await b.queue_scan(q, b"", 0, 0) == []
+
+
+async def test_seq_never_reused_after_clear(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    await put(b, q, [b"a", b"b"])
+    (last, _), *_ = await b.queue_scan(q, b"", 1, 10)
+    await b.queue_clear(q, None)
+    await put(b, q, [b"c"])
+    [(seq, item)] = await b.queue_scan(q, b"", 0, 10)
+    assert item == b"c" and seq > last
+
+
+async def test_queue_wait_returns_on_change_or_after_wait(b: AsyncBackend, other: Backend) -> None:
+    q = await new_queue(b)
+    start = time.monotonic()
+    await b.queue_wait(q, b"", wait=0.3, for_space=False)
+    assert 0.28 <= time.monotonic() - start < 1.0
+    t = later(0.1, other.queue_put, q, b"", [b"x"], ttl=60, max_items=BIG, max_partitions=BIG)
+    start = time.monotonic()
+    await b.queue_wait(q, b"", wait=5, for_space=False)
+    assert time.monotonic() - start < 0.5
+    t.join()
+    t = later(0.1, other.queue_get, q, b"", 1, wait=0)
+    start = time.monotonic()
+    await b.queue_wait(q, b"", wait=5, for_space=True)
+    assert time.monotonic() - start < 0.5
+    t.join()
+
+
+async def test_deleted_queue_raises_not_found(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    await put(b, q, [b"x"], part=b"p")
+    assert await b.delete_object(q) is True
+    assert await b.delete_object(q) is False
+    assert await b.get_object(q) is None
+    assert await b.lookup_object(Kind.QUEUE, ENV, "q") is None
+    calls: list[Callable[[], Any]] = [
+        lambda: b.queue_put(q, b"", [b"x"], ttl=60, max_items=BIG, max_partitions=BIG),
+        lambda: b.queue_get(q, b"p", 1, wait=0),
+        lambda: b.queue_get(q, b"p", 2, wait=0.2),
+        lambda: b.queue_len(q, None),
+        lambda: b.queue_len(q, b"p"),
+        lambda: b.queue_clear(q, None),
+        lambda: b.queue_scan(q, b"p", 0, 10),
+        lambda: b.queue_partitions(q),
+    ]
+    for call in calls:
+        with pytest.raises(NotFoundError, match=q):
+            await call()
+
+
+async def test_blocked_get_notices_deletion(b: AsyncBackend, other: Backend) -> None:
+    q = await new_queue(b)
+    t = later(0.1, other.delete_object, q)
+    with pytest.raises(NotFoundError):
+        await b.queue_get(q, b"", 1, wait=0.5)
+    t.join()

@@ -1,0 +1,355 @@
+# Auto-generated from tests/_async/test_backend_contract_jobs.py by scripts/unasync.py: DO NOT EDIT.
+"""Storage contract, jobs (function calls): submit/claim/finish, leases, fencing, reaping of
+lost calls, retry/release, cancel, result expiry and idempotency, on every backend.
+
+SOURCE of tests/_sync/test_backend_contract_jobs.py (scripts/unasync.py): the backend under
+test (fixture ``b``) is the async backend here and the generated sync backend there. Every
+submit and claim goes through ``submit``/``claim`` (tests/_async/contract_helpers.py).
+"""
+
+from __future__ import annotations
+
+import time
+import time
+
+import pytest
+
+from chute.backends._sync.base import Backend
+from chute.backends.types import CallState, FunctionStats
+from tests._sync.contract_helpers import (
+    APP,
+    ENV,
+    FN,
+    LOST,
+    cid,
+    claim,
+    pass_the_tombstone_period,
+    state,
+    submit,
+)
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_submit_claim_finish_get(b: Backend) -> None:
+    before = b.now()
+    c = submit(b, b"payload")
+    rec = b.job_get(c)
+    assert rec is not None
+    assert (rec.id, rec.env, rec.app, rec.function) == (c, ENV, APP, FN)
+    assert (rec.state, rec.attempts, rec.failures, rec.lost) == (CallState.PENDING, 0, 0, 0)
+    assert before <= rec.created_at <= b.now()
+    assert rec.payload is None and rec.result is None and rec.worker is None and rec.started_at is None
+
+    [got] = claim(b, "w1")
+    assert (got.id, got.state, got.attempts, got.worker, got.payload) == (
+        c,
+        CallState.RUNNING,
+        1,
+        "w1",
+        b"payload",
+    )
+    assert got.started_at is not None and got.started_at >= rec.created_at
+    assert claim(b, "w2") == []
+    assert b.job_heartbeat(c, 1, 30) is True
+    running = b.job_get(c)
+    assert running is not None and (running.state, running.worker, running.payload) == (
+        CallState.RUNNING,
+        "w1",
+        None,
+    )
+
+    assert b.job_finish(c, 1, CallState.SUCCEEDED, b"result") is True
+    done = b.job_get(c)
+    assert done is not None
+    assert (done.state, done.result, done.payload, done.error) == (CallState.SUCCEEDED, b"result", None, None)
+    assert done.finished_at is not None and done.expires_at is not None
+    assert done.expires_at == pytest.approx(done.finished_at + 60, abs=0.01)
+    # Terminal: nothing a worker does changes it any more.
+    assert b.job_finish(c, 1, CallState.FAILED, b"x") is False
+    assert b.job_heartbeat(c, 1, 30) is False
+    assert b.job_retry(c, 1, delay=0, error="E") is False
+    assert b.job_release(c, 1) is False
+    assert b.job_cancel(c, result=b"c") is False
+    assert b.job_get(c) == done
+
+
+def test_failed_finish_counts_a_failure(b: Backend) -> None:
+    c = submit(b)
+    claim(b)
+    assert b.job_finish(c, 1, CallState.FAILED, b"exc", error="ValueError: boom") is True
+    rec = b.job_get(c)
+    assert rec is not None
+    assert (rec.state, rec.failures, rec.error, rec.result) == (
+        CallState.FAILED,
+        1,
+        "ValueError: boom",
+        b"exc",
+    )
+    with pytest.raises(ValueError):
+        b.job_finish(c, 1, CallState.CANCELLED, b"")
+
+
+def test_finish_refuses_states_other_than_succeeded_or_failed(b: Backend) -> None:
+    c = submit(b)
+    claim(b)
+    for bad in (CallState.PENDING, CallState.RUNNING, CallState.CANCELLED, CallState.EXPIRED):
+        with pytest.raises(ValueError):
+            b.job_finish(c, 1, bad, b"")
+    assert state(b, c) is CallState.RUNNING
+
+
+def test_unknown_call(b: Backend) -> None:
+    c = cid()
+    assert b.job_get(c) is None
+    assert b.job_heartbeat(c, 1, 10) is False
+    assert b.job_finish(c, 1, CallState.SUCCEEDED, b"") is False
+    assert b.job_retry(c, 1, delay=0, error="E") is False
+    assert b.job_release(c, 1) is False
+    assert b.job_cancel(c, result=b"") is False
+    start = time.monotonic()
+    b.job_wait(c, wait=2)  # nothing to wait for
+    assert time.monotonic() - start < 0.5
+
+
+def test_claim_is_fifo_and_batched(b: Backend) -> None:
+    ids = [submit(b, str(i).encode()) for i in range(12)]
+    assert [r.id for r in claim(b, n=3)] == ids[:3]
+    got = claim(b, n=100)
+    assert [r.id for r in got] == ids[3:]
+    assert [r.payload for r in got] == [str(i).encode() for i in range(3, 12)]
+    assert claim(b, n=5) == []
+
+
+def test_functions_are_separate_queues(b: Backend) -> None:
+    f = submit(b, fn="f")
+    g = submit(b, fn="g")
+    h = submit(b, fn="f", app="other")
+    d = submit(b, fn="f", env="dev")
+    assert [r.id for r in claim(b, n=5, fn="g")] == [g]
+    assert [r.id for r in claim(b, n=5, fn="f")] == [f]
+    assert [r.id for r in claim(b, n=5, fn="f", app="other", lease=10, max_lost=0)] == [h]
+    assert [r.id for r in claim(b, n=5, fn="f", env="dev")] == [d]
+
+
+def test_max_running_caps_claims(b: Backend) -> None:
+    ids = [submit(b) for _ in range(5)]
+    got = claim(b, n=5, max_running=2)
+    assert [r.id for r in got] == ids[:2]
+    assert claim(b, n=5, max_running=2) == []
+    assert [r.id for r in claim(b, n=5, max_running=3)] == ids[2:3]
+    assert b.job_finish(ids[0], 1, CallState.SUCCEEDED, b"") is True
+    assert [r.id for r in claim(b, n=5, max_running=3)] == ids[3:4]
+    assert claim(b, n=5, max_running=0) == []
+    assert [r.id for r in claim(b, n=5)] == ids[4:]
+
+
+# -- leases, fencing -----------------------------------------------------------------------------
+
+
+def test_expired_lease_is_reclaimed_then_fails_after_max_lost(b: Backend) -> None:
+    c = submit(b)
+    [first] = claim(b, "w1", lease=0.2, max_lost=1)
+    assert claim(b, "w2", lease=0.2, max_lost=1) == []  # lease still live
+    time.sleep(0.35)
+    [second] = claim(b, "w2", lease=0.2, max_lost=1)
+    assert (second.id, second.attempts, second.lost, second.worker) == (c, 2, 1, "w2")
+    assert second.payload == b"args"
+
+    # The first worker's attempt is fenced off.
+    assert b.job_heartbeat(c, first.attempts, 10) is False
+    assert b.job_finish(c, first.attempts, CallState.SUCCEEDED, b"stale") is False
+    assert b.job_retry(c, first.attempts, delay=0, error="E") is False
+    assert b.job_release(c, first.attempts) is False
+    assert state(b, c) is CallState.RUNNING
+
+    # A heartbeat keeps the lease alive past its first deadline.
+    for _ in range(3):
+        time.sleep(0.1)
+        assert b.job_heartbeat(c, 2, 0.2) is True
+    assert claim(b, "w3", lease=0.2, max_lost=1) == []
+
+    time.sleep(0.35)
+    assert claim(b, "w3", lease=0.2, max_lost=1) == []  # lost twice > max_lost=1: failed
+    rec = b.job_get(c)
+    assert rec is not None
+    assert (rec.state, rec.lost, rec.attempts, rec.failures) == (CallState.FAILED, 2, 2, 0)
+    assert rec.error == f"{LOST} (2 lost attempts)"
+    assert rec.result is None and rec.finished_at is not None and rec.expires_at is not None
+    assert b.job_heartbeat(c, 2, 10) is False
+    assert b.job_stats(ENV, APP, FN) == FunctionStats(failed=1)
+
+
+def test_an_expired_lease_holds_until_another_claim(b: Backend) -> None:
+    """A worker paused past its lease keeps its attempt until some claim of the function
+    takes the call back: leases are reaped by claims, not by a clock."""
+    c = submit(b)
+    claim(b, lease=0.1)
+    time.sleep(0.2)
+    rec = b.job_get(c)
+    assert rec is not None and rec.state is CallState.RUNNING
+    assert b.job_stats(ENV, APP, FN) == FunctionStats(running=1)
+    assert claim(b, fn="g") == []  # another function's claim does not reap this one
+    assert b.job_heartbeat(c, 1, 0.1) is True
+    time.sleep(0.2)
+    assert b.job_finish(c, 1, CallState.SUCCEEDED, b"late but fine") is True
+    assert claim(b) == []
+    done = b.job_get(c)
+    assert done is not None and (done.state, done.result, done.lost) == (
+        CallState.SUCCEEDED,
+        b"late but fine",
+        0,
+    )
+
+
+def test_lost_call_keeps_its_place_in_line(b: Backend) -> None:
+    old = submit(b)
+    claim(b, lease=0.1)
+    time.sleep(0.2)
+    new = submit(b)
+    assert [r.id for r in claim(b, n=1)] == [old]
+    assert [r.id for r in claim(b, n=1)] == [new]
+
+
+def test_retry_waits_out_its_delay(b: Backend) -> None:
+    c = submit(b)
+    claim(b)
+    assert b.job_retry(c, 1, delay=0.4, error="ValueError: boom") is True
+    rec = b.job_get(c)
+    assert rec is not None
+    assert (rec.state, rec.failures, rec.attempts, rec.error) == (CallState.PENDING, 1, 1, "ValueError: boom")
+    assert rec.worker is None
+    assert b.job_heartbeat(c, 1, 10) is False  # the attempt is over
+    assert b.job_stats(ENV, APP, FN) == FunctionStats(pending=1)
+    assert claim(b) == []
+    time.sleep(0.15)
+    assert claim(b) == []
+    time.sleep(0.4)
+    [again] = claim(b)
+    assert (again.id, again.attempts, again.failures) == (c, 2, 1)
+    assert b.job_finish(c, 1, CallState.SUCCEEDED, b"") is False  # the old attempt
+    assert b.job_finish(c, 2, CallState.SUCCEEDED, b"ok") is True
+
+
+def test_retried_call_keeps_its_place_in_line(b: Backend) -> None:
+    old = submit(b)
+    claim(b)
+    assert b.job_retry(old, 1, delay=0.2, error="E") is True
+    new = submit(b)
+    assert [r.id for r in claim(b, n=1)] == [new]  # old is still backing off
+    newer = submit(b)
+    time.sleep(0.3)
+    assert [r.id for r in claim(b, n=5)] == [old, newer]
+
+
+def test_retry_with_no_delay_is_claimable_at_once(b: Backend) -> None:
+    c = submit(b)
+    claim(b)
+    assert b.job_retry(c, 1, delay=0, error="E") is True
+    assert [r.attempts for r in claim(b)] == [2]
+
+
+def test_release_gives_the_call_back(b: Backend) -> None:
+    c = submit(b)
+    [got] = claim(b, "w1")
+    later_call = submit(b)
+    assert b.job_release(c, got.attempts) is True
+    rec = b.job_get(c)
+    assert rec is not None
+    assert (rec.state, rec.attempts, rec.failures, rec.worker) == (CallState.PENDING, 0, 0, None)
+    assert b.job_release(c, got.attempts) is False
+    assert b.job_heartbeat(c, got.attempts, 10) is False
+    # Back at its place by creation: before the newer call.
+    assert [(r.id, r.attempts, r.worker) for r in claim(b, "w2", n=2)] == [
+        (c, 1, "w2"),
+        (later_call, 1, "w2"),
+    ]
+
+
+# -- cancel, expiry, idempotency ---------------------------------------------------------------
+
+
+def test_cancel_pending(b: Backend) -> None:
+    c = submit(b)
+    assert b.job_cancel(c, result=b"cancelled-exc") is True
+    rec = b.job_get(c)
+    assert rec is not None
+    assert (rec.state, rec.result, rec.attempts, rec.error) == (
+        CallState.CANCELLED,
+        b"cancelled-exc",
+        0,
+        "cancelled",
+    )
+    assert rec.finished_at is not None and rec.expires_at == pytest.approx(rec.finished_at + 60, abs=0.01)
+    assert b.job_cancel(c, result=b"again") is False
+    assert claim(b) == []
+    assert b.job_stats(ENV, APP, FN) == FunctionStats(cancelled=1)
+
+
+def test_cancel_running(b: Backend) -> None:
+    c = submit(b)
+    claim(b, max_running=1)
+    waiting = submit(b)
+    assert claim(b, max_running=1) == []
+    assert b.job_cancel(c, result=b"x") is True
+    assert b.job_heartbeat(c, 1, 10) is False
+    assert b.job_finish(c, 1, CallState.SUCCEEDED, b"late") is False
+    rec = b.job_get(c)
+    assert rec is not None and (rec.state, rec.result) == (CallState.CANCELLED, b"x")
+    # Its running slot is free again.
+    assert [r.id for r in claim(b, max_running=1)] == [waiting]
+
+
+def test_result_expires(b: Backend) -> None:
+    c = submit(b, result_ttl=0.3)
+    claim(b)
+    assert b.job_finish(c, 1, CallState.SUCCEEDED, b"r") is True
+    assert b.job_stats(ENV, APP, FN) == FunctionStats(succeeded=1)
+    assert [r.state for r in b.job_list(ENV, state=CallState.SUCCEEDED)] == [CallState.SUCCEEDED]
+    time.sleep(0.45)
+    rec = b.job_get(c)
+    assert rec is not None
+    assert (rec.state, rec.result) == (CallState.EXPIRED, None)
+    assert rec.finished_at is not None
+    assert b.job_stats(ENV, APP, FN) == FunctionStats()
+    assert b.job_list(ENV, state=CallState.SUCCEEDED) == []
+    assert [r.id for r in b.job_list(ENV, state=CallState.EXPIRED)] == [c]
+    b.collect_garbage()  # drops the result's bytes, keeps the tombstone
+    assert b.job_get(c) == rec
+
+
+def test_call_records_vanish_after_the_tombstone(
+    b: Backend, backend_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = submit(b)
+    gone = submit(b, result_ttl=0.1)
+    claim(b, n=2)
+    assert b.job_finish(gone, 1, CallState.SUCCEEDED, b"r") is True
+    time.sleep(0.2)
+    b.collect_garbage()
+    tomb = b.job_get(gone)
+    assert tomb is not None and tomb.state is CallState.EXPIRED  # known, but expired
+    pass_the_tombstone_period(backend_url, monkeypatch)
+    assert b.collect_garbage() == 0  # call records are not counted as objects
+    assert b.job_get(gone) is None
+    assert [r.id for r in b.job_list(ENV)] == [kept]
+    assert b.job_stats(ENV, APP, FN) == FunctionStats(running=1)
+
+
+def test_idempotency_key(b: Backend) -> None:
+    first = submit(b, idempotency_key="k1")
+    assert submit(b, idempotency_key="k1") == first
+    assert submit(b, idempotency_key="k2") != first
+    assert submit(b, fn="g", idempotency_key="k1") != first  # per function
+    assert submit(b) != first
+    assert len(b.job_list(ENV, app=APP, function=FN)) == 3
+    # Still the same call while it runs, whatever the TTL...
+    short = submit(b, idempotency_key="short", result_ttl=0.2)
+    time.sleep(0.3)
+    assert submit(b, idempotency_key="short", result_ttl=0.2) == short
+    # ...and until its result expires.
+    claimed = {r.id: r for r in claim(b, n=10)}
+    assert b.job_finish(short, claimed[short].attempts, CallState.SUCCEEDED, b"") is True
+    assert submit(b, idempotency_key="short", result_ttl=0.2) == short
+    time.sleep(0.35)
+    assert submit(b, idempotency_key="short", result_ttl=0.2) != short
