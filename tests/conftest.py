@@ -11,6 +11,8 @@ from chute import _client
 from tests._servers import RedisServer, redis_server
 
 BACKENDS = ["sqlite", "redis"]
+# Unset for every test (``chute_env``): a test's store must not depend on the caller's shell.
+CLEARED_VARS = ("CHUTE_SECRET", "CHUTE_ENV", "CHUTE_EPHEMERAL_TTL")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,19 +35,24 @@ def redis_srv() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(params=BACKENDS)
-def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def new_store_url(kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A fresh, isolated store: a new SQLite file, or a unique key prefix on the shared server."""
-    if request.param == "sqlite":
+    if kind == "sqlite":
         return f"sqlite://{tmp_path_factory.mktemp('db')}/chute.db"
     server: RedisServer = request.getfixturevalue("redis_srv")
     return f"{server.url}?prefix=t{uuid.uuid4().hex[:12]}:"
 
 
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh store of each backend for every test."""
+    return new_store_url(request.param, request, tmp_path_factory)
+
+
 @pytest.fixture
 def chute_env(backend_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point chute (and child processes, which inherit the environment) at ``backend_url``."""
-    for var in ("CHUTE_SECRET", "CHUTE_ENV", "CHUTE_EPHEMERAL_TTL"):
+    for var in CLEARED_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CHUTE_URL", backend_url)
     yield backend_url

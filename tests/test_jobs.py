@@ -1,51 +1,23 @@
-"""Jobs end to end, on every backend: real ``chute worker`` processes run tests/apps/jobs_app.py."""
+"""Job workers end to end, on every backend: real ``chute worker`` processes run
+tests/apps/jobs_app.py. What a worker does (retries' backoff, timeouts, crashes, cancelling a
+running call, kill -9, graceful stop, autoscaling, several pools) and the CLI, once each; the
+public API on the caller's side is tests/_async/test_jobs_api.py (both flavours)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import psutil
 import pytest
 
 import chute
-from chute.exception import FunctionTimeoutError, InvalidError, NotFoundError, OutputExpiredError, RemoteError
+from chute.exception import FunctionTimeoutError, InvalidError, RemoteError
+from tests._workers import LEASE, ROOT, Workers, wait_until
 from tests.apps import jobs_app
-
-ROOT = Path(__file__).resolve().parent.parent
-APP_FILE = str(ROOT / "tests" / "apps" / "jobs_app.py")
-LEASE = 1.0  # short leases, so lost calls come back fast
-
-
-class Workers:
-    """``chute worker`` processes on the test's backend; all are stopped (SIGTERM) at teardown."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *extra: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "CHUTE_LEASE": str(LEASE)}
-        proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", APP_FILE, *extra], env=env)
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> list[int]:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes = []
-        for proc in self.procs:
-            try:
-                codes.append(proc.wait(30))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes.append(proc.wait())
-        return codes
 
 
 @pytest.fixture
@@ -60,76 +32,8 @@ def worker(workers: Workers) -> subprocess.Popen[bytes]:
     return workers.start()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
 def log() -> chute.Dict:
     return chute.Dict.from_name("test-jobs-log", create_if_missing=True)
-
-
-def test_spawn_and_get_from_another_handle(worker: subprocess.Popen[bytes]) -> None:
-    call = jobs_app.echo.spawn({"a": [1, 2]})
-    assert call.object_id.startswith("fc-")
-    assert chute.FunctionCall.from_id(call.object_id).get(timeout=60) == {"a": [1, 2]}
-    assert call.get(timeout=0) == {"a": [1, 2]}  # get does not consume the result
-    info = call.info()
-    assert info.state is chute.CallState.SUCCEEDED and info.attempts == 1 and info.failures == 0
-    assert info.app == "test-jobs" and info.function == "echo"
-    assert info.started_at is not None and info.finished_at is not None
-    assert info.created_at <= info.started_at <= info.finished_at
-
-
-def test_remote_map_starmap_gather(worker: subprocess.Popen[bytes]) -> None:
-    assert jobs_app.echo.remote("x") == "x"
-    assert list(jobs_app.echo.map(range(25))) == list(range(25))
-    assert sorted(jobs_app.echo.map(range(10), order_outputs=False)) == list(range(10))
-    assert list(jobs_app.where.starmap([(1, 0.0), (2, 0.0)])) == [(1, worker.pid), (2, worker.pid)]
-    calls = [jobs_app.echo.spawn(i) for i in range(5)]
-    assert chute.FunctionCall.gather(*calls) == [0, 1, 2, 3, 4]
-    jobs_app.echo.for_each(range(3))
-
-
-async def test_aio_forms(worker: subprocess.Popen[bytes]) -> None:
-    call = await jobs_app.echo.spawn.aio(7)
-    assert await call.get.aio(timeout=60) == 7
-    assert await jobs_app.echo.remote.aio(8) == 8
-    assert [r async for r in jobs_app.echo.map(range(4)).aio()] == [0, 1, 2, 3]
-    assert await chute.FunctionCall.gather.aio(call, call) == [7, 7]
-    assert (await call.info.aio()).state is chute.CallState.SUCCEEDED
-    await chute.Client.from_env().aclose()
-
-
-def test_pending_call_times_out_then_cancel(chute_env: str) -> None:
-    # No worker serves this app: the call stays pending.
-    call = jobs_app.echo.spawn(1)
-    with pytest.raises(TimeoutError) as err:
-        call.get(timeout=0)
-    assert type(err.value) is TimeoutError  # the builtin, as in Modal
-    start = time.monotonic()
-    with pytest.raises(TimeoutError):
-        call.get(timeout=0.3)
-    assert time.monotonic() - start >= 0.29
-    assert call.info().state is chute.CallState.PENDING
-    call.cancel()
-    with pytest.raises(RemoteError, match="cancelled"):
-        call.get(timeout=0)
-    assert call.info().state is chute.CallState.CANCELLED
-    call.cancel()  # cancelling a finished call does nothing
-
-
-def test_get_wakes_promptly_when_the_call_finishes(worker: subprocess.Popen[bytes]) -> None:
-    jobs_app.echo.remote(0)  # the executor is warm
-    call = jobs_app.long_sleep.spawn("wake", 0.5)
-    start = time.monotonic()
-    assert call.get(timeout=30) == "wake"
-    # Woken by the finish, not by a periodic re-check (those run at least 1 s apart).
-    assert time.monotonic() - start < 0.95
 
 
 def test_retries_with_backoff(worker: subprocess.Popen[bytes]) -> None:
@@ -142,18 +46,6 @@ def test_retries_with_backoff(worker: subprocess.Popen[bytes]) -> None:
     # initial_delay 0.4, coefficient 2: 0.4 s then 0.8 s (plus scheduling; bounded above).
     assert 0.38 <= gap1 < 3.0, gap1
     assert 0.78 <= gap2 < 3.5, gap2
-
-
-def test_failure_after_retries_reraises_the_remote_exception(worker: subprocess.Popen[bytes]) -> None:
-    call = jobs_app.always_fails.spawn("boom")
-    with pytest.raises(KeyError, match="boom") as err:
-        call.get(timeout=60)
-    assert any("Remote traceback" in note and "always_fails" in note for note in err.value.__notes__)
-    info = call.info()
-    assert (info.state, info.attempts, info.failures) == (chute.CallState.FAILED, 2, 2)
-    assert info.error == "KeyError: 'boom'" and info.traceback and "raise KeyError" in info.traceback
-    with pytest.raises(KeyError):
-        jobs_app.always_fails.remote("again")
 
 
 @pytest.mark.parametrize("fn", ["sleeper", "spinner"])
@@ -190,45 +82,14 @@ def test_cancel_running_call_kills_its_process(worker: subprocess.Popen[bytes]) 
     assert call.info().state is chute.CallState.CANCELLED
 
 
-def test_result_expires(worker: subprocess.Popen[bytes]) -> None:
-    call = jobs_app.short_lived.spawn("soon gone")
-    assert call.get(timeout=60) == "soon gone"
-    time.sleep(1.3)
-    with pytest.raises(OutputExpiredError):
-        call.get(timeout=0)
-    with pytest.raises(OutputExpiredError):
-        call.get()
-    assert call.info().state is chute.CallState.EXPIRED
-    assert not isinstance(OutputExpiredError("x"), TimeoutError)  # as in Modal: not the builtin
-
-
-def test_idempotency_key(chute_env: str) -> None:
-    fn = jobs_app.echo.with_options(idempotency_key="order-17")
-    first, second = fn.spawn(1), fn.spawn(2)
-    assert first == second
-    assert jobs_app.echo.with_options(idempotency_key="order-18").spawn(1) != first
-    assert jobs_app.echo.spawn(1) != jobs_app.echo.spawn(1)
-
-
-def test_from_name_needs_a_deployment(worker: subprocess.Popen[bytes]) -> None:
-    missing = chute.Function.from_name("test-jobs", "nope")
-    with pytest.raises(NotFoundError, match="chute deploy"):
-        missing.spawn(1)
-    fn = chute.Function.from_name("test-jobs", "echo")
-    wait_until(lambda: _deployed(), what="deployment by the worker")
-    assert fn.spawn(41).get(timeout=60) == 41
-    with pytest.raises(InvalidError):
-        chute.Function.from_name("test-jobs", "has space")
-    with pytest.raises(InvalidError):
-        chute.FunctionCall.from_id("qu-" + "a" * 22)
-
-
-def _deployed() -> bool:
-    try:
-        chute.Function.from_name("test-jobs", "echo").spawn(0)
-    except NotFoundError:
-        return False
-    return True
+@pytest.mark.xfail(
+    strict=True,
+    raises=AttributeError,
+    reason="Modal's async forms are f.map.aio(...), f.starmap.aio(...), f.for_each.aio(...); chute has "
+    "f.map(...).aio() and no for_each.aio (Function.map's docstring promises f.map.aio)",
+)
+async def test_modal_async_forms_of_map() -> None:
+    assert [r async for r in jobs_app.echo.map.aio(range(2))] == [0, 1]  # type: ignore[attr-defined]
 
 
 def test_invalid_function_options() -> None:
@@ -316,14 +177,6 @@ def test_two_worker_pools_share_the_work(workers: Workers) -> None:
     ran_on = {pid for _, pid in results}
     assert ran_on == pools, (ran_on, pools)
     assert all(sum(1 for _, pid in results if pid == p) >= 10 for p in pools), results
-
-
-def test_function_call_pickles_by_reference(worker: subprocess.Popen[bytes]) -> None:
-    import pickle
-
-    call = jobs_app.echo.spawn("by-ref")
-    again = pickle.loads(pickle.dumps(call))
-    assert again.get(timeout=60) == "by-ref"
 
 
 def test_run_command_runs_the_seed_example(chute_env: str) -> None:

@@ -20,6 +20,13 @@ def echo(x: object) -> object:
     return x
 
 
+@app.function(max_containers=1)
+def echo_args(*args: object) -> tuple[object, ...]:
+    """Its arguments. One executor at most: tests of the caller's API (map over many inputs)
+    pay one process start per worker, not one per executor the pool would scale up to."""
+    return args
+
+
 @app.function(retries=chute.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=0.4, max_delay=5))
 def flaky(key: str) -> int:
     log = chute.Dict.from_name("test-jobs-log", create_if_missing=True)

@@ -1,0 +1,182 @@
+# Auto-generated from tests/_async/test_jobs_api.py by scripts/unasync.py: DO NOT EDIT.
+"""The public job API in-process (spawn, remote, map, starmap, gather, FunctionCall get/info/
+cancel, idempotency, lookup by name), on every backend.
+
+SOURCE of tests/_sync/test_jobs_api.py (scripts/unasync.py): each call is ``.aio`` here and a
+plain blocking call there. One real ``chute worker`` per backend serves tests/apps/jobs_app.py
+for the whole module (on a store of its own): these tests are about the caller's side, so they
+share it. Worker behaviour (timeouts, crashes, kill -9, graceful stop, autoscaling, several
+pools, retries' backoff) and the CLI are tested once, in tests/test_jobs.py.
+"""
+
+from __future__ import annotations
+
+import time
+import os
+import pickle
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import chute
+from chute.exception import InvalidError, NotFoundError, OutputExpiredError, RemoteError
+from tests._flavours import sync_results, sync_open_backend
+from tests._workers import Workers, wait_until
+from tests.apps import jobs_app
+from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
+
+# Functions no worker serves: their calls stay pending.
+unserved = chute.App("test-jobs-unserved")
+
+
+@unserved.function()
+def idle(x: object) -> object:
+    return x
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Overrides conftest's: one store per backend for the module, which its worker serves."""
+    return new_store_url(request.param, request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS} | {"CHUTE_URL": backend_url}
+    workers = Workers(env)
+    proc = workers.start("--grace", "5")
+    backend = sync_open_backend(backend_url)
+    try:
+        # Registered means deployed: the pool deploys its apps before its first beat.
+        wait_until(lambda: len(backend.worker_list("main")) == 1, what="the worker registered")
+    finally:
+        backend.close()
+    yield proc
+    assert workers.stop_all() == [0]
+
+
+def test_spawn_and_get_from_another_handle(worker: subprocess.Popen[bytes], chute_env: str) -> None:
+    call = jobs_app.echo_args.spawn({"a": [1, 2]})
+    assert call.object_id.startswith("fc-")
+    assert chute.FunctionCall.from_id(call.object_id).get(timeout=60) == ({"a": [1, 2]},)
+    assert call.get(timeout=0) == ({"a": [1, 2]},)  # get does not consume the result
+    info = call.info()
+    assert info.state is chute.CallState.SUCCEEDED and info.attempts == 1 and info.failures == 0
+    assert info.app == "test-jobs" and info.function == "echo_args"
+    assert info.started_at is not None and info.finished_at is not None
+    assert info.created_at <= info.started_at <= info.finished_at
+
+
+def test_remote_map_starmap_gather(worker: subprocess.Popen[bytes], chute_env: str) -> None:
+    echo = jobs_app.echo_args
+    assert echo.remote("x") == ("x",)
+    assert sync_results(echo.map(range(25))) == [(i,) for i in range(25)]
+    assert sync_results(echo.map(range(3), "abc")) == [(0, "a"), (1, "b"), (2, "c")]
+    unordered = sync_results(echo.map(range(10), order_outputs=False))
+    assert sorted(unordered) == [(i,) for i in range(10)]
+    assert sync_results(echo.starmap([(1, 2), (3, 4)])) == [(1, 2), (3, 4)]
+    calls = [echo.spawn(i) for i in range(5)]
+    assert chute.FunctionCall.gather(*calls) == [(i,) for i in range(5)]
+    assert chute.FunctionCall.gather(calls[1], calls[1]) == [(1,), (1,)]
+    # No async form (Modal's for_each.aio is missing: see test_jobs.py); blocks here too.
+    echo.for_each(range(3))
+
+
+def test_pending_call_times_out_then_cancel(chute_env: str) -> None:
+    call = idle.spawn(1)
+    with pytest.raises(TimeoutError) as err:
+        call.get(timeout=0)
+    assert type(err.value) is TimeoutError  # the builtin, as in Modal
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        call.get(timeout=0.3)
+    assert time.monotonic() - start >= 0.29
+    assert (call.info()).state is chute.CallState.PENDING
+    call.cancel()
+    with pytest.raises(RemoteError, match="cancelled"):
+        call.get(timeout=0)
+    assert (call.info()).state is chute.CallState.CANCELLED
+    call.cancel()  # cancelling a finished call does nothing
+
+
+def test_get_wakes_promptly_when_the_call_finishes(worker: subprocess.Popen[bytes], chute_env: str) -> None:
+    jobs_app.long_sleep.remote("warm-up", 0)  # its executor is warm
+    call = jobs_app.long_sleep.spawn("wake", 1.05)
+    assert call.get(timeout=30) == "wake"
+    returned = time.time()
+    info = call.info()
+    assert info.finished_at is not None
+    # Woken by the finish, not by a periodic re-check: SQLite re-checks 1 s after the wait
+    # starts (the call finishes just after that), Redis 10 s. Measured from the finish (the
+    # backend's clock is this machine's) so that a slow executor start cannot fail the test.
+    assert returned - info.finished_at < 0.5, returned - info.finished_at
+
+
+def test_failure_after_retries_reraises_the_remote_exception(
+    worker: subprocess.Popen[bytes], chute_env: str
+) -> None:
+    call = jobs_app.always_fails.spawn("boom")
+    with pytest.raises(KeyError, match="boom") as err:
+        call.get(timeout=60)
+    assert any("Remote traceback" in note and "always_fails" in note for note in err.value.__notes__)
+    info = call.info()
+    assert (info.state, info.attempts, info.failures) == (chute.CallState.FAILED, 2, 2)
+    assert info.error == "KeyError: 'boom'" and info.traceback and "raise KeyError" in info.traceback
+    with pytest.raises(KeyError):
+        jobs_app.always_fails.remote("again")
+
+
+def test_map_return_exceptions(worker: subprocess.Popen[bytes], chute_env: str) -> None:
+    # After test_failure_after_retries_reraises_the_remote_exception: its executor is warm.
+    results = sync_results(jobs_app.always_fails.map(["a"], return_exceptions=True))
+    assert len(results) == 1 and isinstance(results[0], KeyError)
+    with pytest.raises(KeyError):
+        sync_results(jobs_app.always_fails.map(["b"]))
+
+
+def test_result_expires(worker: subprocess.Popen[bytes], chute_env: str) -> None:
+    call = jobs_app.short_lived.spawn("soon gone")
+    assert call.get(timeout=60) == "soon gone"
+    time.sleep(1.3)  # result_ttl=1
+    with pytest.raises(OutputExpiredError):
+        call.get(timeout=0)
+    with pytest.raises(OutputExpiredError):
+        call.get()
+    assert (call.info()).state is chute.CallState.EXPIRED
+    assert not isinstance(OutputExpiredError("x"), TimeoutError)  # as in Modal: not the builtin
+
+
+def test_idempotency_key(chute_env: str) -> None:
+    fn = idle.with_options(idempotency_key="order-17")
+    first, second = fn.spawn(1), fn.spawn(2)
+    assert first == second
+    assert idle.with_options(idempotency_key="order-18").spawn(1) != first
+    assert idle.spawn(1) != idle.spawn(1)
+
+
+def test_from_name_needs_a_deployment(worker: subprocess.Popen[bytes], chute_env: str) -> None:
+    missing = chute.Function.from_name("test-jobs", "nope")
+    with pytest.raises(NotFoundError, match="chute deploy"):
+        missing.spawn(1)
+    with pytest.raises(NotFoundError, match="chute deploy"):
+        chute.Function.from_name("test-jobs-unserved", "idle").spawn(1)  # never deployed
+    fn = chute.Function.from_name("test-jobs", "echo_args")  # deployed by the worker
+    call = fn.spawn(41)
+    assert call.get(timeout=60) == (41,)
+    with pytest.raises(InvalidError):
+        chute.Function.from_name("test-jobs", "has space")
+    with pytest.raises(InvalidError):
+        chute.FunctionCall.from_id("qu-" + "a" * 22)
+    with pytest.raises(NotFoundError):
+        chute.FunctionCall.from_id("fc-" + "a" * 22).get(timeout=0)
+
+
+def test_function_call_pickles_by_reference(worker: subprocess.Popen[bytes], chute_env: str) -> None:
+    call = jobs_app.echo_args.spawn("by-ref")
+    again = pickle.loads(pickle.dumps(call))
+    assert again == call
+    assert again.get(timeout=60) == ("by-ref",)
+    fn = pickle.loads(pickle.dumps(jobs_app.echo_args))  # a Function pickles as a lookup by name
+    assert fn.remote("fn-by-ref") == ("fn-by-ref",)
