@@ -181,6 +181,10 @@ def queue_put(
     max_partitions: int,
 ) -> tuple[PutStatus, Waiters]:
     key = (object_id, part)
+    if not items:
+        # Nothing to append changes nothing (no new partition, no new expiry), as on Redis.
+        _require(c, object_id)
+        return PutStatus.OK, []
     # Fast path, one statement: a live partition with room.
     grown = c.execute(
         "UPDATE partitions SET n = n + ?, expires_at = ? "

@@ -175,6 +175,19 @@ async def test_scan_limit_bounds_the_page(b: AsyncBackend, request: pytest.Fixtu
     assert await b.queue_scan(q, b"", 0, 0) == []
 
 
+async def test_empty_put_changes_nothing(b: AsyncBackend) -> None:
+    q = await new_queue(b)
+    assert await put(b, q, [], part=b"new") is PutStatus.OK
+    assert await b.queue_partitions(q) == []
+    await put(b, q, [b"x"], ttl=0.3)
+    assert await put(b, q, [], ttl=60) is PutStatus.OK  # does not extend the partition's life
+    await asyncio.sleep(0.45)
+    assert await b.queue_len(q, None) == 0
+    assert await b.delete_object(q) is True
+    with pytest.raises(NotFoundError):
+        await put(b, q, [])
+
+
 async def test_seq_never_reused_after_clear(b: AsyncBackend) -> None:
     q = await new_queue(b)
     await put(b, q, [b"a", b"b"])

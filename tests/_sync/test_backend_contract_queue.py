@@ -176,6 +176,19 @@ def test_scan_limit_bounds_the_page(b: Backend, request: pytest.FixtureRequest) 
     assert b.queue_scan(q, b"", 0, 0) == []
 
 
+def test_empty_put_changes_nothing(b: Backend) -> None:
+    q = new_queue(b)
+    assert put(b, q, [], part=b"new") is PutStatus.OK
+    assert b.queue_partitions(q) == []
+    put(b, q, [b"x"], ttl=0.3)
+    assert put(b, q, [], ttl=60) is PutStatus.OK  # does not extend the partition's life
+    time.sleep(0.45)
+    assert b.queue_len(q, None) == 0
+    assert b.delete_object(q) is True
+    with pytest.raises(NotFoundError):
+        put(b, q, [])
+
+
 def test_seq_never_reused_after_clear(b: Backend) -> None:
     q = new_queue(b)
     put(b, q, [b"a", b"b"])
