@@ -34,14 +34,14 @@ import redis
 from chute.backends import _redis_keys, _redis_scripts
 from chute.backends._redis_scripts import LuaScript
 from chute.backends.types import CALL_TOMBSTONE, CallState, ClaimRequest, Kind, PutStatus, SubmitRequest
-from tests import test_redis_backend
+from tests import test_redis_specific
 from tests._servers import RedisServer
-from tests.test_redis_backend import ar, close, make, new_dict, new_queue, put, settings
+from tests.test_redis_specific import ar, close, make, new_dict, new_queue, put, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = resources.files("chute.backends").joinpath("lua")
 SCRIPTS = {s.name: s for s in _redis_scripts.ALL}
-cluster_server = test_redis_backend.cluster_server  # the fixture: a one-node Redis Cluster
+cluster_server = test_redis_specific.cluster_server  # the fixture: a one-node Redis Cluster
 BACKENDS = [ROOT / "chute/backends/_async/redis.py", ROOT / "chute/backends/_sync/redis.py"]
 
 # Prefixes a script may append to, to name keys it only learns while running. Each is passed in

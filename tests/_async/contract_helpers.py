@@ -16,7 +16,15 @@ import pytest
 import redis
 
 from chute.backends._async.base import AsyncBackend
-from chute.backends.types import CALL_TOMBSTONE, CallRecord, CallState, Kind, PutStatus
+from chute.backends.types import (
+    CALL_TOMBSTONE,
+    CallRecord,
+    CallState,
+    ClaimRequest,
+    Kind,
+    PutStatus,
+    SubmitRequest,
+)
 
 BIG = 1000  # a cap (items, partitions) no test reaches
 ENV, APP, FN = "main", "app", "f"
@@ -58,9 +66,7 @@ async def submit(
 ) -> str:
     """Submit a call; returns the stored id (a new one unless ``idempotency_key`` was used)."""
     call_id = cid()
-    stored = await b.job_submit(
-        env, app, fn, call_id, payload, result_ttl=result_ttl, idempotency_key=idempotency_key
-    )
+    stored = await b.job_submit(SubmitRequest(env, app, fn, call_id, payload, result_ttl, idempotency_key))
     assert stored == call_id or idempotency_key is not None
     return stored
 
@@ -77,9 +83,7 @@ async def claim(
     max_running: int | None = None,
     max_lost: int = 3,
 ) -> list[CallRecord]:
-    return await b.job_claim(
-        env, app, fn, worker, n=n, lease=lease, max_running=max_running, max_lost=max_lost
-    )
+    return await b.job_claim(ClaimRequest(env, app, fn, worker, n, lease, max_running, max_lost))
 
 
 async def state(b: AsyncBackend, call_id: str) -> CallState | None:

@@ -17,7 +17,15 @@ import pytest
 import redis
 
 from chute.backends._sync.base import Backend
-from chute.backends.types import CALL_TOMBSTONE, CallRecord, CallState, Kind, PutStatus
+from chute.backends.types import (
+    CALL_TOMBSTONE,
+    CallRecord,
+    CallState,
+    ClaimRequest,
+    Kind,
+    PutStatus,
+    SubmitRequest,
+)
 
 BIG = 1000  # a cap (items, partitions) no test reaches
 ENV, APP, FN = "main", "app", "f"
@@ -59,9 +67,7 @@ def submit(
 ) -> str:
     """Submit a call; returns the stored id (a new one unless ``idempotency_key`` was used)."""
     call_id = cid()
-    stored = b.job_submit(
-        env, app, fn, call_id, payload, result_ttl=result_ttl, idempotency_key=idempotency_key
-    )
+    stored = b.job_submit(SubmitRequest(env, app, fn, call_id, payload, result_ttl, idempotency_key))
     assert stored == call_id or idempotency_key is not None
     return stored
 
@@ -78,7 +84,7 @@ def claim(
     max_running: int | None = None,
     max_lost: int = 3,
 ) -> list[CallRecord]:
-    return b.job_claim(env, app, fn, worker, n=n, lease=lease, max_running=max_running, max_lost=max_lost)
+    return b.job_claim(ClaimRequest(env, app, fn, worker, n, lease, max_running, max_lost))
 
 
 def state(b: Backend, call_id: str) -> CallState | None:
