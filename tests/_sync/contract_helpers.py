@@ -104,13 +104,6 @@ def later(delay: float, func: Any, /, *args: Any, **kw: Any) -> threading.Thread
     return t
 
 
-def xfail_on(request: pytest.FixtureRequest, backend: str, reason: str) -> None:
-    """Mark the running test a strict xfail on one backend (``"sqlite"`` or ``"redis"``): a known
-    divergence from the contract, which must fail there until it is fixed."""
-    if request.node.callspec.params.get("backend_url") == backend:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def pass_the_tombstone_period(backend_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every finished call look older than ``CALL_TOMBSTONE`` to the backend, without
     waiting a day: SQLite's clock is this process's ``time.time``; Redis keeps each record's

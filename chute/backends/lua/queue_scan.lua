@@ -28,5 +28,7 @@ while lo < hi do
   local seq = struct.unpack('>I8', redis.call('LINDEX', KEYS[2], mid))
   if seq <= after then lo = mid + 1 else hi = mid end
 end
-if lo >= len then return {} end
-return redis.call('LRANGE', KEYS[2], lo, lo + tonumber(ARGV[2]) - 1)
+local limit = tonumber(ARGV[2])
+-- limit 0 would ask LRANGE for lo..lo-1: from the head (lo = 0) that is 0..-1, the whole list.
+if lo >= len or limit <= 0 then return {} end
+return redis.call('LRANGE', KEYS[2], lo, lo + limit - 1)
