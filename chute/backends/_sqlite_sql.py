@@ -182,9 +182,7 @@ def queue_put(
 ) -> tuple[PutStatus, Waiters]:
     key = (object_id, part)
     if not items:
-        # Nothing to append changes nothing (no new partition, no new expiry), as on Redis.
-        _require(c, object_id)
-        return PutStatus.OK, []
+        return _room(c, object_id, part, now, max_items, max_partitions), []
     # Fast path, one statement: a live partition with room.
     grown = c.execute(
         "UPDATE partitions SET n = n + ?, expires_at = ? "
@@ -220,6 +218,22 @@ def queue_put(
         "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for_space = 0", key
     ).fetchall()
     return PutStatus.OK, waiters
+
+
+def _room(
+    c: sqlite3.Connection, object_id: str, part: bytes, now: float, max_items: int, max_partitions: int
+) -> PutStatus:
+    """A put of no items only checks for room, as on Redis: no partition appears, none lives longer."""
+    key = (object_id, part)
+    row = c.execute("SELECT expires_at, n FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
+    if row is not None and row[0] > now:
+        return PutStatus.FULL if row[1] > max_items else PutStatus.OK
+    if row is None:
+        _require(c, object_id)
+    (live,) = c.execute(
+        "SELECT COUNT(*) FROM partitions WHERE object_id = ? AND expires_at > ?", (object_id, now)
+    ).fetchone()
+    return PutStatus.TOO_MANY_PARTITIONS if live >= max_partitions else PutStatus.OK
 
 
 def queue_get(

@@ -169,11 +169,13 @@ async def test_scan_limit_bounds_the_page(b: AsyncBackend) -> None:
     assert await b.queue_scan(q, b"", 0, 0) == []
 
 
-async def test_empty_put_changes_nothing(b: AsyncBackend) -> None:
+async def test_empty_put_only_checks_for_room(b: AsyncBackend) -> None:
     q = await new_queue(b)
     assert await put(b, q, [], part=b"new") is PutStatus.OK
-    assert await b.queue_partitions(q) == []
-    await put(b, q, [b"x"], ttl=0.3)
+    assert await b.queue_partitions(q) == []  # nothing created
+    await put(b, q, [b"x"], ttl=0.3, max_items=1)
+    assert await put(b, q, [], max_items=1) is PutStatus.OK  # full, but 0 more items fit
+    assert await put(b, q, [], part=b"new", max_partitions=1) is PutStatus.TOO_MANY_PARTITIONS
     assert await put(b, q, [], ttl=60) is PutStatus.OK  # does not extend the partition's life
     await asyncio.sleep(0.45)
     assert await b.queue_len(q, None) == 0

@@ -170,11 +170,13 @@ def test_scan_limit_bounds_the_page(b: Backend) -> None:
     assert b.queue_scan(q, b"", 0, 0) == []
 
 
-def test_empty_put_changes_nothing(b: Backend) -> None:
+def test_empty_put_only_checks_for_room(b: Backend) -> None:
     q = new_queue(b)
     assert put(b, q, [], part=b"new") is PutStatus.OK
-    assert b.queue_partitions(q) == []
-    put(b, q, [b"x"], ttl=0.3)
+    assert b.queue_partitions(q) == []  # nothing created
+    put(b, q, [b"x"], ttl=0.3, max_items=1)
+    assert put(b, q, [], max_items=1) is PutStatus.OK  # full, but 0 more items fit
+    assert put(b, q, [], part=b"new", max_partitions=1) is PutStatus.TOO_MANY_PARTITIONS
     assert put(b, q, [], ttl=60) is PutStatus.OK  # does not extend the partition's life
     time.sleep(0.45)
     assert b.queue_len(q, None) == 0

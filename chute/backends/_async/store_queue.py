@@ -29,7 +29,8 @@ class AsyncQueueStore(ABC):
 
         An expired partition counts as empty. Refuses (storing nothing) when the partition
         would hold more than ``max_items``, or when creating it would exceed ``max_partitions``
-        live partitions. Wakes getters blocked on the partition.
+        live partitions. Wakes getters blocked on the partition. With no ``items`` it only
+        checks for room: the same status, and no partition is created or lives longer.
 
         Raises:
             NotFoundError: the queue does not exist.
