@@ -94,12 +94,12 @@ async def test_deploy_and_functions(b: AsyncBackend) -> None:
 async def test_workers(b: AsyncBackend) -> None:
     assert await b.worker_list(ENV) == []
     await b.worker_beat(ENV, "w2", b'{"n": 2}', ttl=30)
-    await b.worker_beat(ENV, "w1", b'{"n": 1}', ttl=0.2)
+    await b.worker_beat(ENV, "w1", b'{"n": 1}', ttl=0.5)
     await b.worker_beat("dev", "w3", b"{}", ttl=30)
     assert await b.worker_list(ENV) == [("w1", b'{"n": 1}'), ("w2", b'{"n": 2}')]
     await b.worker_beat(ENV, "w2", b'{"n": 22}', ttl=30)
     assert (await b.worker_list(ENV))[1] == ("w2", b'{"n": 22}')
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.6)
     assert await b.worker_list(ENV) == [("w2", b'{"n": 22}')]
     await b.worker_gone(ENV, "w2")
     await b.worker_gone(ENV, "never")

@@ -102,25 +102,25 @@ async def test_racing_creators_get_one_object(backend_url: str) -> None:
 
 
 async def test_ephemeral_gc(b: AsyncBackend) -> None:
-    keep = await new_queue(b, None, ephemeral_ttl=0.4)
-    drop = await new_queue(b, None, ephemeral_ttl=0.4)
+    keep = await new_queue(b, None, ephemeral_ttl=0.8)
+    drop = await new_queue(b, None, ephemeral_ttl=0.8)
     named = await new_queue(b, "durable")
     await put(b, drop, [b"x"], part=b"p")
     info = await b.get_object(keep)
     assert info is not None and info.ephemeral and info.name is None
     assert [i.id for i in await b.list_objects(Kind.QUEUE, ENV)] == [named]
     assert await b.collect_garbage() == 0
-    await asyncio.sleep(0.25)
-    assert await b.heartbeat(keep, 0.4) is True
-    assert await b.heartbeat(named, 0.4) is False  # not ephemeral
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.5)
+    assert await b.heartbeat(keep, 0.8) is True
+    assert await b.heartbeat(named, 0.8) is False  # not ephemeral
+    await asyncio.sleep(0.5)
     assert await b.collect_garbage() == 1
     assert await b.get_object(drop) is None
     with pytest.raises(NotFoundError):
         await b.queue_len(drop, None)
     assert await b.heartbeat(drop, 10) is False
     assert await b.get_object(keep) is not None
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.6)
     assert await b.collect_garbage() == 1
     assert await b.get_object(keep) is None
     assert await b.get_object(named) is not None

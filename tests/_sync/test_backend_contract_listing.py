@@ -93,12 +93,12 @@ def test_deploy_and_functions(b: Backend) -> None:
 def test_workers(b: Backend) -> None:
     assert b.worker_list(ENV) == []
     b.worker_beat(ENV, "w2", b'{"n": 2}', ttl=30)
-    b.worker_beat(ENV, "w1", b'{"n": 1}', ttl=0.2)
+    b.worker_beat(ENV, "w1", b'{"n": 1}', ttl=0.5)
     b.worker_beat("dev", "w3", b"{}", ttl=30)
     assert b.worker_list(ENV) == [("w1", b'{"n": 1}'), ("w2", b'{"n": 2}')]
     b.worker_beat(ENV, "w2", b'{"n": 22}', ttl=30)
     assert (b.worker_list(ENV))[1] == ("w2", b'{"n": 22}')
-    time.sleep(0.3)
+    time.sleep(0.6)
     assert b.worker_list(ENV) == [("w2", b'{"n": 22}')]
     b.worker_gone(ENV, "w2")
     b.worker_gone(ENV, "never")

@@ -103,25 +103,25 @@ def test_racing_creators_get_one_object(backend_url: str) -> None:
 
 
 def test_ephemeral_gc(b: Backend) -> None:
-    keep = new_queue(b, None, ephemeral_ttl=0.4)
-    drop = new_queue(b, None, ephemeral_ttl=0.4)
+    keep = new_queue(b, None, ephemeral_ttl=0.8)
+    drop = new_queue(b, None, ephemeral_ttl=0.8)
     named = new_queue(b, "durable")
     put(b, drop, [b"x"], part=b"p")
     info = b.get_object(keep)
     assert info is not None and info.ephemeral and info.name is None
     assert [i.id for i in b.list_objects(Kind.QUEUE, ENV)] == [named]
     assert b.collect_garbage() == 0
-    time.sleep(0.25)
-    assert b.heartbeat(keep, 0.4) is True
-    assert b.heartbeat(named, 0.4) is False  # not ephemeral
-    time.sleep(0.25)
+    time.sleep(0.5)
+    assert b.heartbeat(keep, 0.8) is True
+    assert b.heartbeat(named, 0.8) is False  # not ephemeral
+    time.sleep(0.5)
     assert b.collect_garbage() == 1
     assert b.get_object(drop) is None
     with pytest.raises(NotFoundError):
         b.queue_len(drop, None)
     assert b.heartbeat(drop, 10) is False
     assert b.get_object(keep) is not None
-    time.sleep(0.3)
+    time.sleep(0.6)
     assert b.collect_garbage() == 1
     assert b.get_object(keep) is None
     assert b.get_object(named) is not None
