@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chute import _validate
 from chute._client import Client
 from chute.backends.types import CallRecord, CallState
 from chute.exception import InvalidError
 
 DEFAULT_TIMEOUT = 300.0
+MAX_FUNCTION_TIMEOUT = 24 * 3600.0
 DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
 DEFAULT_SCALEDOWN_WINDOW = 60.0
 DEFAULT_MAX_CONTAINERS = 8
@@ -45,20 +47,12 @@ class Retries:
     max_delay: float = 60.0
 
     def __post_init__(self) -> None:
-        if (
-            not isinstance(self.max_retries, int)
-            or isinstance(self.max_retries, bool)
-            or self.max_retries < 0
-        ):
-            raise InvalidError(f"Retries.max_retries must be an int >= 0, got {self.max_retries!r}.")
-        if not 1.0 <= self.backoff_coefficient <= 10.0:
-            raise InvalidError(
-                f"Retries.backoff_coefficient must be in [1, 10], got {self.backoff_coefficient}."
-            )
-        if not 0.0 <= self.initial_delay <= 60.0:
-            raise InvalidError(f"Retries.initial_delay must be in [0, 60] seconds, got {self.initial_delay}.")
-        if not 1.0 <= self.max_delay <= 60.0:
-            raise InvalidError(f"Retries.max_delay must be in [1, 60] seconds, got {self.max_delay}.")
+        _validate.check_count(self.max_retries, "Retries.max_retries", minimum=0)
+        _validate.check_seconds(
+            self.backoff_coefficient, "Retries.backoff_coefficient", minimum=1, maximum=10, unit=""
+        )
+        _validate.check_seconds(self.initial_delay, "Retries.initial_delay", maximum=60)
+        _validate.check_seconds(self.max_delay, "Retries.max_delay", minimum=1, maximum=60)
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
@@ -107,18 +101,14 @@ def check_spec(
     scaledown_window: float,
     result_ttl: float,
 ) -> None:
-    if timeout is None or not isinstance(timeout, int | float) or not 1 <= timeout <= 24 * 3600:
-        raise InvalidError(f"timeout must be between 1 s and 24 h, got {timeout!r}.")
-    if max_containers is not None and (not isinstance(max_containers, int) or max_containers < 1):
-        raise InvalidError(f"max_containers must be an int >= 1, got {max_containers!r}.")
-    if not isinstance(min_containers, int) or min_containers < 0:
-        raise InvalidError(f"min_containers must be an int >= 0, got {min_containers!r}.")
+    _validate.check_seconds(timeout, "timeout", minimum=1, maximum=MAX_FUNCTION_TIMEOUT)
+    if max_containers is not None:
+        _validate.check_count(max_containers, "max_containers")
+    _validate.check_count(min_containers, "min_containers", minimum=0)
     if max_containers is not None and min_containers > max_containers:
         raise InvalidError(f"min_containers ({min_containers}) must be <= max_containers ({max_containers}).")
-    if not isinstance(scaledown_window, int | float) or scaledown_window <= 0:
-        raise InvalidError(f"scaledown_window must be > 0 seconds, got {scaledown_window!r}.")
-    if not isinstance(result_ttl, int | float) or result_ttl <= 0:
-        raise InvalidError(f"result_ttl must be > 0 seconds, got {result_ttl!r}.")
+    _validate.check_seconds(scaledown_window, "scaledown_window", exclusive_min=True)
+    _validate.check_ttl(result_ttl, "result_ttl")
 
 
 @dataclass(frozen=True)

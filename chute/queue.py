@@ -13,7 +13,6 @@ from chute._ref import ObjectRef
 from chute._sync import objects as sync_objects
 from chute._sync import queue_ops as ops
 from chute.backends.types import Kind
-from chute.exception import InvalidError
 
 
 class Queue(Handle):
@@ -53,8 +52,7 @@ class Queue(Handle):
     objects: ClassVar[ObjectManager]
 
     def __init__(self, maxsize: int = 0) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
-            raise InvalidError(f"maxsize must be an int >= 0 (0 = the partition limit), got {maxsize!r}.")
+        _validate.check_count(maxsize, "maxsize (0 = the partition limit)", minimum=0)
         self._ref = ObjectRef.of(Kind.QUEUE, mp_style=True)
         sync_objects.create_ephemeral(self._ref, maxsize or None)
 

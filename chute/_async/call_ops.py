@@ -137,8 +137,7 @@ async def get(call: CallRef, timeout: float | None = None) -> Any:
             result = "pending"
         ```
     """
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
-        raise InvalidError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}.")
+    timeout = _validate.check_timeout(timeout)
     backend = call.client.async_backend()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:

@@ -138,8 +138,7 @@ def get(call: CallRef, timeout: float | None = None) -> Any:
             result = "pending"
         ```
     """
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
-        raise InvalidError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}.")
+    timeout = _validate.check_timeout(timeout)
     backend = call.client.sync_backend()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:

@@ -127,10 +127,8 @@ def list_named(
     Raises:
         InvalidError: negative ``max_objects`` or an unparseable ``created_before``.
     """
-    if max_objects is not None and (
-        isinstance(max_objects, bool) or not isinstance(max_objects, int) or max_objects < 0
-    ):
-        raise InvalidError(f"max_objects must be a non-negative int, got {max_objects!r}.")
+    if max_objects is not None:
+        _validate.check_count(max_objects, "max_objects", minimum=0)
     before: float | None = None
     if isinstance(created_before, str):
         try:
