@@ -17,6 +17,7 @@ import socket
 import threading
 import weakref
 
+from chute._settings_table import settings_key
 from chute.backends import open_async_backend, open_backend
 from chute.backends._async.base import AsyncBackend
 from chute.backends._sync.base import Backend
@@ -38,7 +39,7 @@ class Client:
     @classmethod
     def from_env(cls) -> Client:
         """The process-wide client for the current ``CHUTE_*`` environment."""
-        key = tuple(os.environ.get(k, "") for k in _ENV_KEYS)
+        key = settings_key()
         client = _clients.get(key)
         if client is None:
             with _clients_lock:
@@ -89,17 +90,6 @@ class Client:
             backend.close()
 
 
-_ENV_KEYS = (
-    "CHUTE_URL",
-    "CHUTE_ENV",
-    "CHUTE_SECRET",
-    "CHUTE_TIMEOUT",
-    "CHUTE_EPHEMERAL_TTL",
-    "CHUTE_MAX_PARTITION_ITEMS",
-    "CHUTE_MAX_ITEM_BYTES",
-    "CHUTE_MAX_PARTITIONS",
-    "CHUTE_MAX_VALUE_BYTES",
-)
 _clients: dict[tuple[str, ...], Client] = {}
 _clients_lock = threading.Lock()
 

@@ -4,43 +4,53 @@ Precedence is: explicit argument, then environment variable, then default. The d
 backend is an SQLite file in the per-user data directory, so independently started
 processes of one user meet there without any configuration.
 
-Environment variables:
-    CHUTE_URL                  backend URL (``sqlite:///abs/path.db``, ``redis://``, ``rediss://``,
-                               ``unix://``, ``redis+cluster://``; ``valkey://`` aliases ``redis://``)
-    CHUTE_ENV                  default environment (namespace) for names; default ``main``
-    CHUTE_SECRET               HMAC key: sign every payload, refuse unsigned/tampered ones
-    CHUTE_TIMEOUT              seconds before a backend operation fails with BackendUnavailableError
-    CHUTE_MAX_PARTITION_ITEMS  items per queue partition (default 5,000)
-    CHUTE_MAX_ITEM_BYTES       bytes per serialized queue item (default 1 MiB)
-    CHUTE_MAX_PARTITIONS       partitions per queue (default 100,000)
-    CHUTE_MAX_VALUE_BYTES      bytes per serialized dict value (default 100 MiB)
-    CHUTE_EPHEMERAL_TTL        seconds an ephemeral object survives without a heartbeat (default 60)
+The environment variables, their parsers, defaults and documentation are one table,
+``chute._settings_table.VARS`` (the README's configuration table is generated from it).
+Settings are validated when they are built: a bad value or URL fails there, with an
+InvalidError that names the variable and the fix, never later inside a backend.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from typing import Any
 
 import platformdirs
 
+from chute import _settings_table as table
+from chute import _validate
+from chute._settings_table import DEFAULT_ENV, DEFAULT_EPHEMERAL_TTL, DEFAULT_LEASE, DEFAULT_TIMEOUT
+from chute._url import REDIS_SCHEMES, SQLITE_SCHEMES, BackendURL, parse_url, redact_url
 from chute.exception import InvalidError
 
-DEFAULT_ENV = "main"
 DEFAULT_PARTITION_TTL = 24 * 3600
-DEFAULT_TIMEOUT = 5.0
-DEFAULT_EPHEMERAL_TTL = 60.0
 
-SQLITE_SCHEMES = frozenset({"sqlite"})
-REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "valkey", "valkeys", "redis+cluster", "rediss+cluster"})
+__all__ = [
+    "DEFAULT_ENV",
+    "DEFAULT_EPHEMERAL_TTL",
+    "DEFAULT_LEASE",
+    "DEFAULT_PARTITION_TTL",
+    "DEFAULT_TIMEOUT",
+    "REDIS_SCHEMES",
+    "SQLITE_SCHEMES",
+    "BackendURL",
+    "Limits",
+    "Settings",
+    "default_url",
+    "parse_url",
+    "redact_url",
+]
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Size limits, enforced identically by every backend. Defaults are Modal's."""
+    """Size limits, enforced identically by every backend. Defaults are Modal's.
+
+    Raises:
+        InvalidError: a limit is not a positive int (at most ``_validate.MAX_COUNT``).
+    """
 
     max_partition_items: int = 5_000
     max_item_bytes: int = 1024 * 1024
@@ -49,25 +59,19 @@ class Limits:
     max_value_bytes: int = 100 * 1024 * 1024
     max_update_entries: int = 10_000
 
-
-@dataclass(frozen=True)
-class BackendURL:
-    """A parsed and validated backend URL."""
-
-    raw: str
-    kind: str  # "sqlite" | "redis"
-    path: str = ""  # sqlite file
-    options: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def redacted(self) -> str:
-        """The URL with any password replaced by ``***``, safe for logs and error messages."""
-        return redact_url(self.raw)
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _validate.check_count(getattr(self, f.name), f"Limits.{f.name}")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a client needs to talk to a backend."""
+    """Everything a client needs to talk to a backend.
+
+    Raises:
+        InvalidError: an invalid environment name, an empty secret, or a timeout, lease or
+            TTL that is not a positive, finite number of seconds.
+    """
 
     url: BackendURL
     env: str = DEFAULT_ENV
@@ -75,106 +79,55 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     ephemeral_ttl: float = DEFAULT_EPHEMERAL_TTL
     limits: Limits = field(default_factory=Limits)
+    lease: float = DEFAULT_LEASE
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, BackendURL):
+            raise InvalidError(f"Settings.url must be a BackendURL (from parse_url), got {self.url!r}.")
+        _validate.check_env(self.env)
+        if self.secret is not None and (not isinstance(self.secret, bytes) or not self.secret):
+            raise InvalidError("Settings.secret must be non-empty bytes, or None to turn signing off.")
+        _validate.check_seconds(self.timeout, "timeout", maximum=table.MAX_TIMEOUT, exclusive_min=True)
+        _validate.check_seconds(self.lease, "lease", maximum=table.MAX_TIMEOUT, exclusive_min=True)
+        _validate.check_ttl(self.ephemeral_ttl, "ephemeral_ttl")
 
     @classmethod
-    def from_env(cls, url: str | None = None, **overrides: object) -> Settings:
-        """Build settings from ``CHUTE_*`` environment variables (arguments win)."""
-        env = os.environ
+    def from_env(cls, url: str | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``CHUTE_*`` environment variables (arguments win).
+
+        Raises:
+            InvalidError: a variable or the URL is invalid (the message names it and the fix).
+        """
+
+        def get(name: str, default: Any) -> Any:
+            value = table.read(name)
+            return default if value is None else value
+
+        defaults = Limits()
         limits = Limits(
-            max_partition_items=_env_int("CHUTE_MAX_PARTITION_ITEMS", Limits.max_partition_items),
-            max_item_bytes=_env_int("CHUTE_MAX_ITEM_BYTES", Limits.max_item_bytes),
-            max_partitions=_env_int("CHUTE_MAX_PARTITIONS", Limits.max_partitions),
-            max_value_bytes=_env_int("CHUTE_MAX_VALUE_BYTES", Limits.max_value_bytes),
+            max_partition_items=get("CHUTE_MAX_PARTITION_ITEMS", defaults.max_partition_items),
+            max_item_bytes=get("CHUTE_MAX_ITEM_BYTES", defaults.max_item_bytes),
+            max_partitions=get("CHUTE_MAX_PARTITIONS", defaults.max_partitions),
+            max_value_bytes=get("CHUTE_MAX_VALUE_BYTES", defaults.max_value_bytes),
         )
-        secret = env.get("CHUTE_SECRET")
-        settings = cls(
-            url=parse_url(url or env.get("CHUTE_URL") or default_url()),
-            env=env.get("CHUTE_ENV") or DEFAULT_ENV,
-            secret=secret.encode() if secret else None,
-            timeout=_env_float("CHUTE_TIMEOUT", DEFAULT_TIMEOUT),
-            ephemeral_ttl=_env_float("CHUTE_EPHEMERAL_TTL", DEFAULT_EPHEMERAL_TTL),
-            limits=limits,
-        )
-        return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+        fields: dict[str, Any] = {
+            "url": parse_url(url) if url else get("CHUTE_URL", None) or parse_url(default_url()),
+            "env": get("CHUTE_ENV", DEFAULT_ENV),
+            "secret": get("CHUTE_SECRET", None),
+            "timeout": get("CHUTE_TIMEOUT", DEFAULT_TIMEOUT),
+            "lease": get("CHUTE_LEASE", DEFAULT_LEASE),
+            "ephemeral_ttl": get("CHUTE_EPHEMERAL_TTL", DEFAULT_EPHEMERAL_TTL),
+            "limits": limits,
+        }
+        return cls(**{**fields, **overrides})
+
+
+def env_value(name: str) -> Any:
+    """A ``CHUTE_*`` variable that is not part of ``Settings`` (``CHUTE_TOKEN``…), parsed; None if unset."""
+    return table.read(name)
 
 
 def default_url() -> str:
     """``sqlite:///`` + ``chute.db`` in the per-user data directory (created on demand)."""
     path = Path(platformdirs.user_data_dir("chute", appauthor=False)) / "chute.db"
     return f"sqlite://{path}"
-
-
-def parse_url(url: str) -> BackendURL:
-    """Validate a backend URL.
-
-    Raises:
-        InvalidError: unknown scheme, relative SQLite path, or a malformed URL.
-    """
-    if not isinstance(url, str) or "://" not in url:
-        raise InvalidError(
-            f"Invalid backend URL {redact_url(str(url))!r}: expected e.g. 'sqlite:///abs/path.db' "
-            "or 'redis://host:6379/0'."
-        )
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    if scheme in SQLITE_SCHEMES:
-        path = unquote(parts.path)
-        if parts.netloc or not path.startswith("/"):
-            raise InvalidError(
-                f"Invalid SQLite URL {url!r}: the path must be absolute, as in 'sqlite:///abs/path.db' "
-                "(three slashes, then the absolute path)."
-            )
-        return BackendURL(raw=url, kind="sqlite", path=path, options=options)
-    if scheme in REDIS_SCHEMES:
-        if scheme != "unix" and not parts.hostname:
-            raise InvalidError(f"Invalid Redis URL {redact_url(url)!r}: a host is required.")
-        try:
-            parts.port  # noqa: B018 - validates the port
-        except ValueError as exc:
-            raise InvalidError(f"Invalid Redis URL {redact_url(url)!r}: {exc}.") from None
-        return BackendURL(raw=url, kind="redis", options=options)
-    raise InvalidError(
-        f"Unsupported backend URL scheme {scheme!r} in {redact_url(url)!r}. Use one of: "
-        "sqlite:///abs/path.db, redis://, rediss:// (TLS), unix:///path.sock, redis+cluster://."
-    )
-
-
-def redact_url(url: str) -> str:
-    """Replace the password of a URL (if any) with ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidError(f"{name}={raw!r} is not an integer.") from None
-    if value <= 0:
-        raise InvalidError(f"{name}={raw!r} must be a positive integer.")
-    return value
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidError(f"{name}={raw!r} is not a number of seconds.") from None
-    if value <= 0:
-        raise InvalidError(f"{name}={raw!r} must be positive.")
-    return value

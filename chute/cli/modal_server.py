@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Annotated, NoReturn
 
 import typer
@@ -51,6 +50,12 @@ def modal_server(
     except ImportError as exc:
         _usage_error(f"chute modal-server needs the modal package ({exc}): pip install 'chute[modal]'")
     from chute._client import Client
+    from chute.exception import InvalidError
+
+    try:
+        client = Client.from_env()  # every CHUTE_* setting validated before anything starts
+    except InvalidError as exc:
+        _usage_error(str(exc))
 
     if (token_id is None) != (token_secret is None):
         _usage_error("Pass both --token-id and --token-secret (or CHUTE_MODAL_TOKEN_ID/_SECRET), or neither.")
@@ -60,7 +65,7 @@ def modal_server(
                 f"Refusing to serve on {host} without a token: anyone who can reach it could read and "
                 "change every queue and dict. Pass --token-id/--token-secret, or bind 127.0.0.1."
             )
-        if os.environ.get("CHUTE_SECRET"):
+        if client.settings.secret is not None:
             _usage_error(
                 "CHUTE_SECRET is set, and this server signs what modal clients write: pass "
                 "--token-id/--token-secret so that only holders of the token can write."
@@ -69,7 +74,6 @@ def modal_server(
             "[yellow]Warning:[/yellow] no --token-id/--token-secret: any modal token is accepted.",
             highlight=False,
         )
-    client = Client.from_env()
 
     def ready(bound: int) -> None:
         display = f"[{host}]" if ":" in host else host

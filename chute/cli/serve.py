@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from chute._validate import check_env
+from chute._validate import check_env, check_seconds
 from chute.cli._common import err_console
+from chute.config import Settings, env_value
 from chute.exception import Error, InvalidError
 
 if TYPE_CHECKING:
@@ -110,7 +110,10 @@ def serve(
     from chute.http import ServerConfig, create_app, is_loopback, load_tokens
 
     try:
-        tokens = load_tokens(token or [], os.environ.get("CHUTE_TOKEN"), tokens_file)
+        Settings.from_env()  # every CHUTE_* setting validated before anything starts
+        check_seconds(max_wait, "--max-wait")
+        check_seconds(sample_interval, "--sample-interval", minimum=0.1)
+        tokens = load_tokens(token or [], env_value("CHUTE_TOKEN"), tokens_file)
         for name in env or ():
             check_env(name)
     except InvalidError as exc:

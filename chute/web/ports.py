@@ -11,11 +11,10 @@ Redis backend. The URL's host is ``CHUTE_WEB_HOST`` if set, else the address the
 
 from __future__ import annotations
 
-import os
-
 from chute._ref import ObjectRef
 from chute._sync import dict_ops
 from chute.backends.types import Kind
+from chute.config import env_value
 from chute.exception import InvalidError
 from chute.web.spec import WebSpec, label_of
 
@@ -31,16 +30,8 @@ def base_port() -> int:
     Raises:
         InvalidError: not a port number.
     """
-    raw = os.environ.get("CHUTE_WEB_PORT")
-    if not raw:
-        return DEFAULT_BASE_PORT
-    try:
-        port = int(raw)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise InvalidError(f"CHUTE_WEB_PORT={raw!r} must be a port number (1-65535).")
-    return port
+    port: int | None = env_value("CHUTE_WEB_PORT")
+    return DEFAULT_BASE_PORT if port is None else port
 
 
 def _registry() -> ObjectRef:
@@ -98,7 +89,7 @@ def advertise_host(host: str) -> None:
 
 def url_host() -> str:
     """``CHUTE_WEB_HOST``, else the address the last ``chute serve`` advertised, else 127.0.0.1."""
-    explicit = os.environ.get("CHUTE_WEB_HOST")
+    explicit: str | None = env_value("CHUTE_WEB_HOST")
     if explicit:
         return explicit
     registry = _registry()
@@ -119,7 +110,7 @@ def web_url(env: str, app_name: str, function_name: str, web: WebSpec) -> str:
 
 def advertised(bind_host: str) -> str:
     """The host to put in URLs for a server bound to ``bind_host`` (a wildcard → 127.0.0.1)."""
-    explicit = os.environ.get("CHUTE_WEB_HOST")
+    explicit: str | None = env_value("CHUTE_WEB_HOST")
     if explicit:
         return explicit
     if bind_host.strip("[]") in ("0.0.0.0", "::", ""):
