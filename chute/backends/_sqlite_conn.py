@@ -32,28 +32,53 @@ from typing import Concatenate, ParamSpec, TypeVar
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.config import Settings
-from chute.exception import BackendUnavailableError
+from chute.exception import BackendUnavailableError, InvalidError
 
 P = ParamSpec("P")
 T = TypeVar("T")
 Body = Callable[Concatenate[sqlite3.Connection, P], T]
 
-_SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
+# Tables of chute's schema; a non-empty database with none of them belongs to someone else.
+_OUR_TABLES = frozenset({"objects", "partitions", "items", "kv", "waiters", "functions", "calls", "workers"})
 
 
 def connect(settings: Settings, busy_timeout_ms: int) -> sqlite3.Connection:
-    """Open (creating if needed) the database with chute's pragmas and schema."""
+    """Open (creating if needed) the database with chute's pragmas and schema.
+
+    Raises:
+        InvalidError: the file is another application's database (refused untouched).
+        BackendUnavailableError: the file or its folder cannot be created or opened.
+    """
     path = settings.url.path
-    sync_opt = settings.url.options.get("synchronous", "normal").lower()
-    if sync_opt not in _SYNCHRONOUS:
-        raise BackendUnavailableError(
-            f"Invalid synchronous={sync_opt!r} in {settings.url.raw}: use one of {sorted(_SYNCHRONOUS)}."
-        )
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    except OSError as exc:
+        raise BackendUnavailableError(
+            f"Cannot create the folder of the SQLite database {path}: {exc.strerror or exc}. Point "
+            "CHUTE_URL at a file in a folder this user can write (sqlite:///abs/path/chute.db)."
+        ) from None
+    try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, and reads autocommit.
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
-        conn.execute(f"PRAGMA busy_timeout = {int(settings.timeout * 1000)}")
+    except sqlite3.Error as exc:
+        raise BackendUnavailableError(
+            f"Cannot open the SQLite database {path}: {exc}. Check that this user can write the file "
+            "and its folder."
+        ) from exc
+    try:
+        _open(conn, settings, busy_timeout_ms)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _open(conn: sqlite3.Connection, settings: Settings, busy_timeout_ms: int) -> None:
+    path = settings.url.path
+    try:
+        # A whole day at most: SQLite takes an int of milliseconds.
+        conn.execute(f"PRAGMA busy_timeout = {min(int(settings.timeout * 1000), 86_400_000)}")
+        _check_ours(conn, path)
         if conn.execute("PRAGMA user_version").fetchone()[0] < sql.SCHEMA_VERSION:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
@@ -62,12 +87,30 @@ def connect(settings: Settings, busy_timeout_ms: int) -> sqlite3.Connection:
                     conn.execute(stmt)
             conn.execute(f"PRAGMA user_version = {sql.SCHEMA_VERSION}")
             conn.execute("COMMIT")
-        conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[sync_opt]}")
+        conn.execute(f"PRAGMA synchronous = {settings.url.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-    except sqlite3.Error as exc:
+    except sqlite3.DatabaseError as exc:
+        if "file is not a database" in str(exc):
+            raise InvalidError(
+                f"{path} is not an SQLite database: point CHUTE_URL at a new file (chute creates it) "
+                "or at a chute database."
+            ) from None
         raise BackendUnavailableError(f"Cannot open the SQLite database {path}: {exc}") from exc
-    return conn
+
+
+def _check_ours(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse, before changing anything, a non-empty database that chute did not create."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    if not tables:
+        return  # a new (or empty) file: chute creates its schema
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0 or not tables & _OUR_TABLES:
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        raise InvalidError(
+            f"{path} is not a chute database: it already holds other tables ({shown}). chute leaves "
+            "it untouched: point CHUTE_URL at a new file (chute creates it), e.g. sqlite:///abs/path/chute.db."
+        )
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

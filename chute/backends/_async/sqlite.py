@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 
+from chute import _validate
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._async.base import AsyncBackend
@@ -111,6 +112,7 @@ class AsyncSQLiteBackend(AsyncBackend):
         max_items: int,
         max_partitions: int,
     ) -> PutStatus:
+        _validate.check_ttl(ttl)
         status, waiters = await self._conn.write(
             sql.queue_put, object_id, part, items, time.time(), ttl, max_items, max_partitions
         )

@@ -20,7 +20,6 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis.exceptions as rexc
 from redis import Redis
@@ -29,6 +28,8 @@ from redis.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
 
+from chute import _validate
+from chute._url import DEFAULT_PREFIX, redis_py_url  # noqa: F401 - re-exported for callers
 from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
 from chute.backends._sync.base import Backend
@@ -54,10 +55,6 @@ from chute.exception import (
     NotFoundError,
 )
 
-# Query options that configure chute, not redis-py; stripped from the URL given to redis-py.
-CHUTE_OPTIONS = frozenset({"prefix"})
-DEFAULT_PREFIX = "chute:"
-
 # Longest single blocking command; longer waits loop. The blocking pool's socket timeout is
 # this plus at most 1 s, so a stalled or dead server is noticed within about a second of a
 # blocking call's own timeout (a paused server must not stretch get(timeout=1) to minutes).
@@ -73,20 +70,6 @@ _SUBMIT_SWEEP = 10
 _LIST_BATCH = 500
 
 Client = Redis | RedisCluster
-
-
-def redis_py_url(raw: str) -> tuple[str, bool, dict[str, str]]:
-    """``(url for redis-py, is_cluster, chute options)`` from a chute Redis URL."""
-    parts = urlsplit(raw)
-    scheme = parts.scheme.lower()
-    cluster = scheme.endswith("+cluster")
-    scheme = scheme.removesuffix("+cluster")
-    scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme, scheme)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in query if k in CHUTE_OPTIONS}
-    rest = urlencode([(k, v) for k, v in query if k not in CHUTE_OPTIONS])
-    # Not urlunsplit: it turns "unix:///path" into "unix:/path".
-    return f"{scheme}://{parts.netloc}{parts.path}" + (f"?{rest}" if rest else ""), cluster, ours
 
 
 def _connect(url: str, cluster: bool, socket_timeout: float, settings: Settings) -> Client:
@@ -122,16 +105,16 @@ class RedisBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        url, cluster, options = redis_py_url(settings.url.raw)
-        self.prefix = options.get("prefix", DEFAULT_PREFIX)
-        if "{" in self.prefix or "}" in self.prefix:
-            raise InvalidError(f"Invalid key prefix {self.prefix!r}: it must not contain '{{' or '}}'.")
+        # The URL was parsed and validated when the settings were built (chute._url).
+        url, cluster = settings.url.client_url, settings.url.cluster
+        self.prefix = settings.url.prefix
         self._reg = rk.registry_keys(self.prefix)
         self._jk = rk.job_keys(self.prefix)
-        self._r = _connect(url, cluster, settings.timeout, settings)
-        # redis-py applies socket_timeout to blocking reads too: blocking pops get their own
-        # pool whose timeout outlasts the longest block.
-        self._rb = _connect(url, cluster, _BLOCK_CHUNK + min(settings.timeout, 1.0), settings)
+        with self._errors():  # the sync cluster client connects here already
+            self._r = _connect(url, cluster, settings.timeout, settings)
+            # redis-py applies socket_timeout to blocking reads too: blocking pops get their own
+            # pool whose timeout outlasts the longest block.
+            self._rb = _connect(url, cluster, _BLOCK_CHUNK + min(settings.timeout, 1.0), settings)
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, Script] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
@@ -160,6 +143,12 @@ class RedisBackend(Backend):
                 ) from None
             if msg.startswith(("WRONGPASS", "NOAUTH", "NOPERM")):
                 raise AuthError(f"Redis at {url} rejected the credentials: check CHUTE_URL.") from None
+            if "DB index is out of range" in msg:
+                raise InvalidError(
+                    f"Redis at {url} has no database with that number (it has as many as its `databases` "
+                    "setting, 16 by default): use a lower number in CHUTE_URL, or share database 0 "
+                    "with ?prefix=name: to keep apps apart."
+                ) from None
             if isinstance(
                 exc, (rexc.ReadOnlyError, rexc.ClusterDownError, rexc.TryAgainError)
             ) or msg.startswith(("LOADING", "BUSY", "MASTERDOWN")):
@@ -167,6 +156,16 @@ class RedisBackend(Backend):
             raise Error(
                 f"Redis at {url} refused a command: {msg}. chute needs Redis >= 6.2 or Valkey "
                 "(>= 7.0 for blocking get_many)."
+            ) from exc
+        except rexc.RedisClusterException as exc:
+            if "cluster mode is not enabled" in str(exc).lower():
+                raise InvalidError(
+                    f"Redis at {url} is not a Redis Cluster (cluster mode is disabled on the server): "
+                    "use redis:// (or rediss://) instead of redis+cluster:// in CHUTE_URL."
+                ) from None
+            raise BackendUnavailableError(
+                f"Redis Cluster at {url} is unreachable: {exc}. Check that its nodes are running and "
+                "CHUTE_URL is right."
             ) from exc
         except (rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterError, OSError) as exc:
             raise BackendUnavailableError(
@@ -192,11 +191,21 @@ class RedisBackend(Backend):
 
     def _check_server(self) -> None:
         """Once per backend: warn if the server may evict keys, which silently drops
-        acknowledged items, dict entries and calls. Servers that hide INFO are not checked."""
-        self._checked_server = True
+        acknowledged items, dict entries and calls. Servers that hide INFO are not checked.
+
+        An unreachable or stalled server fails here, within CHUTE_TIMEOUT: swallowing that
+        would make the first operation wait for the same dead server a second time."""
         try:
-            info = self._r.info("memory")
-        except Exception:
+            with self._errors():
+                info = self._r.info("memory")
+        except AuthError:
+            info = None  # INFO hidden by an ACL: not checked (a wrong password fails the operation)
+        except BackendUnavailableError:
+            raise  # unreachable: report it now (checked again on the next call)
+        except Error:
+            info = None  # refused (a proxy without INFO…): the operation reports anything real
+        self._checked_server = True
+        if not info:
             return
         nodes = info.values() if info and all(isinstance(v, dict) for v in info.values()) else [info]
         policies = {
@@ -330,6 +339,8 @@ class RedisBackend(Backend):
         max_items: int,
         max_partitions: int,
     ) -> PutStatus:
+        # Validated here, before the script: a script that fails half-way keeps its writes.
+        _validate.check_ttl(ttl)
         k = self._keys(object_id)
         status = self._run(
             scripts.queue_put,

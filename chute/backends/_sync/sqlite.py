@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 
+from chute import _validate
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._sync.base import Backend
@@ -112,6 +113,7 @@ class SQLiteBackend(Backend):
         max_items: int,
         max_partitions: int,
     ) -> PutStatus:
+        _validate.check_ttl(ttl)
         status, waiters = self._conn.write(
             sql.queue_put, object_id, part, items, time.time(), ttl, max_items, max_partitions
         )
