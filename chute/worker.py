@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib
 import json
 import math
 import multiprocessing
@@ -42,70 +41,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from pathlib import Path
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
 from chute import _outcome
+from chute._app_file import apps_in, load_target
 from chute._client import Client
 from chute.app import MAX_LOST_ATTEMPTS, App, Function, find_function
 from chute.backends.types import CallRecord, CallState, ClaimRequest
-from chute.exception import BackendUnavailableError, FunctionTimeoutError, InvalidError, RemoteError
+from chute.exception import BackendUnavailableError, FunctionTimeoutError, RemoteError
 
-DEFAULT_LEASE = 10.0
 DEFAULT_GRACE = 30.0
 # An executor gets this long to import the user's code before its first call's timeout starts.
 _STARTUP_GRACE = 120.0
 
 
 def lease_seconds() -> float:
-    """``CHUTE_LEASE`` (seconds a claim lasts without renewal), default 10."""
-    raw = os.environ.get("CHUTE_LEASE")
-    try:
-        value = float(raw) if raw else DEFAULT_LEASE
-    except ValueError:
-        raise InvalidError(f"CHUTE_LEASE={raw!r} is not a number of seconds.") from None
-    if value <= 0:
-        raise InvalidError(f"CHUTE_LEASE={raw!r} must be positive.")
-    return value
-
-
-# -- loading user code --------------------------------------------------------------------------
-
-
-def load_target(target: str) -> ModuleType:
-    """Import ``path/to/app.py`` (as module ``app``, its folder first on sys.path) or ``pkg.module``.
-
-    Both the submitting process (``chute run``) and workers import the file under the same
-    module name, so objects pickled by reference on one side resolve on the other.
-
-    Raises:
-        InvalidError: the file does not exist or is not importable.
-    """
-    path = Path(target)
-    if target.endswith(".py") or path.exists():
-        if not path.is_file():
-            raise InvalidError(f"App file {target!r} does not exist.")
-        folder = str(path.resolve().parent)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-        name = path.stem
-    else:
-        name = target
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise InvalidError(f"Cannot import {target!r}: {exc}") from exc
-
-
-def apps_in(module: ModuleType) -> list[App]:
-    """The ``chute.App`` objects defined at the top level of ``module``."""
-    apps = [v for v in vars(module).values() if isinstance(v, App)]
-    if not apps:
-        raise InvalidError(
-            f"{module.__name__} defines no chute.App (expected e.g. `app = chute.App('name')`)."
-        )
-    return apps
+    """``CHUTE_LEASE`` (seconds a claim lasts without renewal), validated with the settings."""
+    return Client.from_env().settings.lease
 
 
 # -- executor (child process) ---------------------------------------------------------------------
@@ -129,7 +82,11 @@ def _die_with_parent(parent: int) -> None:
 def _executor_main(conn: Connection, target: str, app_name: str, fn_name: str, parent: int) -> None:
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which decides
-    load_target(target)
+    try:
+        load_target(target)
+    except Exception as exc:  # the caller sees why, not just an exit code
+        conn.send(("fatal", str(exc)))
+        return
     fn = find_function(app_name, fn_name)
     if fn is None or fn._raw is None:
         conn.send(("fatal", f"{target} defines no function {app_name}.{fn_name}"))
@@ -166,6 +123,7 @@ class _Executor:
     fn: _Fn
     call: CallRecord | None = None
     deadline: float = 0.0  # monotonic: kill the attempt after this
+    fatal: str | None = None  # why the process could not serve (e.g. the app file failed to import)
     idle_since: float = field(default_factory=time.monotonic)
 
 
@@ -378,6 +336,7 @@ class Pool:
                         self._failed(backend, call, e.fn, message[2], message[3])
                     e.fn.due = True
                 elif kind == "fatal":
+                    e.fatal = message[1]
                     print(f"chute worker: {message[1]}", file=sys.stderr)
         except (EOFError, OSError):
             pass  # the process died: _executor_died handles its call
@@ -401,9 +360,12 @@ class Pool:
         call = e.call
         self._kill(e)
         if call is not None:
-            exc = RemoteError(
-                f"the process running {call.id} exited with code {code} (crashed or was killed)"
+            why = (
+                f"could not start: {e.fatal}"
+                if e.fatal
+                else f"exited with code {code} (crashed or was killed)"
             )
+            exc = RemoteError(f"the process running {call.id} {why}")
             self._attempt_killed(backend, call, e.fn, exc)
 
     def _enforce_timeouts(self, backend: Any, now: float) -> None:

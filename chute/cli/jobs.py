@@ -12,10 +12,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from chute import _validate
 from chute import worker as worker_mod
 from chute._client import Client
 from chute._sync import inspection
 from chute.app import App, FunctionSpec
+from chute.backends.types import CallState
 from chute.call import FunctionCall
 from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, jsonable, print_json
 from chute.exception import Error, InvalidError
@@ -102,6 +104,7 @@ def worker(
 ) -> None:
     """Run an autoscaled pool of worker processes for the apps (deploys them too). Stop with SIGTERM."""
     with cli_errors():
+        _validate.check_seconds(grace, "--grace")
         pool = worker_mod.Pool(app_files, environment_name=env, grace=grace)
         names = ", ".join(f"{f.app_name}.{f.name}" for a in pool.apps for f in a.functions.values())
         err_console.print(f"chute worker {pool.worker_id}: serving {names}", highlight=False)
@@ -161,7 +164,16 @@ def call_status(call_id: CallIdArg, json_: JsonOption = False) -> None:
 def call_cancel(call_id: CallIdArg) -> None:
     """Cancel the call: pending calls never run, running ones are killed."""
     with cli_errors():
-        _call(call_id).cancel()
+        call = _call(call_id)
+        before = call.info().state
+        if before.terminal:
+            console.print(f"{call_id} had already finished ({before.value}): nothing to cancel.")
+            return
+        call.cancel()
+        after = call.info().state
+    if after is not CallState.CANCELLED:
+        console.print(f"{call_id} finished ({after.value}) before it could be cancelled.")
+        return
     console.print(f"Cancelled {call_id}.")
 
 
