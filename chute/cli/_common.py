@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,22 +35,32 @@ def cli_errors() -> Iterator[None]:
 
 
 def jsonable(value: Any) -> Any:
-    """The value if JSON can encode it, else its repr."""
-    try:
-        json.dumps(value)
+    """``value`` made strictly JSON-encodable: containers converted, anything else (including
+    NaN and ±Infinity, which strict JSON parsers refuse) as its repr()."""
+    if value is None or isinstance(value, bool | int | str):
         return value
-    except (TypeError, ValueError):
-        return repr(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: jsonable(v) for k, v in value.items()}
+    return repr(value)
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=_default))
+    """Print ``data`` as strict JSON (never NaN/Infinity, which ``jq`` and browsers refuse)."""
+    typer.echo(json.dumps(jsonable(_plain(data)), indent=2))
 
 
-def _default(value: Any) -> Any:
+def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
-    return repr(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def confirm(prompt: str, yes: bool) -> None:

@@ -19,6 +19,7 @@ from chute.cli._common import (
     print_json,
 )
 from chute.dict import Dict
+from chute.exception import NotFoundError
 
 dict_cli = typer.Typer(
     help="Manage dicts: create, list, delete, clear, get, put, items.", no_args_is_help=True
@@ -82,8 +83,19 @@ def delete(
     """Delete a named dict and all its entries."""
     confirm(f"Delete dict {name!r} and all its entries? This cannot be undone.", yes)
     with cli_errors():
+        if allow_missing and not _exists(name, env):
+            console.print(f"No dict named [bold]{name}[/bold]: nothing to delete.")
+            return
         Dict.objects.delete(name, allow_missing=allow_missing, environment_name=env)
     console.print(f"Deleted dict [bold]{name}[/bold].")
+
+
+def _exists(name: str, env: str | None) -> bool:
+    try:
+        _dict(name, env).hydrate()
+    except NotFoundError:
+        return False
+    return True
 
 
 @dict_cli.command("clear")

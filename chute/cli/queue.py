@@ -20,6 +20,7 @@ from chute.cli._common import (
     jsonable,
     print_json,
 )
+from chute.exception import NotFoundError
 from chute.queue import Queue
 
 queue_cli = typer.Typer(
@@ -85,8 +86,19 @@ def delete(
     """Delete a named queue and all its data."""
     confirm(f"Delete queue {name!r} and all its items? This cannot be undone.", yes)
     with cli_errors():
+        if allow_missing and not _exists(name, env):
+            console.print(f"No queue named [bold]{name}[/bold]: nothing to delete.")
+            return
         Queue.objects.delete(name, allow_missing=allow_missing, environment_name=env)
     console.print(f"Deleted queue [bold]{name}[/bold].")
+
+
+def _exists(name: str, env: str | None) -> bool:
+    try:
+        _queue(name, env).hydrate()
+    except NotFoundError:
+        return False
+    return True
 
 
 @queue_cli.command("clear")

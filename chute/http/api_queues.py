@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from chute._validate import MAX_TTL
 from chute.exception import AlreadyExistsError, InvalidError
 from chute.http.common import PICKLE_RESPONSES, RESPONSES, Env, Name, Ok, max_wait, unless_disconnected
 from chute.http.payload import json_body, jsonable, pickle_response, read_body, wants_pickle
@@ -27,7 +28,7 @@ Timeout = Annotated[
     Query(ge=0, le=3600, description="Seconds to wait (0 = do not wait); cut to the server's --max-wait."),
 ]
 PartitionTTL = Annotated[
-    float, Query(gt=0, le=10 * 365 * 86400, description="Partition expiry, seconds after this put.")
+    float, Query(gt=0, le=MAX_TTL, description="Partition expiry, seconds after this put.")
 ]
 
 

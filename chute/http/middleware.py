@@ -1,9 +1,10 @@
-"""ASGI middleware: a streaming request-body limit, and browser-attack guards for open servers."""
+"""ASGI middleware: a streaming request-body limit, a UTF-8 URL check, and browser-attack guards
+for open servers."""
 
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -121,4 +122,33 @@ class OpenServerGuard:
         if origin is not None and urlsplit(origin.decode("latin-1")).netloc.lower() != host:
             await _send_error(send, 403, "Cross-origin request refused.")
             return
+        await self.app(scope, receive, send)
+
+
+class Utf8UrlGuard:
+    """400 for a URL whose %-escapes do not decode as UTF-8.
+
+    Starlette decodes them with replacement characters, so ``/keys/%FE`` and ``/keys/%FF``
+    would both name the key ``"\ufffd"`` and overwrite each other (likewise names and query
+    parameters): such a request is refused instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            query = scope.get("query_string", b"").replace(b"+", b" ")
+            try:
+                unquote_to_bytes(raw_path).decode("utf-8")
+                unquote_to_bytes(query).decode("utf-8")
+            except UnicodeDecodeError:
+                await _send_error(
+                    send,
+                    400,
+                    "The URL is not valid UTF-8 once its %-escapes are decoded: percent-encode keys, "
+                    "names and parameters as UTF-8 bytes.",
+                )
+                return
         await self.app(scope, receive, send)

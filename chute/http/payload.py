@@ -79,7 +79,8 @@ async def read_body(request: Request, model: type[M]) -> M | Any:
 
     Raises:
         RequestValidationError: 422 for JSON that does not match ``model``.
-        HTTPException: 400 for an unreadable pickle, 415 when pickles are disabled.
+        HTTPException: 400 for an unreadable pickle or a body that is not UTF-8, 415 when
+            pickles are disabled.
     """
     pickled = sends_pickle(request)
     body = await request.body()
@@ -90,6 +91,12 @@ async def read_body(request: Request, model: type[M]) -> M | Any:
             raise HTTPException(
                 400, f"Cannot unpickle the request body: {type(exc).__name__}: {exc}"
             ) from None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            400, f"The request body is not valid UTF-8 (byte {exc.start}): send JSON encoded as UTF-8."
+        ) from None
     try:
         return model.model_validate_json(body or b"{}")
     except ValidationError as exc:

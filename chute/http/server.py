@@ -15,7 +15,7 @@ from chute._version import __version__
 from chute.http import api, dashboard, metrics
 from chute.http.common import RESPONSES, install_error_handlers
 from chute.http.config import ServerConfig
-from chute.http.middleware import BodyLimitMiddleware, OpenServerGuard
+from chute.http.middleware import BodyLimitMiddleware, OpenServerGuard, Utf8UrlGuard
 from chute.http.sampler import Sampler
 
 DESCRIPTION = """\
@@ -81,6 +81,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         return Health(ok=True, version=__version__)
 
     # Added last = outermost: the guard answers before anything reads the body.
+    app.add_middleware(Utf8UrlGuard)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(OpenServerGuard, enabled=not config.tokens.enabled, allowed_hosts=config.allowed_hosts)
     return app
