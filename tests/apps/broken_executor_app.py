@@ -1,0 +1,19 @@
+"""An app whose module imports in the supervisor but fails in every executor process (a library
+present on the machine that runs ``chute worker`` but not importable where calls run)."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import chute
+
+app = chute.App("test-broken-executor")
+
+
+@app.function()
+def never_runs() -> int:
+    return 1
+
+
+if multiprocessing.parent_process() is not None:  # an executor (a multiprocessing child)
+    raise ImportError("libexample.so is missing on this machine")
