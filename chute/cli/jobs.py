@@ -12,12 +12,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+import chute
 from chute import _validate
 from chute import worker as worker_mod
 from chute._client import Client
 from chute._sync import inspection
 from chute.app import App, FunctionSpec
-from chute.backends.types import CallState
 from chute.call import FunctionCall
 from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, jsonable, print_json
 from chute.exception import Error, InvalidError
@@ -171,7 +171,7 @@ def call_cancel(call_id: CallIdArg) -> None:
             return
         call.cancel()
         after = call.info().state
-    if after is not CallState.CANCELLED:
+    if after is not chute.CallState.CANCELLED:
         console.print(f"{call_id} finished ({after.value}) before it could be cancelled.")
         return
     console.print(f"Cancelled {call_id}.")
