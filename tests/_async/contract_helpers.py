@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from chute._url import redis_py_url
 from chute.backends._async.base import AsyncBackend
 from chute.backends.types import (
     CALL_TOMBSTONE,
@@ -112,5 +113,7 @@ def pass_the_tombstone_period(backend_url: str, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(time, "time", lambda: real() + CALL_TOMBSTONE + 60)
         return
     tomb = f"{backend_url.split('prefix=')[1]}{{jobs}}:tomb"
-    with redis.Redis.from_url(backend_url.split("?")[0]) as raw:
+    client_url, cluster, _ = redis_py_url(backend_url)
+    raw_client: Any = redis.RedisCluster if cluster else redis.Redis
+    with raw_client.from_url(client_url.split("?")[0]) as raw:
         raw.zadd(tomb, {member: 1 for member in raw.zrange(tomb, 0, -1)})

@@ -48,9 +48,9 @@ class Raw:
         if self.sqlite:
             self.db = sqlite3.connect(settings.url.path, isolation_level=None)
         else:
-            redis_url, _, options = redis_py_url(url)
+            redis_url, cluster, options = redis_py_url(url)
             self.prefix = options["prefix"]
-            self.r = redis.Redis.from_url(redis_url)
+            self.r: Any = (redis.RedisCluster if cluster else redis.Redis).from_url(redis_url)
 
     def close(self) -> None:
         if self.sqlite:

@@ -17,21 +17,20 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import redis.exceptions as rexc
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
 from chute import _validate
 from chute._url import DEFAULT_PREFIX, redis_py_url  # noqa: F401 - re-exported for callers
+from chute.backends import _redis_conn as conn
 from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
 from chute.backends._async.base import AsyncBackend
+from chute.backends._async.redis_client import AsyncRedisClient
 from chute.backends.types import (
     CallRecord,
     CallState,
@@ -68,21 +67,27 @@ _SUBMIT_SWEEP = 10
 # Index entries job_list walks per script call (it loops until `limit` calls matched).
 _LIST_BATCH = 500
 
-Client = Redis | RedisCluster
-
-
-def _connect(url: str, cluster: bool, socket_timeout: float, settings: Settings) -> Client:
-    kwargs: dict[str, Any] = {
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": settings.timeout,
-        "health_check_interval": 30,
-        # No retries: a clear BackendUnavailableError within settings.timeout beats a hang.
-        "retry": Retry(NoBackoff(), 0),
-        "decode_responses": False,
-    }
-    if cluster:
-        return RedisCluster.from_url(url, **kwargs)
-    return Redis.from_url(url, **kwargs)
+# Scripts after which ?wait_replicas=N WAITs: those storing what the caller is told is stored.
+# Not destructive reads (queue_pop, kv_pop, job_claim): failing one after it took its items
+# would lose them. Not reads, nor heartbeats and sweeps, which a lagging replica must not fail.
+_ACKED_WRITES = frozenset(
+    s.name
+    for s in (
+        scripts.queue_put,
+        scripts.queue_clear,
+        scripts.kv_put,
+        scripts.kv_clear,
+        scripts.registry_create,
+        scripts.registry_drop,
+        scripts.object_purge,
+        scripts.job_deploy,
+        scripts.job_submit,
+        scripts.job_finish,
+        scripts.job_retry,
+        scripts.job_release,
+        scripts.job_cancel,
+    )
+)
 
 
 def _ms(seconds: float) -> int:
@@ -105,15 +110,16 @@ class AsyncRedisBackend(AsyncBackend):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # The URL was parsed and validated when the settings were built (chute._url).
-        url, cluster = settings.url.client_url, settings.url.cluster
+        self._opts = opts = conn.RedisOptions.of(settings.url)
         self.prefix = settings.url.prefix
         self._reg = rk.registry_keys(self.prefix)
         self._jk = rk.job_keys(self.prefix)
         with self._errors():  # the sync cluster client connects here already
-            self._r = _connect(url, cluster, settings.timeout, settings)
-            # redis-py applies socket_timeout to blocking reads too: blocking pops get their own
-            # pool whose timeout outlasts the longest block.
-            self._rb = _connect(url, cluster, _BLOCK_CHUNK + min(settings.timeout, 1.0), settings)
+            # redis-py applies socket_timeout to blocking reads too: blocking commands use other
+            # connections, whose timeout outlasts the longest block (see AsyncRedisClient).
+            self._c = AsyncRedisClient(settings, opts, _BLOCK_CHUNK + min(settings.timeout, 1.0))
+        self._r = self._c.r
+        self._slots = self._c.slots
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, AsyncScript] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
@@ -186,7 +192,19 @@ class AsyncRedisBackend(AsyncBackend):
         if not self._checked_server:
             await self._check_server()
         with self._errors(oid):
-            return await self._lua[script.name](keys=keys, args=args)
+            async with self._slots:
+                if self._opts.wait_replicas and script.name in _ACKED_WRITES:
+                    sha = self._lua[script.name].sha
+                    command = ("EVALSHA", sha, len(keys), *keys, *args)
+                    return await self._c.acked(keys[0], command, script.source)
+                return await self._lua[script.name](keys=keys, args=args)
+
+    async def _block(
+        self, chunk: float, key: bytes, command: Callable[[Redis, float], Any]
+    ) -> tuple[bool, Any]:
+        """A blocking command on ``key``'s slot (see ``AsyncRedisClient.block``)."""
+        with self._errors():
+            return await self._c.block(chunk, key, command)
 
     async def _check_server(self) -> None:
         """Once per backend: warn if the server may evict keys, which silently drops
@@ -196,7 +214,8 @@ class AsyncRedisBackend(AsyncBackend):
         would make the first operation wait for the same dead server a second time."""
         try:
             with self._errors():
-                info = await self._r.info("memory")
+                async with self._slots:
+                    info = await self._r.info("memory")
         except AuthError:
             info = None  # INFO hidden by an ACL: not checked (a wrong password fails the operation)
         except BackendUnavailableError:
@@ -246,7 +265,11 @@ class AsyncRedisBackend(AsyncBackend):
         # second, so a crash in between leaves an unreferenced marker, never a registered
         # object whose data is missing.
         with self._errors():
-            await self._r.set(k.marker, kind.value)
+            async with self._slots:
+                if self._opts.wait_replicas:
+                    await self._c.acked(k.marker, ("SET", k.marker, kind.value))
+                else:
+                    await self._r.set(k.marker, kind.value)
         reg = self._reg
         created, oid, blob, ct = await self._run(
             scripts.registry_create,
@@ -256,7 +279,8 @@ class AsyncRedisBackend(AsyncBackend):
         if not created:
             # The name was taken (maybe by a racing creator): drop our now-orphan marker.
             with self._errors():
-                await self._r.delete(k.marker)
+                async with self._slots:
+                    await self._r.delete(k.marker)
         return rk.decode_info(oid, blob, ct), bool(created)
 
     async def lookup_object(self, kind: Kind, env: str, name: str) -> ObjectInfo | None:
@@ -268,7 +292,8 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def get_object(self, object_id: str) -> ObjectInfo | None:
         with self._errors():
-            blob, ct = await self._r.hmget(self._reg.obj(object_id), [b"info", b"ct"])
+            async with self._slots:
+                blob, ct = await self._r.hmget(self._reg.obj(object_id), [b"info", b"ct"])
         return None if blob is None else rk.decode_info(object_id, blob, ct)
 
     async def list_objects(
@@ -361,26 +386,30 @@ class AsyncRedisBackend(AsyncBackend):
             return [rk.split_seq(i)[1] for i in items]
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            # Whole milliseconds, at least one: the server rounds the timeout down, and a
-            # timeout of 0 would block forever.
-            chunk = max(math.ceil(min(remaining, _BLOCK_CHUNK) * 1000), 1) / 1000
-            with self._errors():
-                popped: list[bytes]
-                if n == 1:
-                    one = await self._rb.blpop([key], timeout=chunk)
-                    popped = [] if one is None else [cast(bytes, one[1])]
-                else:
-                    many = await self._rb.blmpop(chunk, 1, key, direction="LEFT", count=n)  # type: ignore[arg-type]
-                    popped = [] if many is None else cast(list[bytes], many[1])
+            ran, popped = await self._pop_blocking(key, n, _chunk(remaining))
+            if not ran:  # every blocking connection was busy: pop without blocking
+                popped = await self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
             if popped:
                 return [rk.split_seq(i)[1] for i in popped]
             # Blocked pops are not woken by a deletion: check before blocking again.
             await self._require(k, object_id)
         return []
 
+    async def _pop_blocking(self, key: bytes, n: int, chunk: float) -> tuple[bool, list[bytes]]:
+        if n == 1:
+            ran, one = await self._block(chunk, key, lambda r, c: r.blpop([key], timeout=c))
+            return ran, [] if one is None else [cast(bytes, one[1])]
+        ran, many = await self._block(
+            chunk,
+            key,
+            lambda r, c: r.blmpop(c, 1, key, direction="LEFT", count=n),  # type: ignore[arg-type]
+        )
+        return ran, [] if many is None else cast(list[bytes], many[1])
+
     async def _require(self, k: rk.ObjectKeys, object_id: str) -> None:
         with self._errors():
-            exists = await self._r.exists(k.marker)
+            async with self._slots:
+                exists = await self._r.exists(k.marker)
         if not exists:
             raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
 
@@ -488,7 +517,8 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
         with self._errors():
-            entries = cast(dict[bytes, bytes], await self._r.hgetall(self._jk.fns(env)))
+            async with self._slots:
+                entries = cast(dict[bytes, bytes], await self._r.hgetall(self._jk.fns(env)))
         out = []
         for field, value in entries.items():
             fapp, name = field.decode().split("\0", 1)
@@ -561,9 +591,9 @@ class AsyncRedisBackend(AsyncBackend):
         keys = [self._jk.fn(env, app, f) + b"wake" for f in functions]
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            with self._errors():
-                if await self._rb.blpop(keys, timeout=_chunk(remaining)) is not None:
-                    return
+            _, woken = await self._block(_chunk(remaining), keys[0], lambda r, c: r.blpop(keys, timeout=c))
+            if woken is not None:
+                return
 
     async def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
         keys = [self._jk.call(call_id)]
@@ -609,7 +639,8 @@ class AsyncRedisBackend(AsyncBackend):
             return
         jk = self._jk
         with self._errors():
-            state = await self._r.hget(jk.call(call_id), "st")
+            async with self._slots:
+                state = await self._r.hget(jk.call(call_id), "st")
         if state not in (b"pending", b"running"):
             return  # terminal, or unknown: nothing to wait for
         # Terminal calls hold one token in their done list; moving it from the list's tail to
@@ -617,8 +648,11 @@ class AsyncRedisBackend(AsyncBackend):
         done = jk.done(call_id).decode()
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            with self._errors():
-                moved = await self._rb.blmove(done, done, _chunk(remaining), "RIGHT", "LEFT")  # type: ignore[arg-type]
+            _, moved = await self._block(
+                _chunk(remaining),
+                done.encode(),
+                lambda r, c: r.blmove(done, done, c, "RIGHT", "LEFT"),  # type: ignore[arg-type]
+            )
             if moved is not None:
                 return
 
@@ -683,15 +717,14 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def now(self) -> float:
         with self._errors():
-            sec, usec = await self._r.time()
+            async with self._slots:
+                sec, usec = await self._r.time()
         return sec + usec / 1e6
 
     async def ping(self) -> None:
         with self._errors():
-            await self._r.ping()
+            async with self._slots:
+                await self._r.ping()
 
     async def aclose(self) -> None:
-        try:
-            await self._r.aclose()
-        finally:
-            await self._rb.aclose()
+        await self._c.aclose()

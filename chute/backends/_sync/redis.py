@@ -18,21 +18,20 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import redis.exceptions as rexc
 from redis import Redis
-from redis.cluster import RedisCluster
-from redis.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import Script
 
 from chute import _validate
 from chute._url import DEFAULT_PREFIX, redis_py_url  # noqa: F401 - re-exported for callers
+from chute.backends import _redis_conn as conn
 from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
 from chute.backends._sync.base import Backend
+from chute.backends._sync.redis_client import RedisClient
 from chute.backends.types import (
     CallRecord,
     CallState,
@@ -69,21 +68,27 @@ _SUBMIT_SWEEP = 10
 # Index entries job_list walks per script call (it loops until `limit` calls matched).
 _LIST_BATCH = 500
 
-Client = Redis | RedisCluster
-
-
-def _connect(url: str, cluster: bool, socket_timeout: float, settings: Settings) -> Client:
-    kwargs: dict[str, Any] = {
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": settings.timeout,
-        "health_check_interval": 30,
-        # No retries: a clear BackendUnavailableError within settings.timeout beats a hang.
-        "retry": Retry(NoBackoff(), 0),
-        "decode_responses": False,
-    }
-    if cluster:
-        return RedisCluster.from_url(url, **kwargs)
-    return Redis.from_url(url, **kwargs)
+# Scripts after which ?wait_replicas=N WAITs: those storing what the caller is told is stored.
+# Not destructive reads (queue_pop, kv_pop, job_claim): failing one after it took its items
+# would lose them. Not reads, nor heartbeats and sweeps, which a lagging replica must not fail.
+_ACKED_WRITES = frozenset(
+    s.name
+    for s in (
+        scripts.queue_put,
+        scripts.queue_clear,
+        scripts.kv_put,
+        scripts.kv_clear,
+        scripts.registry_create,
+        scripts.registry_drop,
+        scripts.object_purge,
+        scripts.job_deploy,
+        scripts.job_submit,
+        scripts.job_finish,
+        scripts.job_retry,
+        scripts.job_release,
+        scripts.job_cancel,
+    )
+)
 
 
 def _ms(seconds: float) -> int:
@@ -106,15 +111,16 @@ class RedisBackend(Backend):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # The URL was parsed and validated when the settings were built (chute._url).
-        url, cluster = settings.url.client_url, settings.url.cluster
+        self._opts = opts = conn.RedisOptions.of(settings.url)
         self.prefix = settings.url.prefix
         self._reg = rk.registry_keys(self.prefix)
         self._jk = rk.job_keys(self.prefix)
         with self._errors():  # the sync cluster client connects here already
-            self._r = _connect(url, cluster, settings.timeout, settings)
-            # redis-py applies socket_timeout to blocking reads too: blocking pops get their own
-            # pool whose timeout outlasts the longest block.
-            self._rb = _connect(url, cluster, _BLOCK_CHUNK + min(settings.timeout, 1.0), settings)
+            # redis-py applies socket_timeout to blocking reads too: blocking commands use other
+            # connections, whose timeout outlasts the longest block (see RedisClient).
+            self._c = RedisClient(settings, opts, _BLOCK_CHUNK + min(settings.timeout, 1.0))
+        self._r = self._c.r
+        self._slots = self._c.slots
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, Script] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
@@ -187,7 +193,17 @@ class RedisBackend(Backend):
         if not self._checked_server:
             self._check_server()
         with self._errors(oid):
-            return self._lua[script.name](keys=keys, args=args)
+            with self._slots:
+                if self._opts.wait_replicas and script.name in _ACKED_WRITES:
+                    sha = self._lua[script.name].sha
+                    command = ("EVALSHA", sha, len(keys), *keys, *args)
+                    return self._c.acked(keys[0], command, script.source)
+                return self._lua[script.name](keys=keys, args=args)
+
+    def _block(self, chunk: float, key: bytes, command: Callable[[Redis, float], Any]) -> tuple[bool, Any]:
+        """A blocking command on ``key``'s slot (see ``RedisClient.block``)."""
+        with self._errors():
+            return self._c.block(chunk, key, command)
 
     def _check_server(self) -> None:
         """Once per backend: warn if the server may evict keys, which silently drops
@@ -197,7 +213,8 @@ class RedisBackend(Backend):
         would make the first operation wait for the same dead server a second time."""
         try:
             with self._errors():
-                info = self._r.info("memory")
+                with self._slots:
+                    info = self._r.info("memory")
         except AuthError:
             info = None  # INFO hidden by an ACL: not checked (a wrong password fails the operation)
         except BackendUnavailableError:
@@ -247,7 +264,11 @@ class RedisBackend(Backend):
         # second, so a crash in between leaves an unreferenced marker, never a registered
         # object whose data is missing.
         with self._errors():
-            self._r.set(k.marker, kind.value)
+            with self._slots:
+                if self._opts.wait_replicas:
+                    self._c.acked(k.marker, ("SET", k.marker, kind.value))
+                else:
+                    self._r.set(k.marker, kind.value)
         reg = self._reg
         created, oid, blob, ct = self._run(
             scripts.registry_create,
@@ -257,7 +278,8 @@ class RedisBackend(Backend):
         if not created:
             # The name was taken (maybe by a racing creator): drop our now-orphan marker.
             with self._errors():
-                self._r.delete(k.marker)
+                with self._slots:
+                    self._r.delete(k.marker)
         return rk.decode_info(oid, blob, ct), bool(created)
 
     def lookup_object(self, kind: Kind, env: str, name: str) -> ObjectInfo | None:
@@ -267,7 +289,8 @@ class RedisBackend(Backend):
 
     def get_object(self, object_id: str) -> ObjectInfo | None:
         with self._errors():
-            blob, ct = self._r.hmget(self._reg.obj(object_id), [b"info", b"ct"])
+            with self._slots:
+                blob, ct = self._r.hmget(self._reg.obj(object_id), [b"info", b"ct"])
         return None if blob is None else rk.decode_info(object_id, blob, ct)
 
     def list_objects(
@@ -358,26 +381,30 @@ class RedisBackend(Backend):
             return [rk.split_seq(i)[1] for i in items]
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            # Whole milliseconds, at least one: the server rounds the timeout down, and a
-            # timeout of 0 would block forever.
-            chunk = max(math.ceil(min(remaining, _BLOCK_CHUNK) * 1000), 1) / 1000
-            with self._errors():
-                popped: list[bytes]
-                if n == 1:
-                    one = self._rb.blpop([key], timeout=chunk)
-                    popped = [] if one is None else [cast(bytes, one[1])]
-                else:
-                    many = self._rb.blmpop(chunk, 1, key, direction="LEFT", count=n)  # type: ignore[arg-type]
-                    popped = [] if many is None else cast(list[bytes], many[1])
+            ran, popped = self._pop_blocking(key, n, _chunk(remaining))
+            if not ran:  # every blocking connection was busy: pop without blocking
+                popped = self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
             if popped:
                 return [rk.split_seq(i)[1] for i in popped]
             # Blocked pops are not woken by a deletion: check before blocking again.
             self._require(k, object_id)
         return []
 
+    def _pop_blocking(self, key: bytes, n: int, chunk: float) -> tuple[bool, list[bytes]]:
+        if n == 1:
+            ran, one = self._block(chunk, key, lambda r, c: r.blpop([key], timeout=c))
+            return ran, [] if one is None else [cast(bytes, one[1])]
+        ran, many = self._block(
+            chunk,
+            key,
+            lambda r, c: r.blmpop(c, 1, key, direction="LEFT", count=n),  # type: ignore[arg-type]
+        )
+        return ran, [] if many is None else cast(list[bytes], many[1])
+
     def _require(self, k: rk.ObjectKeys, object_id: str) -> None:
         with self._errors():
-            exists = self._r.exists(k.marker)
+            with self._slots:
+                exists = self._r.exists(k.marker)
         if not exists:
             raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
 
@@ -477,7 +504,8 @@ class RedisBackend(Backend):
 
     def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
         with self._errors():
-            entries = cast(dict[bytes, bytes], self._r.hgetall(self._jk.fns(env)))
+            with self._slots:
+                entries = cast(dict[bytes, bytes], self._r.hgetall(self._jk.fns(env)))
         out = []
         for field, value in entries.items():
             fapp, name = field.decode().split("\0", 1)
@@ -550,9 +578,9 @@ class RedisBackend(Backend):
         keys = [self._jk.fn(env, app, f) + b"wake" for f in functions]
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            with self._errors():
-                if self._rb.blpop(keys, timeout=_chunk(remaining)) is not None:
-                    return
+            _, woken = self._block(_chunk(remaining), keys[0], lambda r, c: r.blpop(keys, timeout=c))
+            if woken is not None:
+                return
 
     def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
         keys = [self._jk.call(call_id)]
@@ -596,7 +624,8 @@ class RedisBackend(Backend):
             return
         jk = self._jk
         with self._errors():
-            state = self._r.hget(jk.call(call_id), "st")
+            with self._slots:
+                state = self._r.hget(jk.call(call_id), "st")
         if state not in (b"pending", b"running"):
             return  # terminal, or unknown: nothing to wait for
         # Terminal calls hold one token in their done list; moving it from the list's tail to
@@ -604,8 +633,11 @@ class RedisBackend(Backend):
         done = jk.done(call_id).decode()
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            with self._errors():
-                moved = self._rb.blmove(done, done, _chunk(remaining), "RIGHT", "LEFT")  # type: ignore[arg-type]
+            _, moved = self._block(
+                _chunk(remaining),
+                done.encode(),
+                lambda r, c: r.blmove(done, done, c, "RIGHT", "LEFT"),  # type: ignore[arg-type]
+            )
             if moved is not None:
                 return
 
@@ -670,15 +702,14 @@ class RedisBackend(Backend):
 
     def now(self) -> float:
         with self._errors():
-            sec, usec = self._r.time()
+            with self._slots:
+                sec, usec = self._r.time()
         return sec + usec / 1e6
 
     def ping(self) -> None:
         with self._errors():
-            self._r.ping()
+            with self._slots:
+                self._r.ping()
 
     def close(self) -> None:
-        try:
-            self._r.close()
-        finally:
-            self._rb.close()
+        self._c.close()
