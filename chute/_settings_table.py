@@ -115,6 +115,13 @@ VARS: tuple[Var, ...] = (
         "bytes per serialized dict value, call argument, result or error (tracebacks are truncated)",
     ),
     Var(
+        "CHUTE_VOLUMES_DIR",
+        _text,
+        "beside the SQLite file (else the user data dir)",
+        "where `chute.Volume`s live; a shared path shares them between machines",
+        settings=False,
+    ),
+    Var(
         "CHUTE_WEB_PORT",
         _port,
         "8001",

@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from chute import _outcome, _validate
+from chute._async import graph_ops
 from chute._client import Client
+from chute._context import current_function_call_id
 from chute._jobs import CallInfo, CallRef, FunctionRef, FunctionSpec
 from chute._progress import Progress
 from chute.backends.types import CallRecord, CallState, SubmitRequest
@@ -65,11 +67,18 @@ async def spawn(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
         print(call.object_id)  # fc-…
         ```
     """
+    await ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError("Cannot `spawn` a generator function.")
     return fn.wrap_call(await submit(fn, args, kwargs))
 
 
 async def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallRef:
-    """Submit one call (``spawn`` without the public wrapper)."""
+    """Submit one call (``spawn`` without the public wrapper, nor its generator check).
+
+    A call submitted while another call runs records that call as its parent
+    (``FunctionCall.get_call_graph``).
+    """
     await ensure_deployed(fn)
     if fn.spec.web is not None:
         raise InvalidError(
@@ -77,6 +86,8 @@ async def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any])
             "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
         )
     client = fn.client
+    if fn.bind_args is not None:
+        args = (*fn.bind_args(), *args)
     payload = _outcome.dump_args(args, kwargs, client.settings)
     req = SubmitRequest(
         env=fn.env_name or client.settings.env,
@@ -88,6 +99,9 @@ async def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any])
         idempotency_key=fn.idempotency_key,
     )
     call_id = await client.async_backend().job_submit(req)
+    parent = current_function_call_id()
+    if parent is not None:
+        await graph_ops.record_child(client, req.env, parent, call_id)
     return CallRef(call_id, client)
 
 
@@ -99,7 +113,13 @@ async def remote(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
             attached as a note.
         FunctionTimeoutError: the last attempt exceeded the function's ``timeout``.
         RemoteError: the call was cancelled or its worker kept dying.
+        InvalidError: a generator function (use ``remote_gen``).
     """
+    await ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError(
+            "A generator function cannot be called with `.remote(...)`. Use `.remote_gen(...)` instead."
+        )
     return await get(await submit(fn, args, kwargs))
 
 
@@ -107,6 +127,11 @@ async def gather(*calls: CallRef) -> list[Any]:
     """Wait for every call; results in argument order. The first failure (in argument order)
     is raised; the other calls keep running."""
     return [await get(call) for call in calls]
+
+
+async def record_of(call: CallRef) -> CallRecord:
+    """The call's stored record. Raises NotFoundError if it is unknown."""
+    return await _record(call)
 
 
 async def _record(call: CallRef) -> CallRecord:
@@ -201,7 +226,14 @@ async def info(call: CallRef) -> CallInfo:
 async def spawn_many(
     fn: FunctionRef, arg_lists: Sequence[tuple[tuple[Any, ...], dict[str, Any]]]
 ) -> list[CallRef]:
-    """Submit one call per ``(args, kwargs)``, in order (used by ``map``/``starmap``/``for_each``)."""
+    """Submit one call per ``(args, kwargs)``, in order (used by ``map``/``starmap``/``for_each``).
+
+    Raises:
+        InvalidError: a generator function (use ``remote_gen``).
+    """
+    await ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError("A generator function cannot be called with `.map(...)`.")
     return [await submit(fn, args, kwargs) for args, kwargs in arg_lists]
 
 

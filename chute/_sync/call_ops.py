@@ -15,7 +15,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from chute import _outcome, _validate
+from chute._sync import graph_ops
 from chute._client import Client
+from chute._context import current_function_call_id
 from chute._jobs import CallInfo, CallRef, FunctionRef, FunctionSpec
 from chute._progress import Progress
 from chute.backends.types import CallRecord, CallState, SubmitRequest
@@ -66,11 +68,18 @@ def spawn(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
         print(call.object_id)  # fc-…
         ```
     """
+    ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError("Cannot `spawn` a generator function.")
     return fn.wrap_call(submit(fn, args, kwargs))
 
 
 def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallRef:
-    """Submit one call (``spawn`` without the public wrapper)."""
+    """Submit one call (``spawn`` without the public wrapper, nor its generator check).
+
+    A call submitted while another call runs records that call as its parent
+    (``FunctionCall.get_call_graph``).
+    """
     ensure_deployed(fn)
     if fn.spec.web is not None:
         raise InvalidError(
@@ -78,6 +87,8 @@ def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ca
             "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
         )
     client = fn.client
+    if fn.bind_args is not None:
+        args = (*fn.bind_args(), *args)
     payload = _outcome.dump_args(args, kwargs, client.settings)
     req = SubmitRequest(
         env=fn.env_name or client.settings.env,
@@ -89,6 +100,9 @@ def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ca
         idempotency_key=fn.idempotency_key,
     )
     call_id = client.sync_backend().job_submit(req)
+    parent = current_function_call_id()
+    if parent is not None:
+        graph_ops.record_child(client, req.env, parent, call_id)
     return CallRef(call_id, client)
 
 
@@ -100,7 +114,13 @@ def remote(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
             attached as a note.
         FunctionTimeoutError: the last attempt exceeded the function's ``timeout``.
         RemoteError: the call was cancelled or its worker kept dying.
+        InvalidError: a generator function (use ``remote_gen``).
     """
+    ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError(
+            "A generator function cannot be called with `.remote(...)`. Use `.remote_gen(...)` instead."
+        )
     return get(submit(fn, args, kwargs))
 
 
@@ -108,6 +128,11 @@ def gather(*calls: CallRef) -> list[Any]:
     """Wait for every call; results in argument order. The first failure (in argument order)
     is raised; the other calls keep running."""
     return [get(call) for call in calls]
+
+
+def record_of(call: CallRef) -> CallRecord:
+    """The call's stored record. Raises NotFoundError if it is unknown."""
+    return _record(call)
 
 
 def _record(call: CallRef) -> CallRecord:
@@ -200,7 +225,14 @@ def info(call: CallRef) -> CallInfo:
 
 
 def spawn_many(fn: FunctionRef, arg_lists: Sequence[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[CallRef]:
-    """Submit one call per ``(args, kwargs)``, in order (used by ``map``/``starmap``/``for_each``)."""
+    """Submit one call per ``(args, kwargs)``, in order (used by ``map``/``starmap``/``for_each``).
+
+    Raises:
+        InvalidError: a generator function (use ``remote_gen``).
+    """
+    ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError("A generator function cannot be called with `.map(...)`.")
     return [submit(fn, args, kwargs) for args, kwargs in arg_lists]
 
 

@@ -8,6 +8,7 @@ from chute.cli import jobs
 from chute.cli.dict import dict_cli
 from chute.cli.modal_server import modal_server
 from chute.cli.queue import queue_cli
+from chute.cli.secret import secret_cli
 from chute.cli.serve import serve
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(queue_cli, name="queue")
 app.add_typer(dict_cli, name="dict")
+app.add_typer(secret_cli, name="secret")
 app.command("serve")(serve)
 app.command("modal-server")(modal_server)
 jobs.register(app)
