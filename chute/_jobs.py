@@ -199,11 +199,13 @@ class FunctionRef:
     checked: bool = True
     idempotency_key: str | None = None
     wrap_call: Callable[[CallRef], Any] = _bare
+    # An adapter serving many clients (the Modal wire server) pins its own client.
+    pinned_client: Client | None = None
 
     @property
     def client(self) -> Client:
         # Resolved at each use, not at import time: the environment may change in between.
-        return Client.from_env()
+        return self.pinned_client or Client.from_env()
 
     @property
     def env(self) -> str:
