@@ -188,8 +188,9 @@ def test_cross_client(
 
 @pytest.mark.timeout(240)
 def test_remote_exceptions_and_lookups(
-    modal_server: Callable[..., ModalServer], worker: subprocess.Popen[bytes]
+    modal_server: Callable[..., ModalServer], worker: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CHUTE_MAX_VALUE_BYTES", "200000")  # the server's limit (the worker started)
     server = modal_server()
     run(
         server,
@@ -236,6 +237,13 @@ def test_remote_exceptions_and_lookups(
             raise AssertionError("expected RemoteError")
         except RemoteError as exc:
             assert "cancelled" in str(exc)
+        # Arguments over CHUTE_MAX_VALUE_BYTES (the client would put them in blob storage).
+        for size in (199_990, 300_000):
+            try:
+                fn("echo").spawn(b"x" * size)
+                raise AssertionError("expected InvalidError")
+            except modal.exception.InvalidError as exc:
+                assert "CHUTE_MAX_VALUE_BYTES" in str(exc), exc
         # Lookups.
         for name, text in (("nope", "not found in app 'test-wire'"), ("Model", "Cls.from_name")):
             try:

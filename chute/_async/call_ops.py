@@ -22,8 +22,10 @@ from chute.exception import InvalidError, NotFoundError, OutputExpiredError, Rem
 
 # Longest single blocking wait on a call; longer waits loop (Modal long-polls for 55 s).
 MAX_WAIT_CHUNK = 10.0
-# Longest wait on the first of several calls before the others are re-read (``wait_any``).
-ANY_WAIT_CHUNK = 0.2
+# First wait on the first of several calls before the others are re-read (``wait_any``),
+# doubling up to the longest.
+ANY_WAIT_CHUNK = 0.1
+MAX_ANY_CHUNK = 2.0
 
 
 async def ensure_deployed(fn: FunctionRef) -> None:
@@ -142,20 +144,22 @@ async def wait_any(calls: Sequence[CallRef], timeout: float) -> list[CallRecord 
     is the call's raw outcome (``_outcome.split`` takes it apart without unpickling).
 
     All calls must share one client. Woken by the first unfinished call ending; the others
-    are re-read at least every ``ANY_WAIT_CHUNK`` seconds.
+    are re-read after ``ANY_WAIT_CHUNK`` seconds, then less and less often (up to every
+    ``MAX_ANY_CHUNK`` s), so that long calls are not read over and over.
     """
     if not calls:
         return []
     backend = calls[0].client.async_backend()
     deadline = time.monotonic() + timeout
+    chunk = MAX_WAIT_CHUNK if len(calls) == 1 else ANY_WAIT_CHUNK
     while True:
         records = [await backend.job_get(call.id) for call in calls]
         pending = [c for c, r in zip(calls, records, strict=True) if r is not None and not r.state.terminal]
         remaining = deadline - time.monotonic()
         if len(pending) < len(calls) or remaining <= 0:
             return records
-        chunk = MAX_WAIT_CHUNK if len(calls) == 1 else ANY_WAIT_CHUNK
         await backend.job_wait(pending[0].id, wait=min(remaining, chunk))
+        chunk = min(chunk * 2, max(MAX_ANY_CHUNK, chunk))
 
 
 async def get(call: CallRef, timeout: float | None = None) -> Any:

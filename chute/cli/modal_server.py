@@ -77,7 +77,8 @@ def modal_server(
         if not is_loopback(host):
             _usage_error(
                 f"Refusing to serve on {host} without a token: anyone who can reach it could read and "
-                "change every queue and dict. Pass --token-id/--token-secret, or bind 127.0.0.1."
+                "change every queue and dict, and run any deployed function. Pass --token-id/--token-secret, "
+                "or bind 127.0.0.1."
             )
         if os.environ.get("CHUTE_SECRET"):
             _usage_error(
