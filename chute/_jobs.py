@@ -208,11 +208,13 @@ class FunctionRef:
     # Arguments put before the caller's in every call: a class method's instance parameters
     # (chute.cls), computed when a call is made so that bad parameters fail there, as in Modal.
     bind_args: Callable[[], tuple[Any, ...]] | None = None
+    # An adapter serving many clients (the Modal wire server) pins its own client.
+    pinned_client: Client | None = None
 
     @property
     def client(self) -> Client:
         # Resolved at each use, not at import time: the environment may change in between.
-        return Client.from_env()
+        return self.pinned_client or Client.from_env()
 
     @property
     def env(self) -> str:

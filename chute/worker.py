@@ -108,7 +108,7 @@ def _executor_main(conn: Connection, target: str, app_name: str, fn_name: str, p
             message = (
                 "err",
                 call_id,
-                _outcome.pack_error(exc, traceback.format_exc(), settings),
+                _outcome.pack_error(exc, traceback.format_exc(), settings, call_id),
                 _outcome.error_line(exc),
             )
         conn.send(message)

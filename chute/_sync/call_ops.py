@@ -25,6 +25,10 @@ from chute.exception import InvalidError, NotFoundError, OutputExpiredError, Rem
 
 # Longest single blocking wait on a call; longer waits loop (Modal long-polls for 55 s).
 MAX_WAIT_CHUNK = 10.0
+# First wait on the first of several calls before the others are re-read (``wait_any``),
+# doubling up to the longest.
+ANY_WAIT_CHUNK = 0.1
+MAX_ANY_CHUNK = 2.0
 
 
 def ensure_deployed(fn: FunctionRef) -> None:
@@ -81,23 +85,41 @@ def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ca
     (``FunctionCall.get_call_graph``).
     """
     ensure_deployed(fn)
+    if fn.bind_args is not None:
+        args = (*fn.bind_args(), *args)
+    return submit_payload(fn, _outcome.dump_args(args, kwargs, fn.client.settings))
+
+
+def submit_payload(
+    fn: FunctionRef, payload: bytes, *, call_id: str | None = None, idempotency_key: str | None = None
+) -> CallRef:
+    """Submit one call whose arguments are already encoded: a sealed pickle of ``(args, kwargs)``
+    (``_serialize.seal``, signed when CHUTE_SECRET is set). Adapters that receive pickled
+    arguments from another client (the Modal wire server) submit them without unpickling.
+
+    ``call_id`` chooses the call's id (default: a new random one); ``idempotency_key``
+    overrides the function's (``with_options``) for this call.
+
+    Raises:
+        NotFoundError: the function was looked up by name and is not deployed.
+        RequestSizeError: ``payload`` is over CHUTE_MAX_VALUE_BYTES.
+        InvalidError: the function is a web endpoint.
+    """
+    ensure_deployed(fn)
     if fn.spec.web is not None:
         raise InvalidError(
             f"{fn.label} is a web endpoint: it cannot be spawned, called remotely or mapped. "
             "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
         )
     client = fn.client
-    if fn.bind_args is not None:
-        args = (*fn.bind_args(), *args)
-    payload = _outcome.dump_args(args, kwargs, client.settings)
     req = SubmitRequest(
         env=fn.env_name or client.settings.env,
         app=fn.app_name,
         function=fn.name,
-        call_id=_outcome.new_call_id(),
-        payload=payload,
+        call_id=call_id or _outcome.new_call_id(),
+        payload=_outcome.check_args_size(payload, client.settings),
         result_ttl=fn.spec.result_ttl,
-        idempotency_key=fn.idempotency_key,
+        idempotency_key=idempotency_key or fn.idempotency_key,
     )
     call_id = client.sync_backend().job_submit(req)
     parent = current_function_call_id()
@@ -140,6 +162,30 @@ def _record(call: CallRef) -> CallRecord:
     if record is None:
         raise NotFoundError(f"Function call {call.id} not found (never existed, or long expired).")
     return record
+
+
+def wait_any(calls: Sequence[CallRef], timeout: float) -> list[CallRecord | None]:
+    """The calls' records (None for an unknown call), as soon as one of them is terminal or
+    unknown, or as they are after ``timeout`` seconds (0: read once). Each record's ``result``
+    is the call's raw outcome (``_outcome.split`` takes it apart without unpickling).
+
+    All calls must share one client. Woken by the first unfinished call ending; the others
+    are re-read after ``ANY_WAIT_CHUNK`` seconds, then less and less often (up to every
+    ``MAX_ANY_CHUNK`` s), so that long calls are not read over and over.
+    """
+    if not calls:
+        return []
+    backend = calls[0].client.sync_backend()
+    deadline = time.monotonic() + timeout
+    chunk = MAX_WAIT_CHUNK if len(calls) == 1 else ANY_WAIT_CHUNK
+    while True:
+        records = [backend.job_get(call.id) for call in calls]
+        pending = [c for c, r in zip(calls, records, strict=True) if r is not None and not r.state.terminal]
+        remaining = deadline - time.monotonic()
+        if len(pending) < len(calls) or remaining <= 0:
+            return records
+        backend.job_wait(pending[0].id, wait=min(remaining, chunk))
+        chunk = min(chunk * 2, max(MAX_ANY_CHUNK, chunk))
 
 
 def get(call: CallRef, timeout: float | None = None) -> Any:
