@@ -55,7 +55,9 @@ def _needs_extra(
     return checked
 
 
-app.command("serve")(_needs_extra(serve, "serve", "server", ["fastapi", "fastapi_offline", "uvicorn", "httpx", "a2wsgi"]))
+app.command("serve")(
+    _needs_extra(serve, "serve", "server", ["fastapi", "fastapi_offline", "uvicorn", "httpx", "a2wsgi"])
+)
 app.command("modal-server")(_needs_extra(modal_server, "modal-server", "modal", ["modal", "grpclib"]))
 jobs.register(app)
 
