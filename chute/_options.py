@@ -16,9 +16,9 @@ import inspect
 import os
 import re
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from chute.exception import DeprecationError, IgnoredOptionWarning, InvalidError
 
@@ -26,7 +26,6 @@ from chute.exception import DeprecationError, IgnoredOptionWarning, InvalidError
 # passes none of them (and the executors importing it) does not load those modules.
 if TYPE_CHECKING:
     from chute._jobs import FunctionSpec
-    from chute.app import App
     from chute.image import Image
     from chute.schedule import Schedule
     from chute.secret import Secret
@@ -220,7 +219,20 @@ def check_max_inputs(max_inputs: object) -> bool:
     return True
 
 
-def build(app: App, kwargs: dict[str, Any], base: FunctionSpec) -> tuple[FunctionSpec, FunctionOptions]:
+class AppDefaults(Protocol):
+    """What ``build`` reads of the ``chute.App`` (its app-wide image, secrets and volumes)."""
+
+    @property
+    def image(self) -> Image | None: ...
+    @property
+    def secrets(self) -> Sequence[Secret]: ...
+    @property
+    def volumes(self) -> Mapping[str, Volume]: ...
+
+
+def build(
+    app: AppDefaults, kwargs: dict[str, Any], base: FunctionSpec
+) -> tuple[FunctionSpec, FunctionOptions]:
     """Validate Modal's keyword arguments and return (spec, options), app defaults merged in.
 
     Raises:

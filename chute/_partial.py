@@ -85,7 +85,7 @@ class PartialFunction:
 
 
 def _decorator(flags: Flags, is_generator: bool | None = None) -> Callable[[Any], PartialFunction]:
-    from chute.app import Function
+    from chute.function import Function
 
     def decorate(f: Any) -> PartialFunction:
         if isinstance(f, Function):
