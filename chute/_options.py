@@ -13,13 +13,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import os
 import re
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
+from chute import _settings_table
 from chute.exception import DeprecationError, IgnoredOptionWarning, InvalidError
 
 # Image, Secret, Volume and Schedule are imported where an option uses them: an app that
@@ -85,7 +85,7 @@ def warn_ignored(options: Mapping[str, Any], stacklevel: int = 5) -> None:
     named before in this process (not in executors: the process that defined the app warned)."""
     from chute._context import is_local
 
-    if not is_local() or os.environ.get("CHUTE_QUIET_IGNORED_OPTIONS"):
+    if not is_local() or _settings_table.read("CHUTE_QUIET_IGNORED_OPTIONS"):
         return
     names = [k for k, default in IGNORED.items() if k in options and options[k] != default]
     image = options.get("image")

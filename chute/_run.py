@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from chute import _settings_table
 from chute._context import is_local
 from chute.exception import InvalidError
 
@@ -45,7 +46,7 @@ def start_pool(targets: list[str], environment_name: str | None) -> Callable[[],
     env = {**os.environ, QUIET_ENV: "1"}
     roots = [r for r in (_package_root(t) for t in targets) if r is not None]
     if roots:  # a package module: the worker imports it by name from the same root
-        env["PYTHONPATH"] = os.pathsep.join([*roots, *filter(None, [os.environ.get("PYTHONPATH")])])
+        env["PYTHONPATH"] = os.pathsep.join([*roots, *filter(None, [_settings_table.raw("PYTHONPATH")])])
     if environment_name:
         env["CHUTE_ENV"] = environment_name
     proc = subprocess.Popen(

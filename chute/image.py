@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
+from chute import _settings_table
 from chute._image_spec import (
     AUTO_DOCKERIGNORE,
     IMAGE_ID_ENV,
@@ -526,7 +526,7 @@ class Image:
         try:
             yield
         except Exception as exc:
-            if os.environ.get(IMAGE_ID_ENV) == self.object_id:
+            if _settings_table.read(IMAGE_ID_ENV) == self.object_id:
                 raise
             self.inside_exceptions.append(exc)
             if not isinstance(exc, ImportError):

@@ -16,7 +16,7 @@ Example:
 
     @app.function(secrets=[chute.Secret.from_name("openai"), chute.Secret.from_dict({"MODE": "prod"})])
     def ask(question: str) -> str:
-        return os.environ["OPENAI_API_KEY"][:3]
+        return environ["OPENAI_API_KEY"][:3]  # from os import environ
     ```
 """
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chute import _validate
+from chute import _settings_table, _validate
 from chute._client import Client, created_by
 from chute._sync import secret_ops
 from chute.exception import AlreadyExistsError, IntegrityError, InvalidError, NotFoundError
@@ -122,7 +122,8 @@ class Secret:
                 f"Secret.from_local_environ: {missing} not set in this process's environment. Set them, "
                 "or use Secret.from_name() for a secret stored with `chute secret create`."
             )
-        return Secret._new("local_environ", {k: os.environ[k] for k in env_keys if k in os.environ})
+        values = {k: v for k in env_keys if (v := _settings_table.raw(k)) is not None}
+        return Secret._new("local_environ", values)
 
     @staticmethod
     def from_dotenv(path: str | Path | None = None, *, filename: str = ".env", client: Any = None) -> Secret:
