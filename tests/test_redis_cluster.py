@@ -22,12 +22,20 @@ import redis
 
 import chute
 from chute import _client
+from chute._outcome import new_call_id
 from chute._url import parse_url
 from chute.backends import _redis_conn as conn
 from chute.backends import open_backend
 from chute.backends._async.redis import _ACKED_WRITES
 from chute.backends._redis_scripts import ALL
-from chute.backends.types import Kind, PutStatus
+from chute.backends.types import (
+    CallState,
+    ClaimRequest,
+    FunctionStats,
+    Kind,
+    PutStatus,
+    SubmitRequest,
+)
 from chute.config import Settings
 from chute.exception import BackendUnavailableError, InvalidError
 from tests._servers import ClusterServers, redis_cluster
@@ -145,6 +153,53 @@ def test_objects_spread_over_the_shards(cluster_srv: ClusterServers) -> None:
                 key.startswith(prefix.encode() + b"{qu-") for key in r.scan_iter(match=f"{prefix}*")
             )
     assert holding >= 2
+
+
+def test_jobs_of_functions_spread_over_the_shards(cluster_srv: ClusterServers) -> None:
+    """Each function's calls share a slot of their own (the issue: 5 functions in 2 apps had
+    all their keys on one node). The slots of these 5 functions fall on all 3 masters (the
+    tags are fixed by the names: the test is deterministic); every key of one function is on one
+    master; only the small cross-function indexes are in the ``{jobs}`` slot; listing merges the
+    functions' indexes, newest first."""
+    prefix = f"jobspread{uuid.uuid4().hex[:8]}:"
+    env = "main"
+    functions = [("app1", "f1"), ("app1", "f2"), ("app1", "f3"), ("app2", "g1"), ("app2", "g2")]
+    backend = open_backend(Settings.from_env(url=f"{cluster_srv.url}?prefix={prefix}"))
+    submitted: list[str] = []
+    try:
+        for app in ("app1", "app2"):
+            backend.job_deploy(env, app, [(f, b"{}") for a, f in functions if a == app])
+        for i in range(4):
+            for app, f in functions:
+                call_id = new_call_id(env, app, f)
+                req = SubmitRequest(env, app, f, call_id, b"p", result_ttl=60, idempotency_key=f"k{i}")
+                assert backend.job_submit(req) == call_id
+                submitted.append(call_id)
+        for app, f in functions:  # one of each claimed and finished
+            (rec,) = backend.job_claim(ClaimRequest(env, app, f, "w", 1, 60, None, 8))
+            assert backend.job_finish(rec.id, rec.attempts, CallState.SUCCEEDED, b"r")
+            assert backend.job_stats(env, app, f) == FunctionStats(pending=3, succeeded=1)
+        listed = [r.id for r in backend.job_list(env, limit=100)]
+        assert listed == submitted[::-1]  # newest first, across functions and shards
+        newest_of_app2 = [submitted[-1], submitted[-2], submitted[-6]]
+        assert [r.id for r in backend.job_list(env, app="app2", limit=3)] == newest_of_app2
+        assert len(backend.job_list(env, state=CallState.SUCCEEDED)) == 5
+    finally:
+        backend.close()
+    per_master: list[Counter[str]] = []
+    for master in cluster_srv.masters:
+        with redis.Redis(port=master.port) as r:
+            tags = Counter(
+                key.decode().removeprefix(prefix).split("}", 1)[0] + "}"
+                for key in r.scan_iter(match=f"{prefix}*")
+            )
+        per_master.append(tags)
+    holding = [m for m in per_master if any(t.startswith("{jobs:") for t in m)]
+    assert len(holding) == 3, per_master  # 5 functions on all 3 masters
+    function_tags = {t for m in per_master for t in m if t.startswith("{jobs:")}
+    assert len(function_tags) == 5  # one slot per function, each on one master
+    assert sum(m["{jobs}"] for m in per_master) == 3  # fns:main, fcalls:main, tags
+    assert all(m[t] >= 4 for m in per_master for t in m if t.startswith("{jobs:"))
 
 
 # -- URL options -------------------------------------------------------------------------------

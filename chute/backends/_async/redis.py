@@ -51,8 +51,6 @@ from chute.exception import (
 # iterate() sees a new item quickly, back off to bound the load of idle waiters.
 _POLL_MIN, _POLL_MAX = 0.005, 0.05
 _REAP_BATCH = 100
-# Expired job results/records cleaned per collect_garbage step, and piggybacked on each submit.
-_SWEEP_BATCH = 500
 
 # Scripts after which ?wait_replicas=N WAITs: those storing what the caller is told is stored.
 # Not destructive reads (queue_pop, kv_pop, job_claim): failing one after it took its items
@@ -68,6 +66,7 @@ _ACKED_WRITES = frozenset(
         scripts.registry_drop,
         scripts.object_purge,
         scripts.job_deploy,
+        scripts.job_register,
         scripts.job_submit,
         scripts.job_finish,
         scripts.job_retry,
@@ -96,6 +95,8 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, AsyncScript] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
+        self._located: dict[str, str] = {}
+        self._registered: set[tuple[str, str, str]] = set()
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:
@@ -179,6 +180,15 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         with self._errors():
             return await self._c.block(chunk, key, command)
 
+    async def _write(self, key: bytes, command: tuple[Any, ...]) -> Any:
+        """A plain write command on ``key``, waited for by ``?wait_replicas`` replicas."""
+        with self._errors():
+            async with self._slots:
+                if self._opts.wait_replicas:
+                    return await self._c.acked(key, command)
+                r: Any = self._r  # execute_command is untyped in the sync client
+                return await r.execute_command(*command)
+
     async def _check_server(self) -> None:
         """Once per backend: warn if the server may evict keys, which silently drops
         acknowledged items, dict entries and calls. Servers that hide INFO are not checked.
@@ -237,12 +247,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         # Two slots, two steps. The data's marker is written first and the registry entry
         # second, so a crash in between leaves an unreferenced marker, never a registered
         # object whose data is missing.
-        with self._errors():
-            async with self._slots:
-                if self._opts.wait_replicas:
-                    await self._c.acked(k.marker, ("SET", k.marker, kind.value))
-                else:
-                    await self._r.set(k.marker, kind.value)
+        await self._write(k.marker, ("SET", k.marker, kind.value))
         reg = self._reg
         created, oid, blob, ct = await self._run(
             scripts.registry_create,
@@ -320,13 +325,8 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
             count += len(ids)
             if len(ids) < _REAP_BATCH:
                 break
-        jk = self._jk
-        while True:
-            results, records = await self._run(
-                scripts.job_sweep, keys=[jk.expiring, jk.tomb, jk.jobs_prefix], args=[_SWEEP_BATCH]
-            )
-            if results < _SWEEP_BATCH and records < _SWEEP_BATCH:
-                return count
+        await self._sweep_jobs()
+        return count
 
     # -- queues ----------------------------------------------------------------------------
 
