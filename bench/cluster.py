@@ -1,5 +1,5 @@
-"""Redis Cluster scale figures: queue items/s with 1 and with 3 shards, one queue (one slot)
-against many, and what ``?wait_replicas=1`` costs a put.
+"""Redis Cluster scale figures: queue items/s and jobs/s with 1 and with 3 shards, one queue or
+function (one slot) against many, and what ``?wait_replicas=1`` costs a put.
 
     python -m bench.cluster                  # about 2 minutes
     python -m bench.cluster --seconds 3 --procs 4 --batch 100
@@ -9,6 +9,12 @@ Throughput: ``--procs`` forked processes meet at a barrier, then each ``put_many
 and ``get_many``s them back (the get phase). Items/s is the sum over processes. "spread" gives
 each process a queue of its own (queues hash to slots, so to shards, independently); "one
 queue" puts every process on the same queue, hence on one slot of one master.
+
+Jobs: the same phases with calls, on the storage interface (no executor processes: what the
+backend sustains): each process submits calls of its function one ``job_submit`` at a time,
+then claims them ``--batch`` at a time and finishes each (``job_finish``). "spread" gives each
+process a function of its own (functions hash to slots by their tag, so to shards); "one
+function" puts every process on the same function, hence on one slot of one master.
 
 WAIT cost: one process, sequential single-item ``put``s on a Cluster of 3 masters + 3 replicas,
 without and with ``wait_replicas=1``; latency percentiles.
@@ -32,6 +38,11 @@ import redis
 
 import chute
 from chute._client import Client
+from chute._outcome import new_call_id
+from chute.backends import open_backend
+from chute.backends._call_tags import function_tag
+from chute.backends.types import CallState, ClaimRequest, SubmitRequest
+from chute.config import Settings
 from tests._servers import SLOTS, ClusterServers, redis_cluster
 
 _CTX = mp.get_context("fork")
@@ -99,6 +110,72 @@ def throughput(
     return put / seconds, got / get_seconds
 
 
+def _jobs_worker(
+    url: str, fn: str, seconds: float, batch: int, barrier: Barrier, out: Any, index: int
+) -> None:
+    backend = open_backend(Settings.from_env(url=url))
+    env = app = "bench"
+    backend.job_stats(env, app, fn)  # connected before the clock starts
+    barrier.wait()
+    submitted = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        call_id = new_call_id(env, app, fn)
+        backend.job_submit(SubmitRequest(env, app, fn, call_id, b"x" * 16, result_ttl=600))
+        submitted += 1
+    barrier.wait()
+    done = 0
+    start = time.monotonic()
+    claim = ClaimRequest(env, app, fn, f"w{index}", batch, 60.0, None, 8)
+    while calls := backend.job_claim(claim):
+        for c in calls:
+            backend.job_finish(c.id, c.attempts, CallState.SUCCEEDED, b"r")
+        done += len(calls)
+    out.put((index, submitted, done, time.monotonic() - start))
+    backend.close()
+
+
+def functions_on_shards(cluster: ClusterServers, n: int, one_function: bool) -> list[str]:
+    """Names of ``n`` functions of the app ``bench``: process i's on master i % shards (or all
+    the same function)."""
+    shards = len(cluster.masters)
+    by_shard: dict[int, list[str]] = {s: [] for s in range(shards)}
+    with redis.Redis(port=cluster.masters[0].port) as r:
+        i = 0
+        while any(len(v) < -(-n // shards) for v in by_shard.values()):
+            fn = f"fn{i}"
+            i += 1
+            tag = function_tag("bench", "bench", fn)
+            slot = int(r.execute_command("CLUSTER", "KEYSLOT", f"{{jobs:{tag}}}"))
+            by_shard[slot * shards // SLOTS].append(fn)
+            if one_function:
+                return [fn] * n
+    return [by_shard[i % shards][i // shards] for i in range(n)]
+
+
+def jobs_throughput(
+    cluster: ClusterServers, url: str, args: argparse.Namespace, one_function: bool
+) -> tuple[float, float]:
+    """(calls submitted/s, calls claimed and finished/s) summed over ``args.procs`` processes."""
+    procs, seconds, batch = args.procs, args.seconds, args.batch
+    names = functions_on_shards(cluster, procs, one_function)
+    barrier = _CTX.Barrier(procs)
+    out = _CTX.Queue()
+    children = [
+        _CTX.Process(target=_jobs_worker, args=(url, names[i], seconds, batch, barrier, out, i))
+        for i in range(procs)
+    ]
+    for c in children:
+        c.start()
+    results = [out.get(timeout=seconds * 20 + 120) for _ in children]
+    for c in children:
+        c.join(60)
+    submitted = sum(r[1] for r in results)
+    done = sum(r[2] for r in results)
+    assert done == submitted, (done, submitted)
+    return submitted / seconds, done / max(r[3] for r in results)
+
+
 def _cpu(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far (Linux /proc)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -125,14 +202,7 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--procs", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--latency-puts", type=int, default=1000)
-    args = ap.parse_args(argv)
-    print(f"# bench/cluster.py on {os.cpu_count()} CPU cores (clients and servers share them)\n")
+def _queues(args: argparse.Namespace) -> None:
     head = "| shards | queues | put items/s | get items/s | server CPU µs/item (put + get) | busiest master |"
     print(head)
     print("| --- | --- | ---: | ---: | ---: | ---: |")
@@ -153,6 +223,32 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{args.procs} processes, batches of {args.batch} items of 16 bytes, {args.seconds:g} s a phase.\n"
     )
+
+
+def _jobs(args: argparse.Namespace) -> None:
+    print("| shards | functions | submit calls/s | claim + finish calls/s | server CPU µs/call |", end="")
+    print(" busiest master |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for shards in (1, 3):
+        with redis_cluster(shards=shards) as cluster:
+            for one_function in (False, True):
+                if shards == 1 and one_function:
+                    continue
+                before = [_cpu(m.proc.pid) for m in cluster.masters]
+                sub, fin = jobs_throughput(cluster, f"{cluster.url}?prefix=j{shards}:", args, one_function)
+                used = [_cpu(m.proc.pid) - b for m, b in zip(cluster.masters, before, strict=True)]
+                calls = sub * args.seconds
+                label = "one (one slot)" if one_function else f"{args.procs} (spread)"
+                share = max(used) / sum(used) if sum(used) else 0.0
+                cpu_per_call = sum(used) / calls * 1e6 if calls else 0.0
+                print(f"| {shards} | {label} | {sub:,.0f} | {fin:,.0f} | {cpu_per_call:.1f} | {share:.0%} |")
+    print(
+        f"\n{args.procs} processes, one call per submit, claims of {args.batch}, one finish per call, "
+        f"{args.seconds:g} s of submits.\n"
+    )
+
+
+def _wait(args: argparse.Namespace) -> None:
     print("| put (1 item, sequential), 3 masters + 3 replicas | p50 ms | p99 ms | mean ms |")
     print("| --- | ---: | ---: | ---: |")
     with redis_cluster(shards=3, replicas=1) as cluster:
@@ -162,6 +258,20 @@ def main(argv: list[str] | None = None) -> int:
             label = f"wait_replicas={wait}" if wait else "no WAIT"
             p50, p99, mean = _pct(lat, 0.5), _pct(lat, 0.99), statistics.fmean(lat)
             print(f"| {label} | {p50 * 1000:.2f} | {p99 * 1000:.2f} | {mean * 1000:.2f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--latency-puts", type=int, default=1000)
+    ap.add_argument("--only", choices=["queues", "jobs", "wait"], help="run one part only")
+    args = ap.parse_args(argv)
+    print(f"# bench/cluster.py on {os.cpu_count()} CPU cores (clients and servers share them)\n")
+    for part, run in (("queues", _queues), ("jobs", _jobs), ("wait", _wait)):
+        if args.only in (None, part):
+            run(args)
     return 0
 
 
