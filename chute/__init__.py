@@ -6,6 +6,7 @@ across machines through Redis or Valkey.
 
 from chute import exception
 from chute._client import Client
+from chute._inputs import batched, concurrent
 from chute._version import __version__
 from chute.app import App, Function, Retries
 from chute.backends.types import CallState
@@ -28,6 +29,8 @@ __all__ = [
     "Retries",
     "__version__",
     "asgi_app",
+    "batched",
+    "concurrent",
     "exception",
     "fastapi_endpoint",
     "web_endpoint",

@@ -82,6 +82,20 @@ class FunctionSpec:
     result_ttl: float = DEFAULT_RESULT_TTL
     module: str | None = None  # where the code lives, for people reading listings
     web: dict[str, Any] | None = None  # a web endpoint's declaration (chute.web.spec.WebSpec)
+    max_inputs: int = 1  # @concurrent: calls one executor runs at once (batches, when batched)
+    target_inputs: int | None = None  # @concurrent: fill executors to this before starting another
+    batch_max_size: int | None = None  # @batched
+    batch_wait_ms: int = 0  # @batched
+
+    @property
+    def slots(self) -> int:
+        """Calls one executor holds at once: ``max_inputs`` (batches of ``batch_max_size``)."""
+        return self.max_inputs * (self.batch_max_size or 1)
+
+    @property
+    def target_slots(self) -> int:
+        """Calls one executor is filled to before the worker starts another executor."""
+        return (self.target_inputs or self.max_inputs) * (self.batch_max_size or 1)
 
     def to_json(self) -> bytes:
         return json.dumps(dataclasses.asdict(self), sort_keys=True).encode()

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from chute import _validate
 from chute._async import call_ops as _call_ops_async
 from chute._dual import dual
+from chute._inputs import check_concurrency, policies_of
 from chute._jobs import (
     DEFAULT_MAX_CONTAINERS,
     DEFAULT_RESULT_TTL,
@@ -43,6 +44,7 @@ from chute._jobs import (
     Retries,
     check_spec,
 )
+from chute._mapping import BoundForEach, BoundMap, BoundSpawnMap, BoundStarmap
 from chute._sync import call_ops as _call_ops
 from chute.call import FunctionCall
 from chute.exception import InvalidError
@@ -132,44 +134,54 @@ class Function(Generic[P, R]):
             raise ExecutionError(f"{self.app_name}.{self.name} was looked up by name: its code is not here.")
         return self._raw(*args, **kwargs)
 
-    def map(
-        self, *iterables: Iterable[Any], order_outputs: bool = True, return_exceptions: bool = False
-    ) -> _MapIter:
-        """Run the function on every element (of the zipped iterables) in parallel on workers.
+    @property
+    def map(self) -> BoundMap:
+        """``f.map(*iterables, kwargs={}, order_outputs=True, return_exceptions=False)``: run the
+        function on every element in parallel on workers (inputs submitted in batches); results
+        in input order. ``async for r in f.map.aio(...)`` on an event loop."""
+        return BoundMap(self._ref)
 
-        Yields results in input order (``order_outputs=False``: as they finish). A failed call
-        raises its exception unless ``return_exceptions=True``, which yields it instead. Shows
-        a progress bar when stderr is a terminal. ``async for r in f.map.aio(...)`` too.
+    @property
+    def starmap(self) -> BoundStarmap:
+        """``f.starmap(input_iterator, *, kwargs={}, ...)``: like ``map``, each element a tuple of
+        positional arguments. ``f.starmap.aio(...)`` too."""
+        return BoundStarmap(self._ref)
 
-        Example:
-            ```python
-            squares = list(square.map(range(10)))
-            ```
-        """
-        return _MapIter(
-            self, [(args, {}) for args in zip(*iterables, strict=False)], order_outputs, return_exceptions
-        )
+    @property
+    def for_each(self) -> BoundForEach:
+        """``f.for_each(*iterables, kwargs={}, ignore_exceptions=False)``: run on every element and
+        wait for all; discard the results. ``await f.for_each.aio(...)`` too."""
+        return BoundForEach(self._ref)
 
-    def starmap(
-        self,
-        input_iterator: Iterable[Iterable[Any]],
-        *,
-        order_outputs: bool = True,
-        return_exceptions: bool = False,
-    ) -> _MapIter:
-        """Like ``map``, but each element is a tuple of positional arguments."""
-        return _MapIter(
-            self, [(tuple(args), {}) for args in input_iterator], order_outputs, return_exceptions
-        )
+    @property
+    def spawn_map(self) -> BoundSpawnMap:
+        """``f.spawn_map(*iterables, kwargs={})``: submit every call (in batches) and return at once
+        (None, as in Modal). ``await f.spawn_map.aio(...)`` too."""
+        return BoundSpawnMap(self._ref)
 
-    def for_each(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
-        """Run the function on every element and wait for all; discard the results.
+    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Function[P, R]:
+        """A variant of this function that runs like ``@chute.concurrent(max_inputs=...)``, with
+        its own executors (it autoscales independently of the base function, as in Modal).
+
+        Workers serve what the app file defines, so create the variant at module level of the
+        app file (``fast = slow.with_concurrency(max_inputs=8)``): it is registered in the app
+        as ``<name>-c<max_inputs>[-t<target_inputs>]`` and deployed and served with it.
 
         Raises:
-            Exception: the first failure, unless ``ignore_exceptions``.
+            InvalidError: ``max_inputs < 1`` or ``target_inputs > max_inputs``.
         """
-        for _ in self.map(*iterables, order_outputs=False, return_exceptions=ignore_exceptions):
-            pass
+        policy = check_concurrency(max_inputs, target_inputs)
+        suffix = f"-c{policy.max_inputs}" + (f"-t{policy.target_inputs}" if policy.target_inputs else "")
+        name = _validate.check_name(self.name + suffix, "Function")
+        spec = dataclasses.replace(
+            self.spec, max_inputs=policy.max_inputs, target_inputs=policy.target_inputs
+        )
+        variant = Function._new(self.app_name, name, spec, self._raw, self._ref.env_name, self._ref.checked)
+        for app in _registry.get(self.app_name, []):
+            if self.name in app.functions:
+                app.functions.setdefault(name, variant)
+                return app.functions[name]
+        return variant
 
     def get_web_url(self) -> str | None:
         """The URL of a web endpoint (``@chute.asgi_app()`` etc.), None for other functions.
@@ -207,31 +219,6 @@ class Function(Generic[P, R]):
 
 def _function_by_name(app_name: str, name: str, env: str | None) -> Function[..., Any]:
     return Function.from_name(app_name, name, environment_name=env)
-
-
-class _MapIter:
-    """The iterator ``Function.map`` returns; ``.aio()`` gives the async version."""
-
-    def __init__(
-        self,
-        fn: Function[Any, Any],
-        arg_lists: list[tuple[tuple[Any, ...], dict[str, Any]]],
-        order_outputs: bool,
-        return_exceptions: bool,
-    ) -> None:
-        self._args = (fn._ref, arg_lists, order_outputs, return_exceptions)
-        self._it: Iterator[Any] | None = None
-
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        if self._it is None:
-            self._it = _call_ops.map_calls(*self._args)
-        return next(self._it)
-
-    def aio(self) -> AsyncIterator[Any]:
-        return _call_ops_async.map_calls(*self._args)
 
 
 class App:
@@ -288,9 +275,17 @@ class App:
                 raise InvalidError(f"Cannot make generator function {raw.__name__} a chute function.")
             name = _validate.check_name(raw.__name__, "Function")
             web = _web_spec(raw, spec)
-            fn = Function._new(
-                self.name, name, dataclasses.replace(spec, module=raw.__module__, web=web), raw
-            )
+            concurrency, batching = policies_of(raw)
+            fn_spec = dataclasses.replace(spec, module=raw.__module__, web=web)
+            if concurrency is not None:
+                fn_spec = dataclasses.replace(
+                    fn_spec, max_inputs=concurrency.max_inputs, target_inputs=concurrency.target_inputs
+                )
+            if batching is not None:
+                fn_spec = dataclasses.replace(
+                    fn_spec, batch_max_size=batching.max_batch_size, batch_wait_ms=batching.wait_ms
+                )
+            fn = Function._new(self.name, name, fn_spec, raw)
             self.functions[name] = fn
             return fn
 

@@ -163,7 +163,7 @@ def test_max_containers_caps_concurrency_and_pool_scales_to_zero(worker: subproc
 
 def _is_executor(proc: psutil.Process) -> bool:
     try:
-        return "spawn_main" in " ".join(proc.cmdline())
+        return "chute executor" in " ".join(proc.cmdline())
     except psutil.Error:
         return False
 
