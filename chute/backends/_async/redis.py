@@ -91,6 +91,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, AsyncScript] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
+        self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:
