@@ -45,6 +45,9 @@ cluster_server = test_redis_specific.cluster_server  # the fixture: a one-node R
 # The Redis backend of each flavour: its modules (redis.py and the jobs mixin, redis_jobs.py).
 BACKENDS = [ROOT / "chute/backends/_async", ROOT / "chute/backends/_sync"]
 BACKEND_MODULES = ("redis.py", "redis_jobs.py")
+# The builders of the job scripts' invocations (``return scripts.<name>, keys, args``), which
+# redis_jobs.py runs one at a time (``_run_cmd``) or pipelined.
+CMD_BUILDERS = ROOT / "chute/backends/_redis_job_cmds.py"
 
 # Prefixes a script may append to, to name keys it only learns while running. Each is passed in
 # KEYS (so Redis and redis-py's cluster client check that it is in the script's slot) and ends
@@ -193,6 +196,9 @@ def _call_sites(path: Path) -> Iterator[CallSite]:
             continue
         binds = _bindings(func)
         for node in ast.walk(func):
+            if _is_builder_return(node):
+                yield _builder_site(path, node, binds)
+                continue
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -201,6 +207,8 @@ def _call_sites(path: Path) -> Iterator[CallSite]:
                 continue
             where = f"{path.parent.name}/{path.name}:{node.lineno}"
             target = node.args[0] if node.args else None
+            if func.name == "_run_cmd" and isinstance(target, ast.Name):
+                continue  # runs what a builder returned (the builders are checked themselves)
             assert (
                 isinstance(target, ast.Attribute)
                 and isinstance(target.value, ast.Name)
@@ -219,6 +227,31 @@ def _call_sites(path: Path) -> Iterator[CallSite]:
             fixed = sum(not isinstance(a, ast.Starred) for a in args)
             names = [_key_name(k, binds) for k in keys]
             yield CallSite(where, SCRIPTS[target.attr], names, fixed, more)
+
+
+def _is_builder_return(node: ast.AST) -> bool:
+    """``return scripts.<name>, keys, args`` (a builder in _redis_job_cmds.py)."""
+    return (
+        isinstance(node, ast.Return)
+        and isinstance(node.value, ast.Tuple)
+        and len(node.value.elts) == 3
+        and isinstance(node.value.elts[0], ast.Attribute)
+        and isinstance(node.value.elts[0].value, ast.Name)
+        and node.value.elts[0].value.id == "scripts"
+    )
+
+
+def _builder_site(path: Path, node: ast.Return, binds: dict[str, list[ast.expr]]) -> CallSite:
+    where = f"{path.parent.name}/{path.name}:{node.lineno}"
+    assert isinstance(node.value, ast.Tuple)
+    target, keys_node, args_node = node.value.elts
+    assert isinstance(target, ast.Attribute) and target.attr in SCRIPTS, f"{where}: an unknown script"
+    keys = _list(keys_node, binds, where)
+    assert not any(isinstance(k, ast.Starred) for k in keys), f"{where}: list each key"
+    args = _list(args_node, binds, where)
+    fixed = sum(not isinstance(a, ast.Starred) for a in args)
+    more = any(isinstance(a, ast.Starred) for a in args)
+    return CallSite(where, SCRIPTS[target.attr], [_key_name(k, binds) for k in keys], fixed, more)
 
 
 def _key_name(node: ast.expr, binds: dict[str, list[ast.expr]]) -> str | None:
@@ -255,6 +288,7 @@ def _call_site_errors(site: CallSite) -> list[str]:
 @pytest.mark.parametrize("path", BACKENDS, ids=lambda p: p.name)
 def test_call_sites_pass_the_declared_keys_and_args(path: Path) -> None:
     sites = [site for module in BACKEND_MODULES for site in _call_sites(path / module)]
+    sites += _call_sites(CMD_BUILDERS)
     assert {s.script.name for s in sites} == set(SCRIPTS), "a script no call site runs"
     assert [e for site in sites for e in _call_site_errors(site)] == []
 

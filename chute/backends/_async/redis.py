@@ -95,7 +95,8 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, AsyncScript] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
-        self._located: dict[str, str] = {}
+        self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
+        self._located: dict[str, str] = {}  # see AsyncRedisJobs._located
         self._registered: set[tuple[str, str, str]] = set()
 
     @contextlib.contextmanager
@@ -179,6 +180,12 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         """A blocking command on ``key``'s slot (see ``AsyncRedisClient.block``)."""
         with self._errors():
             return await self._c.block(chunk, key, command)
+
+    async def _pipe(self, commands: Sequence[tuple[bytes, tuple[Any, ...]]]) -> list[Any]:
+        """``(key, command)`` pairs in one round trip per master (``AsyncRedisClient.pipeline``)."""
+        with self._errors():
+            async with self._slots:
+                return await self._c.pipeline(commands)
 
     async def _write(self, key: bytes, command: tuple[Any, ...]) -> Any:
         """A plain write command on ``key``, waited for by ``?wait_replicas`` replicas."""

@@ -19,7 +19,7 @@ redis-py errors propagate; the backend maps them to chute's (``AsyncRedisBackend
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import redis.exceptions as rexc
@@ -124,6 +124,38 @@ class AsyncRedisClient:
             else:
                 return reply
         raise rexc.ClusterError(f"the slot of {key!r} kept moving")
+
+    async def pipeline(self, commands: Sequence[tuple[bytes, tuple[Any, ...]]]) -> list[Any]:
+        """The replies of ``commands`` (``(key, command)``: each command on ``key``'s slot), in
+        order, errors as values: one round trip per master. redis-py's cluster pipeline refuses
+        EVALSHA, so on a Cluster each master's commands go through its standalone client; those
+        redirected by a failover (MOVED/ASK: they did nothing) are sent again, after the slot
+        map is read again."""
+        out: list[Any] = [None] * len(commands)
+        todo = list(range(len(commands)))
+        for _ in range(3):
+            groups: dict[int, tuple[Redis | RedisCluster, list[int]]] = {}
+            for i in todo:
+                node = await self._node(commands[i][0]) if self.opts.cluster else self.r
+                groups.setdefault(id(node), (node, []))[1].append(i)
+            todo = []
+            for node, indexes in groups.values():
+                pipe: Any = node.pipeline(transaction=False)  # Any: the sync twin's is untyped
+                for i in indexes:
+                    pipe.execute_command(*commands[i][1])
+                try:
+                    replies = await pipe.execute(raise_on_error=False)
+                except (rexc.ConnectionError, rexc.TimeoutError):
+                    self._stale = self.opts.cluster
+                    raise
+                for i, reply in zip(indexes, replies, strict=True):
+                    if isinstance(reply, (rexc.MovedError, rexc.AskError)):
+                        self._stale = True  # the slot moved (failover): sent again
+                        todo.append(i)
+                    out[i] = reply
+            if not todo:
+                break
+        return out
 
     async def _node(self, key: bytes, blocking: bool = False) -> Redis:
         """A standalone client of the master that owns ``key`` (per ``r``'s slot map), or of the

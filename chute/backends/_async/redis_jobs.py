@@ -18,9 +18,12 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, cast
 
+from redis import exceptions as rexc
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
+from chute.backends import _redis_job_cmds as cmds
 from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
 from chute.backends._call_tags import function_tag, home_tag
@@ -29,13 +32,12 @@ from chute.backends.types import (
     CallRecord,
     CallState,
     ClaimRequest,
+    CompleteRequest,
     FunctionRecord,
     FunctionStats,
     SubmitRequest,
 )
 
-# Expired job results/records cleaned on each submit (piggybacked garbage collection).
-_SUBMIT_SWEEP = 10
 # Index entries job_list walks per script call (it loops until `limit` calls matched).
 _LIST_BATCH = 500
 # Expired job results/records (and locators) cleaned per collect_garbage step, per slot.
@@ -53,6 +55,15 @@ def _blpop(keys: list[bytes]) -> Callable[[Redis, float], Any]:
     return lambda r, c: r.blpop(keys, timeout=c)
 
 
+def _not(reply: Any) -> bool:
+    """A fenced write's reply that may mean "not in this slot" (0: not written)."""
+    return not reply
+
+
+def _none(reply: Any) -> bool:
+    return reply is None
+
+
 class AsyncRedisJobs:
     """``job_*`` and ``worker_*`` of the storage interface (contracts: ``store_jobs``,
     ``store_workers``) for ``AsyncRedisBackend``, which provides what is declared here."""
@@ -63,6 +74,9 @@ class AsyncRedisJobs:
     _slots: AsyncSlots  # bounds the commands in flight (?max_connections)
     _located: dict[str, str]  # call id -> tag, for calls stored away from their id's tag
     _registered: set[tuple[str, str, str]]  # functions listed in J fcalls by this backend
+    _lua: dict[str, AsyncScript]
+    _checked_server: bool
+    _loaded: set[str]  # scripts loaded before their first pipeline
 
     def _errors(self, object_id: str = "") -> AbstractContextManager[None]:
         raise NotImplementedError  # AsyncRedisBackend._errors
@@ -85,6 +99,81 @@ class AsyncRedisJobs:
     async def _write(self, key: bytes, command: tuple[Any, ...]) -> Any:
         raise NotImplementedError  # AsyncRedisBackend._write
 
+    async def _check_server(self) -> None:
+        raise NotImplementedError  # AsyncRedisBackend._check_server
+
+    async def _pipe(self, commands: Sequence[tuple[bytes, tuple[Any, ...]]]) -> list[Any]:
+        raise NotImplementedError  # AsyncRedisBackend._pipe
+
+    async def _run_cmd(self, cmd: cmds.Cmd) -> Any:
+        script, keys, args = cmd
+        return await self._run(script, keys=keys, args=args)
+
+    async def _pipeline(self, batch: Sequence[cmds.Cmd]) -> list[Any]:
+        """Run the scripts in order in one round trip per master (EVALSHA only: no SCRIPT
+        EXISTS, which the README's ACL does not grant). Scripts are loaded before their first
+        pipeline; if the server lost them since (a restart, a promoted replica), the ones
+        refused with NOSCRIPT (they did nothing) are loaded and run again. With
+        ``?wait_replicas`` each runs on its own, so each write is waited for (no batching)."""
+        if self._opts.wait_replicas:
+            return [await self._run_cmd(cmd) for cmd in batch]
+        if not self._checked_server:
+            await self._check_server()
+        results: list[Any] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        with self._errors():
+            async with self._slots:
+                for name in {batch[i][0].name for i in todo} - self._loaded:
+                    await self._r.script_load(self._lua[name].script)
+                    self._loaded.add(name)
+        while todo:
+            commands = []
+            for i in todo:
+                script, keys, args = batch[i]
+                commands.append((keys[0], ("EVALSHA", self._lua[script.name].sha, len(keys), *keys, *args)))
+            out = await self._pipe(commands)
+            missing = []
+            for i, r in zip(todo, out, strict=True):
+                if isinstance(r, rexc.NoScriptError):
+                    missing.append(i)
+                elif isinstance(r, Exception):
+                    with self._errors():
+                        raise r
+                else:
+                    results[i] = r
+            with self._errors():
+                async with self._slots:
+                    for name in {batch[i][0].name for i in missing}:
+                        await self._r.script_load(self._lua[name].script)
+            todo = missing
+        return results
+
+    async def _exec(self, batch: Sequence[cmds.Cmd]) -> list[Any]:
+        if len(batch) == 1:
+            return [await self._run_cmd(batch[0])]
+        return await self._pipeline(batch) if batch else []
+
+    async def _by_call(
+        self,
+        call_ids: Sequence[str],
+        build: Callable[[rk.ShardKeys, int], cmds.Cmd],
+        missed: Callable[[Any], bool],
+        extra: Sequence[cmds.Cmd] = (),
+    ) -> list[Any]:
+        """``build(slot, i)`` for each call ``call_ids[i]``, in one round trip (per master) with
+        the ``extra`` scripts (their replies last), at the slot each call is read from first
+        (``_shard_of``); the calls ``missed`` there whose locator points elsewhere run again
+        there (two more round trips, for ids not made by chute only)."""
+        out = await self._exec([*(build(self._shard_of(c), i) for i, c in enumerate(call_ids)), *extra])
+        unsure = [i for i, c in enumerate(call_ids) if missed(out[i]) and c not in self._located]
+        if not unsure:
+            return out
+        found = await self._locate_many([call_ids[i] for i in unsure])
+        again = [(i, sk) for i, sk in zip(unsure, found, strict=True) if sk is not None]
+        for (i, _), v in zip(again, await self._exec([build(sk, i) for i, sk in again]), strict=True):
+            out[i] = v
+        return out
+
     # -- where a call lives --------------------------------------------------------------------
 
     def _shard_of(self, call_id: str) -> rk.ShardKeys:
@@ -103,14 +192,25 @@ class AsyncRedisJobs:
         locator points to, if it has one and that slot was not tried yet, else None."""
         if call_id in self._located:
             return None
-        home = home_tag(call_id)
-        with self._errors():
-            async with self._slots:
-                raw = cast(bytes | None, await self._r.get(self._jk.shard(home).loc(call_id)))
-        if raw is None or raw.decode() == home:
-            return None
-        self._remember(call_id, raw.decode())
-        return self._jk.shard(raw.decode())
+        return (await self._locate_many([call_id]))[0]
+
+    async def _locate_many(self, call_ids: Sequence[str]) -> list[rk.ShardKeys | None]:
+        """``_locate`` of calls not in ``_located``, their locators read in one pipeline."""
+        homes = [home_tag(c) for c in call_ids]
+        locs = [self._jk.shard(home).loc(c) for c, home in zip(call_ids, homes, strict=True)]
+        raws = cast(list[bytes | None], await self._pipe([(loc, ("GET", loc)) for loc in locs]))
+        for raw in raws:
+            if isinstance(raw, Exception):
+                with self._errors():
+                    raise raw
+        out: list[rk.ShardKeys | None] = []
+        for c, home, raw in zip(call_ids, homes, raws, strict=True):
+            if raw is None or raw.decode() == home:
+                out.append(None)
+                continue
+            self._remember(c, raw.decode())
+            out.append(self._jk.shard(raw.decode()))
+        return out
 
     async def _register(self, env: str, app: str, function: str, tag: str) -> None:
         """Lists the function among those with calls (once per backend: the entry is never
@@ -157,63 +257,75 @@ class AsyncRedisJobs:
         counts = [int(c) for c in await self._run(scripts.job_stats, keys=keys)]
         return FunctionStats(*counts)
 
-    async def job_submit(self, req: SubmitRequest) -> str:
+    async def _prepare(self, req: SubmitRequest) -> cmds.Cmd:
+        """The submit script of ``req``, in its function's slot, once the function is listed
+        and, for an id that names another slot (not made by chute), its locator written: a
+        call is never stored unfindable."""
         tag = function_tag(req.env, req.app, req.function)
         await self._register(req.env, req.app, req.function, tag)
-        sk = self._jk.shard(tag)
-        fk = sk.fn(req.env, req.app, req.function)
         loc = b""
         if home_tag(req.call_id) != tag:
-            # An id that does not name its function's slot (not made by chute): a locator in the
-            # slot it names, written first, so the call is never stored unfindable.
             loc = self._jk.shard(home_tag(req.call_id)).loc(req.call_id)
             await self._write(loc, ("SET", loc, tag))
             self._remember(req.call_id, tag)
-        keys = [
-            sk.seq,
-            sk.call(req.call_id),
-            sk.idem(req.env, req.app, req.function, req.idempotency_key or ""),
-            fk + b"pending",
-            fk + b"delayed",
-            fk + b"all",
-            fk + b"wake",
-            sk.expiring,
-            sk.tomb,
-            sk.orphans,
-            sk.jobs_prefix,
-        ]
-        has_key = "0" if req.idempotency_key is None else "1"
-        args: list[bytes | str | int] = [
-            req.env,
-            req.app,
-            req.function,
-            req.call_id,
-            req.payload,
-            rk.us(req.result_ttl),
-            has_key,
-            _SUBMIT_SWEEP,
-            loc,
-        ]
-        stored = cast(bytes, await self._run(scripts.job_submit, keys=keys, args=args)).decode()
-        if loc and stored != req.call_id:  # an earlier call under the idempotency key: ours is not stored
+        return cmds.submit(self._jk.shard(tag), req, loc)
+
+    async def _stored(self, req: SubmitRequest, reply: bytes) -> str:
+        """The id a submit returned; drops the new id's locator if an earlier call under the
+        idempotency key was returned instead (the new one was not stored)."""
+        stored = bytes(reply).decode()
+        if stored != req.call_id and req.call_id in self._located:
+            loc = self._jk.shard(home_tag(req.call_id)).loc(req.call_id)
+            del self._located[req.call_id]
             with self._errors():
                 async with self._slots:
                     await self._r.delete(loc)
         return stored
 
+    async def job_submit(self, req: SubmitRequest) -> str:
+        cmd = await self._prepare(req)
+        return await self._stored(req, await self._run_cmd(cmd))
+
+    async def job_submit_many(self, reqs: Sequence[SubmitRequest]) -> list[str]:
+        if not reqs:
+            return []
+        batch = [await self._prepare(r) for r in reqs]
+        out = await self._pipeline(batch)
+        return [await self._stored(r, v) for r, v in zip(reqs, out, strict=True)]
+
     async def job_claim(self, req: ClaimRequest) -> list[CallRecord]:
         if req.n <= 0:
             return []
         tag = function_tag(req.env, req.app, req.function)
-        sk = self._jk.shard(tag)
-        fk = sk.fn(req.env, req.app, req.function)
-        keys = [fk + b"pending", fk + b"running", fk + b"delayed", sk.expiring, sk.tomb, sk.jobs_prefix]
-        cap = "" if req.max_running is None else req.max_running
-        args: list[bytes | str | int] = [req.worker, req.n, rk.us(req.lease), cap, req.max_lost]
-        claimed = [rk.decode_call(v) for v in await self._run(scripts.job_claim, keys=keys, args=args)]
+        return self._claimed(tag, await self._run_cmd(cmds.claim(self._jk.shard(tag), req)))
+
+    def _claimed(self, tag: str, reply: Sequence[Any]) -> list[CallRecord]:
+        claimed = [rk.decode_call(v) for v in reply]
         for rec in claimed:
             self._remember(rec.id, tag)  # the worker's heartbeats and result go straight there
         return claimed
+
+    async def job_complete(
+        self, items: Sequence[CompleteRequest], claim: ClaimRequest | None = None
+    ) -> tuple[list[bool], list[CallRecord]]:
+        ids = [it.call_id for it in items]
+        extra: list[cmds.Cmd] = []
+        tag = ""
+        if claim is not None and claim.n > 0:
+            tag = function_tag(claim.env, claim.app, claim.function)
+            extra.append(cmds.claim(self._jk.shard(tag), claim))
+        out = await self._by_call(ids, lambda sk, i: cmds.complete(sk, items[i]), _not, extra)
+        claimed = self._claimed(tag, out[len(items)]) if extra else []
+        return [bool(v) for v in out[: len(items)]], claimed
+
+    async def job_heartbeat_many(self, attempts: Sequence[tuple[str, int]], lease: float) -> list[bool]:
+        ids = [call_id for call_id, _ in attempts]
+        out = await self._by_call(ids, lambda sk, i: cmds.heartbeat(sk, *attempts[i], lease), _not)
+        return [bool(v) for v in out]
+
+    async def job_get_many(self, call_ids: Sequence[str]) -> list[CallRecord | None]:
+        out = await self._by_call(call_ids, lambda sk, i: cmds.get(sk, call_ids[i]), _none)
+        return [None if v is None else rk.decode_call(v) for v in out]
 
     async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
         if wait <= 0:
@@ -241,69 +353,37 @@ class AsyncRedisJobs:
                 return
 
     async def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
-        sk: rk.ShardKeys | None = self._shard_of(call_id)
-        while sk is not None:
-            keys = [sk.call(call_id)]
-            if await self._run(scripts.job_heartbeat, keys=keys, args=[call_id, attempt, rk.us(lease)]):
-                return True
-            sk = await self._locate(call_id)
-        return False
+        (ok,) = await self._by_call(
+            [call_id], lambda sk, _: cmds.heartbeat(sk, call_id, attempt, lease), _not
+        )
+        return bool(ok)
 
     async def job_finish(
         self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
     ) -> bool:
-        if state not in (CallState.SUCCEEDED, CallState.FAILED):
-            raise ValueError(f"job_finish takes SUCCEEDED or FAILED, not {state!r}")
-        args: list[bytes | str | int] = [
-            call_id,
-            attempt,
-            state.value,
-            result,
-            error or "",
-            "0" if error is None else "1",
-        ]
-        sk: rk.ShardKeys | None = self._shard_of(call_id)
-        while sk is not None:
-            keys = [sk.call(call_id), sk.done(call_id), sk.expiring, sk.tomb]
-            if await self._run(scripts.job_finish, keys=keys, args=args):
-                return True
-            sk = await self._locate(call_id)
-        return False
+        cmds.finish(self._shard_of(call_id), call_id, attempt, state, result, error)  # ValueError first
+        (ok,) = await self._by_call(
+            [call_id], lambda sk, _: cmds.finish(sk, call_id, attempt, state, result, error), _not
+        )
+        return bool(ok)
 
     async def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
-        sk: rk.ShardKeys | None = self._shard_of(call_id)
-        while sk is not None:
-            keys = [sk.call(call_id)]
-            if await self._run(scripts.job_retry, keys=keys, args=[call_id, attempt, rk.us(delay), error]):
-                return True
-            sk = await self._locate(call_id)
-        return False
+        (ok,) = await self._by_call(
+            [call_id], lambda sk, _: cmds.retry(sk, call_id, attempt, delay, error), _not
+        )
+        return bool(ok)
 
     async def job_release(self, call_id: str, attempt: int) -> bool:
-        sk: rk.ShardKeys | None = self._shard_of(call_id)
-        while sk is not None:
-            if await self._run(scripts.job_release, keys=[sk.call(call_id)], args=[call_id, attempt]):
-                return True
-            sk = await self._locate(call_id)
-        return False
+        (ok,) = await self._by_call([call_id], lambda sk, _: cmds.release(sk, call_id, attempt), _not)
+        return bool(ok)
 
     async def job_cancel(self, call_id: str, *, result: bytes) -> bool:
-        sk: rk.ShardKeys | None = self._shard_of(call_id)
-        while sk is not None:
-            keys = [sk.call(call_id), sk.done(call_id), sk.expiring, sk.tomb]
-            if await self._run(scripts.job_cancel, keys=keys, args=[call_id, result]):
-                return True
-            sk = await self._locate(call_id)
-        return False
+        (ok,) = await self._by_call([call_id], lambda sk, _: cmds.cancel(sk, call_id, result), _not)
+        return bool(ok)
 
     async def job_get(self, call_id: str) -> CallRecord | None:
-        sk: rk.ShardKeys | None = self._shard_of(call_id)
-        while sk is not None:
-            v = await self._run(scripts.job_get, keys=[sk.call(call_id)], args=[call_id])
-            if v is not None:
-                return rk.decode_call(v)
-            sk = await self._locate(call_id)
-        return None
+        (v,) = await self._by_call([call_id], lambda sk, _: cmds.get(sk, call_id), _none)
+        return None if v is None else rk.decode_call(v)
 
     async def job_wait(self, call_id: str, *, wait: float) -> None:
         if wait <= 0:

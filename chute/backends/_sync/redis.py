@@ -96,7 +96,8 @@ class RedisBackend(RedisJobs, Backend):
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, Script] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
-        self._located: dict[str, str] = {}
+        self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
+        self._located: dict[str, str] = {}  # see RedisJobs._located
         self._registered: set[tuple[str, str, str]] = set()
 
     @contextlib.contextmanager
@@ -178,6 +179,12 @@ class RedisBackend(RedisJobs, Backend):
         """A blocking command on ``key``'s slot (see ``RedisClient.block``)."""
         with self._errors():
             return self._c.block(chunk, key, command)
+
+    def _pipe(self, commands: Sequence[tuple[bytes, tuple[Any, ...]]]) -> list[Any]:
+        """``(key, command)`` pairs in one round trip per master (``RedisClient.pipeline``)."""
+        with self._errors():
+            with self._slots:
+                return self._c.pipeline(commands)
 
     def _write(self, key: bytes, command: tuple[Any, ...]) -> Any:
         """A plain write command on ``key``, waited for by ``?wait_replicas`` replicas."""

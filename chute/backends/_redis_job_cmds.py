@@ -1,0 +1,111 @@
+"""The script invocations behind the Redis job operations, as data (pure: no I/O).
+
+Each builder returns ``(script, KEYS, ARGV)`` as the script's header declares them, on the
+keys of one slot (``ShardKeys``: the slot of the function's tag; ``redis_jobs`` finds which).
+The single operations run one; the batched ones (``job_submit_many``, ``job_complete``,
+``job_heartbeat_many``, ``job_get_many``) pipeline many in one round trip, to as many slots
+(and Cluster masters) as the calls live in. Every script stays atomic on its own.
+"""
+
+from __future__ import annotations
+
+from chute.backends import _redis_scripts as scripts
+from chute.backends._redis_keys import ShardKeys, us
+from chute.backends.types import CallState, ClaimRequest, CompleteRequest, Completion, SubmitRequest
+
+Arg = bytes | str | int
+Cmd = tuple[scripts.LuaScript, list[bytes], list[Arg]]
+
+# Expired job results/records cleaned per submit (piggybacked clean-up).
+SUBMIT_SWEEP = 10
+
+
+def submit(sk: ShardKeys, req: SubmitRequest, locator: bytes) -> Cmd:
+    """``locator``: the name of the call's locator (written before, in another slot), or b""."""
+    fk = sk.fn(req.env, req.app, req.function)
+    keys = [
+        sk.seq,
+        sk.call(req.call_id),
+        sk.idem(req.env, req.app, req.function, req.idempotency_key or ""),
+        fk + b"pending",
+        fk + b"delayed",
+        fk + b"all",
+        fk + b"wake",
+        sk.expiring,
+        sk.tomb,
+        sk.orphans,
+        sk.jobs_prefix,
+    ]
+    has_key = "0" if req.idempotency_key is None else "1"
+    args: list[Arg] = [
+        req.env,
+        req.app,
+        req.function,
+        req.call_id,
+        req.payload,
+        us(req.result_ttl),
+        has_key,
+        SUBMIT_SWEEP,
+        locator,
+    ]
+    return scripts.job_submit, keys, args
+
+
+def claim(sk: ShardKeys, req: ClaimRequest) -> Cmd:
+    fk = sk.fn(req.env, req.app, req.function)
+    keys = [fk + b"pending", fk + b"running", fk + b"delayed", sk.expiring, sk.tomb, sk.jobs_prefix]
+    cap: Arg = "" if req.max_running is None else req.max_running
+    args: list[Arg] = [req.worker, req.n, us(req.lease), cap, req.max_lost]
+    return scripts.job_claim, keys, args
+
+
+def heartbeat(sk: ShardKeys, call_id: str, attempt: int, lease: float) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [call_id, attempt, us(lease)]
+    return scripts.job_heartbeat, keys, args
+
+
+def finish(
+    sk: ShardKeys, call_id: str, attempt: int, state: CallState, result: bytes, error: str | None
+) -> Cmd:
+    if state not in (CallState.SUCCEEDED, CallState.FAILED):
+        raise ValueError(f"job_finish takes SUCCEEDED or FAILED, not {state!r}")
+    keys = [sk.call(call_id), sk.done(call_id), sk.expiring, sk.tomb]
+    args: list[Arg] = [call_id, attempt, state.value, result, error or "", "0" if error is None else "1"]
+    return scripts.job_finish, keys, args
+
+
+def retry(sk: ShardKeys, call_id: str, attempt: int, delay: float, error: str) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [call_id, attempt, us(delay), error]
+    return scripts.job_retry, keys, args
+
+
+def release(sk: ShardKeys, call_id: str, attempt: int) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [call_id, attempt]
+    return scripts.job_release, keys, args
+
+
+def cancel(sk: ShardKeys, call_id: str, result: bytes) -> Cmd:
+    keys = [sk.call(call_id), sk.done(call_id), sk.expiring, sk.tomb]
+    args: list[Arg] = [call_id, result]
+    return scripts.job_cancel, keys, args
+
+
+def get(sk: ShardKeys, call_id: str) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [call_id]
+    return scripts.job_get, keys, args
+
+
+def complete(sk: ShardKeys, it: CompleteRequest) -> Cmd:
+    if it.how is Completion.SUCCEEDED:
+        return finish(sk, it.call_id, it.attempt, CallState.SUCCEEDED, it.result, it.error)
+    if it.how is Completion.FAILED:
+        return finish(sk, it.call_id, it.attempt, CallState.FAILED, it.result, it.error)
+    if it.how is Completion.RETRY:
+        return retry(sk, it.call_id, it.attempt, it.delay, it.error or "")
+    if it.how is Completion.RELEASE:
+        return release(sk, it.call_id, it.attempt)
+    raise ValueError(f"job_complete: {it.how!r} is not a Completion")
