@@ -41,7 +41,7 @@ from chute._client import Client
 from chute._outcome import new_call_id
 from chute.backends import open_backend
 from chute.backends._call_tags import function_tag
-from chute.backends.types import CallState, ClaimRequest, SubmitRequest
+from chute.backends.types import CallState, ClaimRequest, CompleteRequest, Completion, SubmitRequest
 from chute.config import Settings
 from tests._servers import SLOTS, ClusterServers, redis_cluster
 
@@ -111,26 +111,40 @@ def throughput(
 
 
 def _jobs_worker(
-    url: str, fn: str, seconds: float, batch: int, barrier: Barrier, out: Any, index: int
+    url: str, fn: str, seconds: float, batch: int, batched: bool, barrier: Barrier, out: Any, index: int
 ) -> None:
     backend = open_backend(Settings.from_env(url=url))
     env = app = "bench"
     backend.job_stats(env, app, fn)  # connected before the clock starts
+
+    def request() -> SubmitRequest:
+        return SubmitRequest(env, app, fn, new_call_id(env, app, fn), b"x" * 16, result_ttl=600)
+
     barrier.wait()
     submitted = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        call_id = new_call_id(env, app, fn)
-        backend.job_submit(SubmitRequest(env, app, fn, call_id, b"x" * 16, result_ttl=600))
-        submitted += 1
+        if batched:
+            backend.job_submit_many([request() for _ in range(batch)])
+            submitted += batch
+        else:
+            backend.job_submit(request())
+            submitted += 1
     barrier.wait()
     done = 0
     start = time.monotonic()
     claim = ClaimRequest(env, app, fn, f"w{index}", batch, 60.0, None, 8)
-    while calls := backend.job_claim(claim):
-        for c in calls:
-            backend.job_finish(c.id, c.attempts, CallState.SUCCEEDED, b"r")
-        done += len(calls)
+    if batched:  # as the worker does: the last batch's results and the next claim, one round trip
+        _, calls = backend.job_complete([], claim)
+        while calls:
+            items = [CompleteRequest(c.id, c.attempts, Completion.SUCCEEDED, b"r") for c in calls]
+            done += len(calls)
+            _, calls = backend.job_complete(items, claim)
+    else:
+        while calls := backend.job_claim(claim):
+            for c in calls:
+                backend.job_finish(c.id, c.attempts, CallState.SUCCEEDED, b"r")
+            done += len(calls)
     out.put((index, submitted, done, time.monotonic() - start))
     backend.close()
 
@@ -154,7 +168,7 @@ def functions_on_shards(cluster: ClusterServers, n: int, one_function: bool) -> 
 
 
 def jobs_throughput(
-    cluster: ClusterServers, url: str, args: argparse.Namespace, one_function: bool
+    cluster: ClusterServers, url: str, args: argparse.Namespace, one_function: bool, batched: bool
 ) -> tuple[float, float]:
     """(calls submitted/s, calls claimed and finished/s) summed over ``args.procs`` processes."""
     procs, seconds, batch = args.procs, args.seconds, args.batch
@@ -162,7 +176,7 @@ def jobs_throughput(
     barrier = _CTX.Barrier(procs)
     out = _CTX.Queue()
     children = [
-        _CTX.Process(target=_jobs_worker, args=(url, names[i], seconds, batch, barrier, out, i))
+        _CTX.Process(target=_jobs_worker, args=(url, names[i], seconds, batch, batched, barrier, out, i))
         for i in range(procs)
     ]
     for c in children:
@@ -226,25 +240,32 @@ def _queues(args: argparse.Namespace) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> None:
-    print("| shards | functions | submit calls/s | claim + finish calls/s | server CPU µs/call |", end="")
+    print(
+        "| ops | shards | functions | submit calls/s | claim + finish calls/s | server CPU µs/call |", end=""
+    )
     print(" busiest master |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
     for shards in (1, 3):
         with redis_cluster(shards=shards) as cluster:
-            for one_function in (False, True):
-                if shards == 1 and one_function:
-                    continue
-                before = [_cpu(m.proc.pid) for m in cluster.masters]
-                sub, fin = jobs_throughput(cluster, f"{cluster.url}?prefix=j{shards}:", args, one_function)
-                used = [_cpu(m.proc.pid) - b for m, b in zip(cluster.masters, before, strict=True)]
-                calls = sub * args.seconds
-                label = "one (one slot)" if one_function else f"{args.procs} (spread)"
-                share = max(used) / sum(used) if sum(used) else 0.0
-                cpu_per_call = sum(used) / calls * 1e6 if calls else 0.0
-                print(f"| {shards} | {label} | {sub:,.0f} | {fin:,.0f} | {cpu_per_call:.1f} | {share:.0%} |")
+            for batched in (False, True):
+                for one_function in (False, True):
+                    if shards == 1 and one_function:
+                        continue
+                    before = [_cpu(m.proc.pid) for m in cluster.masters]
+                    url = f"{cluster.url}?prefix=j{shards}{int(batched)}{int(one_function)}:"
+                    sub, fin = jobs_throughput(cluster, url, args, one_function, batched)
+                    used = [_cpu(m.proc.pid) - b for m, b in zip(cluster.masters, before, strict=True)]
+                    calls = sub * args.seconds
+                    label = "one (one slot)" if one_function else f"{args.procs} (spread)"
+                    share = max(used) / sum(used) if sum(used) else 0.0
+                    cpu_per_call = sum(used) / calls * 1e6 if calls else 0.0
+                    ops = "batched" if batched else "single"
+                    figures = f"{sub:,.0f} | {fin:,.0f} | {cpu_per_call:.1f} | {share:.0%}"
+                    print(f"| {ops} | {shards} | {label} | {figures} |", flush=True)
     print(
-        f"\n{args.procs} processes, one call per submit, claims of {args.batch}, one finish per call, "
-        f"{args.seconds:g} s of submits.\n"
+        f"\n{args.procs} processes; single: one call per job_submit, claims of {args.batch}, one job_finish "
+        f"per call; batched: job_submit_many of {args.batch}, job_complete (results + next claim of "
+        f"{args.batch}); {args.seconds:g} s of submits.\n"
     )
 
 
