@@ -132,8 +132,41 @@ def register(app: App, user_cls: Any, spec: FunctionSpec, options: FunctionOptio
         fn._options, fn._app_functions = options, app.functions
         app.functions[fn_name] = fn
         cls._methods[name] = fn
+    for name, fn in _web_methods(app, user_cls, spec, options, types).items():
+        app.functions[fn.name] = fn
+        cls._methods[name] = fn
     app.classes[user_cls.__name__] = cls
     return cls
+
+
+def _web_methods(
+    app: App, user_cls: type, spec: FunctionSpec, options: FunctionOptions, types: dict[str, type]
+) -> dict[str, Function[..., Any]]:
+    """The class's web endpoints (``@chute.fastapi_endpoint()`` … on a method), each a function
+    ``"<Class>.<method>"`` whose raw is the plain method: ``chute.web.executor`` builds one
+    instance per executor (enter hooks once, parameters at their defaults) and serves it."""
+    import dataclasses
+
+    from chute.app import Function, _web_spec
+    from chute.web.spec import WEB_ATTR
+
+    found: dict[str, Any] = {}
+    for klass in reversed(user_cls.__mro__):
+        found.update({k: v for k, v in vars(klass).items() if getattr(v, WEB_ATTR, None) is not None})
+    out: dict[str, Function[..., Any]] = {}
+    for name, raw in found.items():
+        missing = [p for p in types if inspect.getattr_static(user_cls, p).default is _NO_DEFAULT]
+        if missing:
+            raise InvalidError(
+                f"Web endpoint {user_cls.__name__}.{name}: its executor builds the instance with the "
+                f"parameters' defaults; give {missing} a default (chute.parameter(default=...))."
+            )
+        web = _web_spec(raw, spec)
+        fn_spec = dataclasses.replace(spec, module=user_cls.__module__, is_generator=False, web=web)
+        fn: Function[..., Any] = Function._new(app.name, f"{user_cls.__name__}.{name}", fn_spec, raw)
+        fn._options = options
+        out[name] = fn
+    return out
 
 
 # -- executor side -----------------------------------------------------------------------------------
@@ -479,9 +512,13 @@ def _bind(obj: Obj, name: str, fn: Function[..., Any]) -> Function[..., Any]:
     bound = fn._copy(bind_args=lambda: (obj._remote_params(),))
     bound._raw = None
     if obj._cls._user_cls is not None:
-        bound._raw = lambda *args, **kwargs: getattr(type(obj._local()), name).raw_f(
-            obj._local(), *args, **kwargs
-        )
+
+        def local(*args: Any, **kwargs: Any) -> Any:
+            attr = getattr(type(obj._local()), name)
+            # A web endpoint's method is the plain function, not a PartialFunction.
+            return getattr(attr, "raw_f", attr)(obj._local(), *args, **kwargs)
+
+        bound._raw = local
     return bound
 
 
