@@ -269,15 +269,28 @@ def exit_executor_instances() -> None:
         run_exit_hooks(instance)
 
 
+def _checked(cls: Cls, params: dict[str, Any]) -> dict[str, Any]:
+    """The call's parameters checked again, defaults applied: a client other than chute's (the
+    ``modal`` client through ``chute modal-server``) sends them as its caller wrote them. Also
+    keys the executor's instance the same whichever client called."""
+    return Obj(cls, (), params)._remote_params()
+
+
 def run_method(cls: Cls, name: str, params: dict[str, Any], /, *args: Any, **kwargs: Any) -> Any:
-    """What a sync method's job function runs: this executor's instance, then the method."""
-    instance = executor_instance(cls, params)
+    """What a sync method's job function runs: this executor's instance, then the method.
+
+    Raises:
+        InvalidError: a missing or an unknown parameter (see ``_checked``).
+        TypeError: a parameter of the wrong type.
+    """
+    instance = executor_instance(cls, _checked(cls, params))
     return getattr(type(instance), name).raw_f(instance, *args, **kwargs)
 
 
 async def run_method_async(cls: Cls, name: str, params: dict[str, Any], /, *args: Any, **kwargs: Any) -> Any:
-    """What an ``async def`` method's job function runs, on the executor's loop."""
-    instance = await executor_instance_async(cls, params)
+    """What an ``async def`` method's job function runs, on the executor's loop (raises as
+    ``run_method``)."""
+    instance = await executor_instance_async(cls, _checked(cls, params))
     return await getattr(type(instance), name).raw_f(instance, *args, **kwargs)
 
 
