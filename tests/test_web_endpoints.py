@@ -369,6 +369,47 @@ def test_decorator_errors() -> None:
     assert old_style.spec.web is not None and old_style.spec.web["method"] == "POST"
 
 
+def test_class_endpoints_are_functions_of_the_class() -> None:
+    """Web decorators on methods of an @app.cls class: one function "<Class>.<method>" each."""
+    app = chute.App("web-class")
+
+    @app.cls(serialized=True)  # defined inside a test: not importable by name
+    class Model:
+        size: int = chute.parameter(default=2)
+
+        @chute.asgi_app()
+        def web(self) -> None: ...
+
+        @chute.fastapi_endpoint(method="POST", label="model-predict")
+        def predict(self, x: int) -> int:
+            return x * self.size
+
+        @chute.method()
+        def plain(self) -> None: ...
+
+    assert app.functions["Model.web"].spec.web is not None
+    assert app.functions["Model.web"].spec.web["kind"] == "asgi"
+    assert app.functions["Model.predict"].spec.web is not None
+    assert app.functions["Model.predict"].spec.web["label"] == "model-predict"
+    assert app.functions["Model.plain"].spec.web is None
+    assert Model().predict.local(3) == 6  # type: ignore[attr-defined]
+
+    with pytest.raises(InvalidError, match=r"give \['size'\] a default"):
+
+        @app.cls(serialized=True)
+        class NoDefault:
+            size: int = chute.parameter()
+
+            @chute.fastapi_endpoint()
+            def f(self) -> None: ...
+
+    with pytest.raises(InvalidError, match="no parameters"):
+
+        class Factory:
+            @chute.asgi_app()
+            def web(self, x: int) -> None: ...
+
+
 def test_urls_are_stable_and_web_functions_cannot_be_spawned(
     web_env: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
