@@ -164,7 +164,7 @@ def _web_methods(
         web = _web_spec(raw, spec)
         fn_spec = dataclasses.replace(spec, module=user_cls.__module__, is_generator=False, web=web)
         fn: Function[..., Any] = Function._new(app.name, f"{user_cls.__name__}.{name}", fn_spec, raw)
-        fn._options = options
+        fn._options, fn._app_functions = options, app.functions
         out[name] = fn
     return out
 
