@@ -132,8 +132,41 @@ def register(app: App, user_cls: Any, spec: FunctionSpec, options: FunctionOptio
         fn._options, fn._app_functions = options, app.functions
         app.functions[fn_name] = fn
         cls._methods[name] = fn
+    for name, fn in _web_methods(app, user_cls, spec, options, types).items():
+        app.functions[fn.name] = fn
+        cls._methods[name] = fn
     app.classes[user_cls.__name__] = cls
     return cls
+
+
+def _web_methods(
+    app: App, user_cls: type, spec: FunctionSpec, options: FunctionOptions, types: dict[str, type]
+) -> dict[str, Function[..., Any]]:
+    """The class's web endpoints (``@chute.fastapi_endpoint()`` … on a method), each a function
+    ``"<Class>.<method>"`` whose raw is the plain method: ``chute.web.executor`` builds one
+    instance per executor (enter hooks once, parameters at their defaults) and serves it."""
+    import dataclasses
+
+    from chute.app import Function, _web_spec
+    from chute.web.spec import WEB_ATTR
+
+    found: dict[str, Any] = {}
+    for klass in reversed(user_cls.__mro__):
+        found.update({k: v for k, v in vars(klass).items() if getattr(v, WEB_ATTR, None) is not None})
+    out: dict[str, Function[..., Any]] = {}
+    for name, raw in found.items():
+        missing = [p for p in types if inspect.getattr_static(user_cls, p).default is _NO_DEFAULT]
+        if missing:
+            raise InvalidError(
+                f"Web endpoint {user_cls.__name__}.{name}: its executor builds the instance with the "
+                f"parameters' defaults; give {missing} a default (chute.parameter(default=...))."
+            )
+        web = _web_spec(raw, spec)
+        fn_spec = dataclasses.replace(spec, module=user_cls.__module__, is_generator=False, web=web)
+        fn: Function[..., Any] = Function._new(app.name, f"{user_cls.__name__}.{name}", fn_spec, raw)
+        fn._options, fn._app_functions = options, app.functions
+        out[name] = fn
+    return out
 
 
 # -- executor side -----------------------------------------------------------------------------------
@@ -236,15 +269,28 @@ def exit_executor_instances() -> None:
         run_exit_hooks(instance)
 
 
+def _checked(cls: Cls, params: dict[str, Any]) -> dict[str, Any]:
+    """The call's parameters checked again, defaults applied: a client other than chute's (the
+    ``modal`` client through ``chute modal-server``) sends them as its caller wrote them. Also
+    keys the executor's instance the same whichever client called."""
+    return Obj(cls, (), params)._remote_params()
+
+
 def run_method(cls: Cls, name: str, params: dict[str, Any], /, *args: Any, **kwargs: Any) -> Any:
-    """What a sync method's job function runs: this executor's instance, then the method."""
-    instance = executor_instance(cls, params)
+    """What a sync method's job function runs: this executor's instance, then the method.
+
+    Raises:
+        InvalidError: a missing or an unknown parameter (see ``_checked``).
+        TypeError: a parameter of the wrong type.
+    """
+    instance = executor_instance(cls, _checked(cls, params))
     return getattr(type(instance), name).raw_f(instance, *args, **kwargs)
 
 
 async def run_method_async(cls: Cls, name: str, params: dict[str, Any], /, *args: Any, **kwargs: Any) -> Any:
-    """What an ``async def`` method's job function runs, on the executor's loop."""
-    instance = await executor_instance_async(cls, params)
+    """What an ``async def`` method's job function runs, on the executor's loop (raises as
+    ``run_method``)."""
+    instance = await executor_instance_async(cls, _checked(cls, params))
     return await getattr(type(instance), name).raw_f(instance, *args, **kwargs)
 
 
@@ -479,9 +525,13 @@ def _bind(obj: Obj, name: str, fn: Function[..., Any]) -> Function[..., Any]:
     bound = fn._copy(bind_args=lambda: (obj._remote_params(),))
     bound._raw = None
     if obj._cls._user_cls is not None:
-        bound._raw = lambda *args, **kwargs: getattr(type(obj._local()), name).raw_f(
-            obj._local(), *args, **kwargs
-        )
+
+        def local(*args: Any, **kwargs: Any) -> Any:
+            attr = getattr(type(obj._local()), name)
+            # A web endpoint's method is the plain function, not a PartialFunction.
+            return getattr(attr, "raw_f", attr)(obj._local(), *args, **kwargs)
+
+        bound._raw = local
     return bound
 
 

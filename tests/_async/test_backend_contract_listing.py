@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from chute.backends._async import redis_jobs
+from chute.backends._async import redis_jobs as redis_backend
 from chute.backends._async.base import AsyncBackend
 from chute.backends.types import CallState, FunctionStats
 from tests._async.contract_helpers import APP, ENV, claim, submit
@@ -24,7 +24,7 @@ async def test_job_list_and_stats(
     if batch is not None:
         # Redis pages through its call index in batches: small ones give the same answers.
         # (SQLite filters in one query; the setting does not apply to it.)
-        monkeypatch.setattr(redis_jobs, "_LIST_BATCH", batch)
+        monkeypatch.setattr(redis_backend, "_LIST_BATCH", batch)
     a1 = await submit(b, fn="f")
     a2 = await submit(b, fn="g")
     a3 = await submit(b, fn="f", app="other")

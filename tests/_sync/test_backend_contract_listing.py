@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from chute.backends._sync import redis_jobs
+from chute.backends._sync import redis_jobs as redis_backend
 from chute.backends._sync.base import Backend
 from chute.backends.types import CallState, FunctionStats
 from tests._sync.contract_helpers import APP, ENV, claim, submit
@@ -23,7 +23,7 @@ def test_job_list_and_stats(b: Backend, monkeypatch: pytest.MonkeyPatch, batch: 
     if batch is not None:
         # Redis pages through its call index in batches: small ones give the same answers.
         # (SQLite filters in one query; the setting does not apply to it.)
-        monkeypatch.setattr(redis_jobs, "_LIST_BATCH", batch)
+        monkeypatch.setattr(redis_backend, "_LIST_BATCH", batch)
     a1 = submit(b, fn="f")
     a2 = submit(b, fn="g")
     a3 = submit(b, fn="f", app="other")
