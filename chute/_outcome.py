@@ -25,7 +25,7 @@ from typing import Any
 import cloudpickle
 
 from chute import _serialize
-from chute._ref import random_id
+from chute.backends import _call_tags
 from chute.config import Settings
 from chute.exception import (
     DeserializationError,
@@ -44,9 +44,10 @@ _HEADER = struct.Struct(">III")
 _LEGACY = 0x80  # the PROTO opcode a pickle starts with: an outcome stored before this format
 
 
-def new_call_id() -> str:
-    """``fc-`` followed by 22 random alphanumerics."""
-    return random_id("fc")
+def new_call_id(env: str, app: str, function: str) -> str:
+    """A new id for a call of this function: ``fc-`` followed by 22 alphanumerics, the first 4
+    naming the function's shard (``chute.backends._call_tags``), the others random."""
+    return _call_tags.new_call_id(_call_tags.function_tag(env, app, function))
 
 
 def _check_size(data: bytes, settings: Settings, what: str) -> bytes:

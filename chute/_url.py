@@ -21,8 +21,9 @@ SQLITE_SCHEMES = frozenset({"sqlite"})
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "valkey", "valkeys", "redis+cluster", "rediss+cluster"})
 TLS_SCHEMES = frozenset({"rediss", "valkeys", "rediss+cluster"})
 DEFAULT_PREFIX = "chute:"
-# Query options that configure chute, not redis-py: stripped from the URL given to redis-py.
-CHUTE_OPTIONS = frozenset({"prefix"})
+# Query options that configure chute, not redis-py: stripped from the URL given to redis-py
+# (chute sizes redis-py's pools from max_connections itself: chute/backends/_redis_conn.py).
+CHUTE_OPTIONS = frozenset({"prefix", "max_connections", "wait_replicas"})
 SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
 _BOOLS = frozenset({"true", "false", "yes", "no", "1", "0"})
 _CERT_REQS = frozenset({"none", "optional", "required"})
@@ -152,7 +153,8 @@ REDIS_OPTIONS: dict[str, tuple[str, Callable[[str], bool], bool]] = {
     "username": ("ACL user", _text, False),
     "password": ("password", _text, False),
     "client_name": ("CLIENT SETNAME", _text, False),
-    "max_connections": ("int >= 1", _int_at_least(1), False),
+    "max_connections": ("int >= 1, commands in flight per client (default 100)", _int_at_least(1), False),
+    "wait_replicas": ("int >= 0, replicas a write waits for (Redis WAIT)", _int_at_least(0), False),
     "socket_keepalive": ("true|false", _bool, False),
     "ssl_cert_reqs": ("none|optional|required", lambda v: v.lower() in _CERT_REQS, True),
     "ssl_ca_certs": ("CA bundle file", _text, True),

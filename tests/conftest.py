@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -8,9 +9,22 @@ from collections.abc import Iterator
 import pytest
 
 from chute import _client
-from tests._servers import RedisServer, redis_server
+from tests._servers import ClusterServers, RedisServer, redis_cluster, redis_server
 
-BACKENDS = ["sqlite", "redis"]
+# "cluster": a real 3-shard Redis Cluster (3 valkey-server masters, slots split evenly).
+BACKENDS = ["sqlite", "redis", "cluster"]
+# Where the "cluster" backend runs by default: the behaviour and contract suites (tests/_async,
+# tests/_sync), seed 004 and a job scenario with a killed worker. Everywhere else it repeats the
+# "redis" run at 1.5-15x its cost (the clients of every test start a Cluster client: CLUSTER
+# SLOTS and the COMMAND table), about +5 min on 2 cores. CHUTE_TEST_CLUSTER=all runs it on
+# every backend test.
+CLUSTER_SUITES = (
+    "tests/_async/",
+    "tests/_sync/",
+    "tests/test_redis_cluster.py::",
+    "tests/test_jobs.py::test_run_command_runs_the_seed_example",
+    "tests/test_jobs.py::test_worker_killed_mid_call_is_rerun",
+)
 # Unset for every test (``chute_env``): a test's store must not depend on the caller's shell.
 CLEARED_VARS = ("CHUTE_SECRET", "CHUTE_ENV", "CHUTE_EPHEMERAL_TTL")
 
@@ -29,18 +43,46 @@ def _close_clients_at_exit() -> Iterator[None]:
         gc.collect()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (never skip) the "cluster" runs outside CLUSTER_SUITES, unless
+    CHUTE_TEST_CLUSTER=all."""
+    if os.environ.get("CHUTE_TEST_CLUSTER") == "all":
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        elsewhere = not item.nodeid.startswith(CLUSTER_SUITES)
+        (drop if params.get("backend_url") == "cluster" and elsewhere else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def redis_srv() -> Iterator[RedisServer]:
     with redis_server() as server:
         yield server
 
 
+@pytest.fixture(scope="session")
+def cluster_srv() -> Iterator[ClusterServers]:
+    """A 3-shard Redis Cluster shared by the session (tests isolate themselves by key prefix)."""
+    with redis_cluster(shards=3) as cluster:
+        yield cluster
+
+
 def new_store_url(kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh, isolated store: a new SQLite file, or a unique key prefix on the shared server."""
+    """A fresh, isolated store: a new SQLite file, or a unique key prefix on the shared server
+    (or Cluster)."""
     if kind == "sqlite":
         return f"sqlite://{tmp_path_factory.mktemp('db')}/chute.db"
+    prefix = f"prefix=t{uuid.uuid4().hex[:12]}:"
+    if kind == "cluster":
+        cluster: ClusterServers = request.getfixturevalue("cluster_srv")
+        return f"{cluster.url}?{prefix}"
     server: RedisServer = request.getfixturevalue("redis_srv")
-    return f"{server.url}?prefix=t{uuid.uuid4().hex[:12]}:"
+    return f"{server.url}?{prefix}"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -61,17 +61,17 @@ KEY_PREFIXES = {
     # P{registry}:obj: -- the hashes of objects whose ids are read from the registry's `names`,
     # `by` and `ephemeral` structures (create/lookup of a taken name, list, reap).
     "obj_prefix": "object hashes of ids read from the registry",
-    # P{jobs}: -- the records and done lists of calls whose ids are read from an index (claim,
-    # list, sweep, the earlier call of an idempotency key), and the keys of the function a
-    # swept call belongs to (fbase).
+    # P{jobs:<tag>}: -- the records and done lists of calls whose ids are read from an index
+    # (claim, list, sweep, the earlier call of an idempotency key), and the keys of the function
+    # a swept call belongs to (fbase): all in the slot of one function tag.
     "jobs_prefix": "call records of ids read from an index; a swept call's function keys",
 }
 # Hash fields holding key names, written by the script that declared those keys, read back by
 # scripts that know the record only. Unavoidable for scripts addressed by a call id alone
 # (heartbeat, finish, retry, release, cancel) or by an object id (drop, reap).
 STORED_KEY_FIELDS = {
-    "fk": "J call:<id> fk: its function's prefix F (job_submit); finish/retry/... update F's sets",
-    "ik": "J call:<id> ik: its idempotency key (job_submit, KEYS[3]); terminate expires it",
+    "fk": "T call:<id> fk: its function's prefix F (job_submit); finish/retry/... update F's sets",
+    "ik": "T call:<id> ik: its idempotency key (job_submit, KEYS[3]); terminate expires it",
     "lk": "P{registry}:obj:<id> lk: its by-list (registry_create, KEYS[3]); unregister leaves it",
 }
 
@@ -672,7 +672,7 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         eph = await new_queue(b, None, ephemeral_ttl=0.05)
         assert await ar(b.heartbeat(eph, 0.05))
         await asyncio.sleep(0.1)
-        assert await ar(b.collect_garbage()) == 1  # reaped, and the jobs swept
+        assert await ar(b.collect_garbage()) == 1  # reaped (no job slot in use yet)
         assert await ar(b.delete_object(q)) and await ar(b.delete_object(d))
 
         env, app = "main", "app"
@@ -704,6 +704,7 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         await ar(b.worker_beat(env, "w", b"{}", ttl=60))
         assert [w for w, _ in await ar(b.worker_list(env))] == ["w"]
         await ar(b.worker_gone(env, "w"))
+        assert await ar(b.collect_garbage()) == 0  # sweeps the function's slot
     finally:
         await close(b)
     with redis.Redis(port=cluster_server.port) as r:

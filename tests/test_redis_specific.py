@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 import redis
 
+from chute.backends import _redis_keys as rk
 from chute.backends._async.redis import AsyncRedisBackend, redis_py_url
+from chute.backends._call_tags import home_tag
 from chute.backends._sync.redis import RedisBackend
 from chute.backends.types import CallState, FunctionStats, Kind, PutStatus
 from chute.config import Settings
@@ -280,17 +282,19 @@ async def test_records_vanish_after_the_tombstone(b: Any, url: str) -> None:
     gone = await submit(b, result_ttl=0.1)
     await claim(b, n=2)
     assert await ar(b.job_finish(gone, 1, CallState.SUCCEEDED, b"r")) is True
-    tag = f"{url.split('prefix=')[1]}{{jobs}}:"
+    # The function's slot (the helpers' ids are not chute's: their records live there).
+    sk = rk.job_keys(url.split("prefix=")[1]).of_function(ENV, APP, FN)
     with redis.Redis.from_url(url.split("?")[0]) as raw:
-        ttl_ms = raw.pttl(f"{tag}call:{gone}")
+        ttl_ms = raw.pttl(sk.call(gone))
         assert 0 < ttl_ms <= (24 * 3600 + 1) * 1000  # native expiry as a fallback
         # Pretend the tombstone period is over.
-        (member,) = raw.zrange(f"{tag}tomb", 0, -1)
-        raw.zadd(f"{tag}tomb", {member: 1})
+        (member,) = raw.zrange(sk.tomb, 0, -1)
+        raw.zadd(sk.tomb, {member: 1})
         assert await ar(b.collect_garbage()) == 0  # call records are not counted as objects
-        assert not raw.exists(f"{tag}call:{gone}", f"{tag}done:{gone}")
-        assert raw.zscore(f"{tag}calls:{ENV}", gone) is None
-        assert raw.zscore(f"{tag}f:{ENV}:{APP}:{FN}:all", gone) is None
+        assert not raw.exists(sk.call(gone), sk.done(gone))
+        assert raw.zscore(sk.fn(ENV, APP, FN) + b"all", gone) is None
+        # The locator of the swept call (its id names another slot) is gone too.
+        assert not raw.exists(rk.job_keys(url.split("prefix=")[1]).shard(home_tag(gone)).loc(gone))
     assert await ar(b.job_get(gone)) is None
     assert [r.id for r in await ar(b.job_list(ENV))] == [kept]
     assert await ar(b.job_stats(ENV, APP, FN)) == FunctionStats(running=1)

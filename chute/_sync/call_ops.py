@@ -134,11 +134,12 @@ def _request(
             "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
         )
     settings = fn.client.settings
+    env = fn.env_name or settings.env
     return SubmitRequest(
-        env=fn.env_name or settings.env,
+        env=env,
         app=fn.app_name,
         function=fn.name,
-        call_id=call_id or _outcome.new_call_id(),
+        call_id=call_id or _outcome.new_call_id(env, fn.app_name, fn.name),
         payload=_outcome.check_args_size(payload, settings),
         result_ttl=fn.spec.result_ttl,
         idempotency_key=idempotency_key or fn.idempotency_key,

@@ -1,15 +1,16 @@
 """The script invocations behind the Redis job operations, as data (pure: no I/O).
 
-Each builder returns ``(script, KEYS, ARGV)`` as the script's header declares them. The
-single operations run one; the batched ones (``job_submit_many``, ``job_complete``,
-``job_heartbeat_many``, ``job_get_many``) pipeline many in one round trip. Every script stays
-atomic on its own.
+Each builder returns ``(script, KEYS, ARGV)`` as the script's header declares them, on the
+keys of one slot (``ShardKeys``: the slot of the function's tag; ``redis_jobs`` finds which).
+The single operations run one; the batched ones (``job_submit_many``, ``job_complete``,
+``job_heartbeat_many``, ``job_get_many``) pipeline many in one round trip, to as many slots
+(and Cluster masters) as the calls live in. Every script stays atomic on its own.
 """
 
 from __future__ import annotations
 
 from chute.backends import _redis_scripts as scripts
-from chute.backends._redis_keys import JobKeys, us
+from chute.backends._redis_keys import ShardKeys, us
 from chute.backends.types import CallState, ClaimRequest, CompleteRequest, Completion, SubmitRequest
 
 Arg = bytes | str | int
@@ -19,20 +20,21 @@ Cmd = tuple[scripts.LuaScript, list[bytes], list[Arg]]
 SUBMIT_SWEEP = 10
 
 
-def submit(jk: JobKeys, req: SubmitRequest) -> Cmd:
-    fk = jk.fn(req.env, req.app, req.function)
+def submit(sk: ShardKeys, req: SubmitRequest, locator: bytes) -> Cmd:
+    """``locator``: the name of the call's locator (written before, in another slot), or b""."""
+    fk = sk.fn(req.env, req.app, req.function)
     keys = [
-        jk.seq,
-        jk.call(req.call_id),
-        jk.idem(req.env, req.app, req.function, req.idempotency_key or ""),
+        sk.seq,
+        sk.call(req.call_id),
+        sk.idem(req.env, req.app, req.function, req.idempotency_key or ""),
         fk + b"pending",
         fk + b"delayed",
         fk + b"all",
         fk + b"wake",
-        jk.calls(req.env),
-        jk.expiring,
-        jk.tomb,
-        jk.jobs_prefix,
+        sk.expiring,
+        sk.tomb,
+        sk.orphans,
+        sk.jobs_prefix,
     ]
     has_key = "0" if req.idempotency_key is None else "1"
     args: list[Arg] = [
@@ -44,50 +46,66 @@ def submit(jk: JobKeys, req: SubmitRequest) -> Cmd:
         us(req.result_ttl),
         has_key,
         SUBMIT_SWEEP,
+        locator,
     ]
     return scripts.job_submit, keys, args
 
 
-def claim(jk: JobKeys, req: ClaimRequest) -> Cmd:
-    fk = jk.fn(req.env, req.app, req.function)
-    keys = [fk + b"pending", fk + b"running", fk + b"delayed", jk.expiring, jk.tomb, jk.jobs_prefix]
+def claim(sk: ShardKeys, req: ClaimRequest) -> Cmd:
+    fk = sk.fn(req.env, req.app, req.function)
+    keys = [fk + b"pending", fk + b"running", fk + b"delayed", sk.expiring, sk.tomb, sk.jobs_prefix]
     cap: Arg = "" if req.max_running is None else req.max_running
-    return scripts.job_claim, keys, [req.worker, req.n, us(req.lease), cap, req.max_lost]
+    args: list[Arg] = [req.worker, req.n, us(req.lease), cap, req.max_lost]
+    return scripts.job_claim, keys, args
 
 
-def heartbeat(jk: JobKeys, call_id: str, attempt: int, lease: float) -> Cmd:
-    return scripts.job_heartbeat, [jk.call(call_id)], [call_id, attempt, us(lease)]
+def heartbeat(sk: ShardKeys, call_id: str, attempt: int, lease: float) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [call_id, attempt, us(lease)]
+    return scripts.job_heartbeat, keys, args
 
 
 def finish(
-    jk: JobKeys, call_id: str, attempt: int, state: CallState, result: bytes, error: str | None
+    sk: ShardKeys, call_id: str, attempt: int, state: CallState, result: bytes, error: str | None
 ) -> Cmd:
     if state not in (CallState.SUCCEEDED, CallState.FAILED):
         raise ValueError(f"job_finish takes SUCCEEDED or FAILED, not {state!r}")
-    keys = [jk.call(call_id), jk.done(call_id), jk.expiring, jk.tomb]
+    keys = [sk.call(call_id), sk.done(call_id), sk.expiring, sk.tomb]
     args: list[Arg] = [call_id, attempt, state.value, result, error or "", "0" if error is None else "1"]
     return scripts.job_finish, keys, args
 
 
-def retry(jk: JobKeys, call_id: str, attempt: int, delay: float, error: str) -> Cmd:
-    return scripts.job_retry, [jk.call(call_id)], [call_id, attempt, us(delay), error]
+def retry(sk: ShardKeys, call_id: str, attempt: int, delay: float, error: str) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [call_id, attempt, us(delay), error]
+    return scripts.job_retry, keys, args
 
 
-def release(jk: JobKeys, call_id: str, attempt: int) -> Cmd:
-    return scripts.job_release, [jk.call(call_id)], [call_id, attempt]
+def release(sk: ShardKeys, call_id: str, attempt: int) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [call_id, attempt]
+    return scripts.job_release, keys, args
 
 
-def get(jk: JobKeys, call_id: str) -> Cmd:
-    return scripts.job_get, [jk.call(call_id)], [call_id]
+def cancel(sk: ShardKeys, call_id: str, result: bytes) -> Cmd:
+    keys = [sk.call(call_id), sk.done(call_id), sk.expiring, sk.tomb]
+    args: list[Arg] = [call_id, result]
+    return scripts.job_cancel, keys, args
 
 
-def complete(jk: JobKeys, it: CompleteRequest) -> Cmd:
+def get(sk: ShardKeys, call_id: str) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [call_id]
+    return scripts.job_get, keys, args
+
+
+def complete(sk: ShardKeys, it: CompleteRequest) -> Cmd:
     if it.how is Completion.SUCCEEDED:
-        return finish(jk, it.call_id, it.attempt, CallState.SUCCEEDED, it.result, it.error)
+        return finish(sk, it.call_id, it.attempt, CallState.SUCCEEDED, it.result, it.error)
     if it.how is Completion.FAILED:
-        return finish(jk, it.call_id, it.attempt, CallState.FAILED, it.result, it.error)
+        return finish(sk, it.call_id, it.attempt, CallState.FAILED, it.result, it.error)
     if it.how is Completion.RETRY:
-        return retry(jk, it.call_id, it.attempt, it.delay, it.error or "")
+        return retry(sk, it.call_id, it.attempt, it.delay, it.error or "")
     if it.how is Completion.RELEASE:
-        return release(jk, it.call_id, it.attempt)
+        return release(sk, it.call_id, it.attempt)
     raise ValueError(f"job_complete: {it.how!r} is not a Completion")

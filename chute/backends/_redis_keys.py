@@ -16,43 +16,63 @@ Key layout (``P`` is the key prefix, ``chute:`` by default)::
     P{<id>}:kv                      HASH  dict key -> value
     P{<id>}:kz                      ZSET  dict keys, score 0, for ordered (BYLEX) scans
 
-Jobs (function calls) all live under one hash tag, ``{jobs}``, because a call is addressed by
-its id alone (``job_get``, ``job_heartbeat``, ...). ``J`` is ``P{jobs}:``, ``F`` is
-``J f:<env>:<app>:<function>:`` (names cannot contain ``:``). Job times are whole
-microseconds of server ``TIME``::
+Jobs (function calls) live in one hash slot per function, so the functions of a Redis Cluster
+spread over its masters. A function's slot is named by its *tag* (``_call_tags.function_tag``:
+4 alphanumerics derived from env, app and function); ``T`` is ``P{jobs:<tag>}:``, ``F`` is
+``T f:<env>:<app>:<function>:`` (names cannot contain ``:``). Functions whose tags collide
+share the ``T`` keys (seq, expiring, tomb, orphans), never their ``F`` keys. Job times are
+whole microseconds of server ``TIME``::
 
-    J seq                           STRING  INCR counter: creation order of calls
-    J fns:<env>                     HASH  "<app>\\0<function>" -> "<deployed_at> <spec JSON>"
-    J calls:<env>                   ZSET  call id -> seq, for job_list (stale ids dropped lazily)
-    J call:<id>                     HASH  the call: env app fn st att fail lost ct sa fa ea w err
+    T seq                           STRING  INCR counter: creation order of the slot's calls
+    T call:<id>                     HASH  the call: env app fn st att fail lost ct sa fa ea w err
                                           res pl, plus ttl (result TTL), seq, fk (F),
-                                          ik (its idempotency key or "")
-    J done:<id>                     LIST  one token, pushed when the call turns terminal
-    J idem:<env>:<app>:<fn>:<key>   STRING  call id; expires with the call's result
-    J expiring                      ZSET  "<id>\\0<env>\\0<app>\\0<fn>" -> expires_at
-    J tomb                          ZSET  same members -> expires_at + CALL_TOMBSTONE
+                                          ik (its idempotency key or ""), lc (its locator or "")
+    T done:<id>                     LIST  one token, pushed when the call turns terminal
+    T idem:<env>:<app>:<fn>:<key>   STRING  call id; expires with the call's result
+    T expiring                      ZSET  "<id>\\0<env>\\0<app>\\0<fn>" -> expires_at
+    T tomb                          ZSET  same members -> expires_at + CALL_TOMBSTONE
+    T orphans                       LIST  locators (names of keys in other slots) of swept
+                                          records, deleted by collect_garbage
+    T loc:<id>                      STRING  the tag of the slot that holds call <id>, for ids
+                                          whose own tag (``home_tag``) is this one but whose
+                                          function's is not (ids not made by chute)
     F pending                       ZSET  call id -> seq: claimable now, oldest first
     F delayed                       ZSET  call id -> end of its retry backoff (claim moves the
                                           due ones to F pending)
     F running                       ZSET  call id -> lease deadline
-    F all                           ZSET  call id -> seq, for job_list of one function
+    F all                           ZSET  call id -> seq, for job_list
     F succeeded|failed|cancelled    ZSET  call id -> expires_at, for job_stats
     F wake                          LIST  tokens for job_wait_for_work (BLPOP), kept short
+
+What spans functions lives in one small slot, ``J`` = ``P{jobs}:``, touched by deploys, worker
+beats, listings and once per function and process by a submit (never per call)::
+
+    J fns:<env>                     HASH  "<app>\\0<function>" -> "<deployed_at> <spec JSON>"
+    J fcalls:<env>                  HASH  "<app>\\0<function>" -> tag, every function with calls
+                                          (job_list merges their F all indexes)
+    J tags                          HASH  tag -> "1", every tag in use (collect_garbage sweeps
+                                          each slot)
     J workers:<env>                 ZSET  worker id -> deadline of its last beat
     J winfo:<env>                   HASH  worker id -> info (JSON)
+
+A call is found by its id: chute's ids carry their function's tag (``fc-<tag>…``), so
+``T call:<id>`` is read at once. An id made elsewhere is stored in its function's slot with a
+locator in the slot of its own tag; the backend reads the call there first and follows the
+locator when the call is not there.
 
 A terminal call's record and done list expire natively (PEXPIREAT) at expires_at +
 ``CALL_TOMBSTONE``; ``expiring`` and ``tomb`` let ``collect_garbage`` (and, a few entries at a
 time, every submit) drop expired results early and clean the index entries of gone records.
 
 Everything about one object shares the hash tag ``{<id>}``, the registry shares
-``{registry}`` and jobs share ``{jobs}``, so under Redis Cluster every script runs on exactly
-one slot. Scripts get every key they can be told in KEYS. Keys whose names they only learn
-while running (the lists of a queue's partitions, the records of ids read from an index, the
-keys of the function a call belongs to) are built on a prefix that is passed in KEYS too
-(``part_prefix``, ``obj_prefix``, ``jobs_prefix``: Redis and the cluster client check that it
-is in the script's slot, and it ends after the hash tag), or are key names stored by the script
-that declared them (``fk``, ``lk``, ``ik`` fields). ``tests/test_lua_scripts.py`` enforces this.
+``{registry}``, each function's calls ``{jobs:<tag>}`` and the cross-function job indexes
+``{jobs}``, so under Redis Cluster every script runs on exactly one slot. Scripts get every
+key they can be told in KEYS. Keys whose names they only learn while running (the lists of a
+queue's partitions, the records of ids read from an index, the keys of the function a call
+belongs to) are built on a prefix that is passed in KEYS too (``part_prefix``, ``obj_prefix``,
+``jobs_prefix``: Redis and the cluster client check that it is in the script's slot, and it
+ends after the hash tag), or are key names stored by the script that declared them (``fk``,
+``lk``, ``ik`` fields). ``tests/test_lua_scripts.py`` enforces this.
 
 Times come from ``TIME`` inside the scripts, never from a client, so clients with skewed
 clocks agree on TTLs and heartbeats. Scripts signal a missing object with an error reply
@@ -67,6 +87,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chute.backends._call_tags import function_tag
 from chute.backends.types import CallRecord, CallState, Kind, ObjectInfo
 
 NOT_FOUND_TOKEN = "CHUTE_NOTFOUND"
@@ -136,14 +157,45 @@ class RegistryKeys:
 
 @dataclass(frozen=True)
 class JobKeys:
-    """The keys of every job, all in the slot of ``{jobs}``."""
+    """The job keys that span functions, all in the slot of ``{jobs}``."""
+
+    base: bytes
+    prefix: str
+
+    @property
+    def tags(self) -> bytes:
+        return self.base + b"tags"
+
+    def fns(self, env: str) -> bytes:
+        return self.base + f"fns:{env}".encode()
+
+    def fcalls(self, env: str) -> bytes:
+        return self.base + f"fcalls:{env}".encode()
+
+    def workers(self, env: str) -> bytes:
+        return self.base + f"workers:{env}".encode()
+
+    def winfo(self, env: str) -> bytes:
+        return self.base + f"winfo:{env}".encode()
+
+    def shard(self, tag: str) -> ShardKeys:
+        """The keys of the slot named by ``tag``."""
+        return ShardKeys(f"{self.prefix}{{jobs:{tag}}}:".encode())
+
+    def of_function(self, env: str, app: str, function: str) -> ShardKeys:
+        return self.shard(function_tag(env, app, function))
+
+
+@dataclass(frozen=True)
+class ShardKeys:
+    """The keys of the calls of the functions with one tag, all in the slot of ``{jobs:<tag>}``."""
 
     base: bytes
 
     @property
     def jobs_prefix(self) -> bytes:
-        """The prefix of every job key (``J``), for scripts that build the names of keys they
-        only learn while running (a call id read from an index)."""
+        """The prefix of every key of the slot (``T``), for scripts that build the names of keys
+        they only learn while running (a call id read from an index)."""
         return self.base
 
     @property
@@ -158,11 +210,9 @@ class JobKeys:
     def tomb(self) -> bytes:
         return self.base + b"tomb"
 
-    def fns(self, env: str) -> bytes:
-        return self.base + f"fns:{env}".encode()
-
-    def calls(self, env: str) -> bytes:
-        return self.base + f"calls:{env}".encode()
+    @property
+    def orphans(self) -> bytes:
+        return self.base + b"orphans"
 
     def call(self, call_id: str) -> bytes:
         return self.base + f"call:{call_id}".encode()
@@ -170,14 +220,11 @@ class JobKeys:
     def done(self, call_id: str) -> bytes:
         return self.base + f"done:{call_id}".encode()
 
+    def loc(self, call_id: str) -> bytes:
+        return self.base + f"loc:{call_id}".encode()
+
     def idem(self, env: str, app: str, function: str, key: str) -> bytes:
         return self.base + f"idem:{env}:{app}:{function}:{key}".encode()
-
-    def workers(self, env: str) -> bytes:
-        return self.base + f"workers:{env}".encode()
-
-    def winfo(self, env: str) -> bytes:
-        return self.base + f"winfo:{env}".encode()
 
     def fn(self, env: str, app: str, function: str) -> bytes:
         """The prefix of one function's keys (``F``; must match ``lua/includes/fbase.lua``)."""
@@ -193,7 +240,7 @@ def registry_keys(prefix: str) -> RegistryKeys:
 
 
 def job_keys(prefix: str) -> JobKeys:
-    return JobKeys(f"{prefix}{JOBS_TAG}:".encode())
+    return JobKeys(f"{prefix}{JOBS_TAG}:".encode(), prefix)
 
 
 def name_field(kind: str, env: str, name: str) -> bytes:

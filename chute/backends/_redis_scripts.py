@@ -133,6 +133,7 @@ registry_reap: Final = load("registry_reap")
 
 # -- jobs (function calls): lua/job_*.lua ------------------------------------------------------
 job_deploy: Final = load("job_deploy")
+job_register: Final = load("job_register")
 job_submit: Final = load("job_submit")
 job_claim: Final = load("job_claim")
 job_heartbeat: Final = load("job_heartbeat")

@@ -16,22 +16,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import json
-import string
 from dataclasses import dataclass, field
 
 from modal_proto import api_pb2
 
 from chute import _outcome, _validate
 from chute._jobs import FunctionSpec
+from chute.backends import _call_tags
 from chute.backends.types import CallRecord, CallState, FunctionRecord
 from chute.exception import InvalidError, NotFoundError
 
 SERVICE_SUFFIX = ".*"
 # A class instance's constructor parameters, as the modal client pickles them (chute's own cap).
 MAX_PARAMS_BYTES = 16 * 1024
-_ALNUM = string.digits + string.ascii_letters
 _PICKLE = api_pb2.DATA_FORMAT_PICKLE
 _CHUTE_TIMEOUT = "chute.exception.FunctionTimeoutError"
 
@@ -104,13 +102,9 @@ def class_id(env: str, app: str, name: str) -> str:
 
 def map_input_id(call_id: str, idx: int) -> str:
     """The chute call of a map's input ``idx``: derived from the map's id, so any server (and
-    ``FunctionCall.from_id(id).get(index=idx)`` in any process) finds it without a table."""
-    n = int.from_bytes(hashlib.sha256(f"{call_id}/{idx}".encode()).digest(), "big")
-    chars = []
-    for _ in range(22):
-        n, r = divmod(n, 62)
-        chars.append(_ALNUM[r])
-    return "fc-" + "".join(chars)
+    ``FunctionCall.from_id(id).get(index=idx)`` in any process) finds it without a table. It
+    keeps the map id's shard tag, so the inputs live in their function's slot (Redis)."""
+    return _call_tags.derived_call_id(_call_tags.home_tag(call_id), f"{call_id}/{idx}".encode())
 
 
 @dataclass

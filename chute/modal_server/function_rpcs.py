@@ -248,7 +248,7 @@ class FunctionRPCs(ServicerBase):
             reply.pipelined_inputs.append(item)
             return reply
         await self._deployed(key)  # fail at once for a function that is not deployed
-        map_id = _outcome.new_call_id()
+        map_id = _outcome.new_call_id(key.env, key.app, key.name)
         reply.function_call_id = reply.function_call_jwt = map_id
         if request.function_call_invocation_type in _SYNC:
             self._remember_map(map_id, MapState())

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import redis
 
+from chute._url import redis_py_url
+from chute.backends import _redis_keys as rk
 from chute.backends._sync.base import Backend
 from chute.backends.types import (
     CALL_TOMBSTONE,
@@ -107,11 +109,17 @@ def later(delay: float, func: Any, /, *args: Any, **kw: Any) -> threading.Thread
 def pass_the_tombstone_period(backend_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every finished call look older than ``CALL_TOMBSTONE`` to the backend, without
     waiting a day: SQLite's clock is this process's ``time.time``; Redis keeps each record's
-    deadline in its ``tomb`` index (its clock is the server's)."""
+    deadline in the ``tomb`` index of each slot in use (its clock is the server's)."""
     if backend_url.startswith("sqlite"):
         real = time.time
         monkeypatch.setattr(time, "time", lambda: real() + CALL_TOMBSTONE + 60)
         return
-    tomb = f"{backend_url.split('prefix=')[1]}{{jobs}}:tomb"
-    with redis.Redis.from_url(backend_url.split("?")[0]) as raw:
-        raw.zadd(tomb, {member: 1 for member in raw.zrange(tomb, 0, -1)})
+    jk = rk.job_keys(backend_url.split("prefix=")[1])
+    client_url, cluster, _ = redis_py_url(backend_url)
+    raw_client: Any = redis.RedisCluster if cluster else redis.Redis
+    with raw_client.from_url(client_url.split("?")[0]) as raw:
+        for tag in raw.hkeys(jk.tags):
+            tomb = jk.shard(tag.decode()).tomb
+            members = raw.zrange(tomb, 0, -1)
+            if members:
+                raw.zadd(tomb, {member: 1 for member in members})

@@ -121,9 +121,16 @@ def _text(v: object) -> object:
 def _commands_in_chute_sources() -> set[str]:
     lua_src = "\n".join(s.source for s in _redis_scripts.ALL)
     in_scripts = {c.lower() for c in re.findall(r"redis\.p?call\('([A-Za-z]+)'", lua_src)}
-    src = (ROOT / "chute" / "backends" / "_async" / "redis.py").read_text()
-    methods = set(re.findall(r"self\._rb?\.([a-z_]+)\(", src)) - {"aclose", "register_script"}
-    direct = {{"delete": "del"}.get(m, m) for m in methods}  # redis-py method -> command
+    src = "\n".join(
+        (ROOT / "chute" / "backends" / "_async" / f).read_text() for f in ("redis.py", "redis_jobs.py")
+    )
+    # self._r.cmd(...), and blocking commands as lambdas r.cmd(...) run by AsyncRedisClient.block
+    methods = set(re.findall(r"(?:self\._r|\br)\.([a-z_]+)\(", src))
+    methods -= {"aclose", "register_script", "execute_command", "pipeline"}
+    rename = {"delete": "del", "script_load": "script|load"}
+    direct = {rename.get(m, m) for m in methods}  # redis-py method -> command
+    # Commands given as tuples: ("SET", key, value) for _write, ("GET", key) for _pipe.
+    direct |= {c.lower() for c in re.findall(r'\("([A-Z]+)", [a-z_.]+[,)]', src)}
     # Scripts run through EVALSHA, loaded with SCRIPT LOAD on NOSCRIPT (redis-py's Script).
     return in_scripts | direct | {"evalsha", "script|load"}
 

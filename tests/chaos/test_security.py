@@ -22,6 +22,7 @@ import redis
 import chute
 from chute._client import Client
 from chute.backends import _redis_keys as rk
+from chute.backends._call_tags import home_tag
 from chute.backends._sync.redis import redis_py_url
 from chute.backends.types import CallState
 from chute.exception import IntegrityError
@@ -48,9 +49,9 @@ class Raw:
         if self.sqlite:
             self.db = sqlite3.connect(settings.url.path, isolation_level=None)
         else:
-            redis_url, _, options = redis_py_url(url)
+            redis_url, cluster, options = redis_py_url(url)
             self.prefix = options["prefix"]
-            self.r = redis.Redis.from_url(redis_url)
+            self.r: Any = (redis.RedisCluster if cluster else redis.Redis).from_url(redis_url)
 
     def close(self) -> None:
         if self.sqlite:
@@ -93,7 +94,8 @@ class Raw:
             assert self.db.execute(sql, (data, call_id)).rowcount == 1
         else:
             field = {"payload": "pl", "result": "res"}[column]
-            key = rk.job_keys(self.prefix).call(call_id)
+            # chute's call ids name their slot
+            key = rk.job_keys(self.prefix).shard(home_tag(call_id)).call(call_id)
             assert self.r.hexists(key, field)
             self.r.hset(key, field, data)
 

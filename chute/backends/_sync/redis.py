@@ -15,24 +15,22 @@ from __future__ import annotations
 import time
 import contextlib
 import json
-import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import redis.exceptions as rexc
 from redis import Redis
-from redis.cluster import RedisCluster
-from redis.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import Script
 
 from chute import _validate
 from chute._url import DEFAULT_PREFIX, redis_py_url  # noqa: F401 - re-exported for callers
+from chute.backends import _redis_conn as conn
 from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
 from chute.backends._sync.base import Backend
+from chute.backends._sync.redis_client import RedisClient
 from chute.backends._sync.redis_jobs import RedisJobs
 from chute.backends.types import (
     Kind,
@@ -54,24 +52,29 @@ from chute.exception import (
 # iterate() sees a new item quickly, back off to bound the load of idle waiters.
 _POLL_MIN, _POLL_MAX = 0.005, 0.05
 _REAP_BATCH = 100
-# Expired job results/records cleaned per collect_garbage step, and piggybacked on each submit.
-_SWEEP_BATCH = 500
 
-Client = Redis | RedisCluster
-
-
-def _connect(url: str, cluster: bool, socket_timeout: float, settings: Settings) -> Client:
-    kwargs: dict[str, Any] = {
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": settings.timeout,
-        "health_check_interval": 30,
-        # No retries: a clear BackendUnavailableError within settings.timeout beats a hang.
-        "retry": Retry(NoBackoff(), 0),
-        "decode_responses": False,
-    }
-    if cluster:
-        return RedisCluster.from_url(url, **kwargs)
-    return Redis.from_url(url, **kwargs)
+# Scripts after which ?wait_replicas=N WAITs: those storing what the caller is told is stored.
+# Not destructive reads (queue_pop, kv_pop, job_claim): failing one after it took its items
+# would lose them. Not reads, nor heartbeats and sweeps, which a lagging replica must not fail.
+_ACKED_WRITES = frozenset(
+    s.name
+    for s in (
+        scripts.queue_put,
+        scripts.queue_clear,
+        scripts.kv_put,
+        scripts.kv_clear,
+        scripts.registry_create,
+        scripts.registry_drop,
+        scripts.object_purge,
+        scripts.job_deploy,
+        scripts.job_register,
+        scripts.job_submit,
+        scripts.job_finish,
+        scripts.job_retry,
+        scripts.job_release,
+        scripts.job_cancel,
+    )
+)
 
 
 class RedisBackend(RedisJobs, Backend):
@@ -80,19 +83,22 @@ class RedisBackend(RedisJobs, Backend):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # The URL was parsed and validated when the settings were built (chute._url).
-        url, cluster = settings.url.client_url, settings.url.cluster
+        self._opts = opts = conn.RedisOptions.of(settings.url)
         self.prefix = settings.url.prefix
         self._reg = rk.registry_keys(self.prefix)
         self._jk = rk.job_keys(self.prefix)
         with self._errors():  # the sync cluster client connects here already
-            self._r = _connect(url, cluster, settings.timeout, settings)
-            # redis-py applies socket_timeout to blocking reads too: blocking pops get their own
-            # pool whose timeout outlasts the longest block.
-            self._rb = _connect(url, cluster, rk.BLOCK_CHUNK + min(settings.timeout, 1.0), settings)
+            # redis-py applies socket_timeout to blocking reads too: blocking commands use other
+            # connections, whose timeout outlasts the longest block (see RedisClient).
+            self._c = RedisClient(settings, opts, rk.BLOCK_CHUNK + min(settings.timeout, 1.0))
+        self._r = self._c.r
+        self._slots = self._c.slots
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, Script] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
         self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
+        self._located: dict[str, str] = {}  # see RedisJobs._located
+        self._registered: set[tuple[str, str, str]] = set()
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:
@@ -162,7 +168,32 @@ class RedisBackend(RedisJobs, Backend):
         if not self._checked_server:
             self._check_server()
         with self._errors(oid):
-            return self._lua[script.name](keys=keys, args=args)
+            with self._slots:
+                if self._opts.wait_replicas and script.name in _ACKED_WRITES:
+                    sha = self._lua[script.name].sha
+                    command = ("EVALSHA", sha, len(keys), *keys, *args)
+                    return self._c.acked(keys[0], command, script.source)
+                return self._lua[script.name](keys=keys, args=args)
+
+    def _block(self, chunk: float, key: bytes, command: Callable[[Redis, float], Any]) -> tuple[bool, Any]:
+        """A blocking command on ``key``'s slot (see ``RedisClient.block``)."""
+        with self._errors():
+            return self._c.block(chunk, key, command)
+
+    def _pipe(self, commands: Sequence[tuple[bytes, tuple[Any, ...]]]) -> list[Any]:
+        """``(key, command)`` pairs in one round trip per master (``RedisClient.pipeline``)."""
+        with self._errors():
+            with self._slots:
+                return self._c.pipeline(commands)
+
+    def _write(self, key: bytes, command: tuple[Any, ...]) -> Any:
+        """A plain write command on ``key``, waited for by ``?wait_replicas`` replicas."""
+        with self._errors():
+            with self._slots:
+                if self._opts.wait_replicas:
+                    return self._c.acked(key, command)
+                r: Any = self._r  # execute_command is untyped in the sync client
+                return r.execute_command(*command)
 
     def _check_server(self) -> None:
         """Once per backend: warn if the server may evict keys, which silently drops
@@ -172,7 +203,8 @@ class RedisBackend(RedisJobs, Backend):
         would make the first operation wait for the same dead server a second time."""
         try:
             with self._errors():
-                info = self._r.info("memory")
+                with self._slots:
+                    info = self._r.info("memory")
         except AuthError:
             info = None  # INFO hidden by an ACL: not checked (a wrong password fails the operation)
         except BackendUnavailableError:
@@ -221,8 +253,7 @@ class RedisBackend(RedisJobs, Backend):
         # Two slots, two steps. The data's marker is written first and the registry entry
         # second, so a crash in between leaves an unreferenced marker, never a registered
         # object whose data is missing.
-        with self._errors():
-            self._r.set(k.marker, kind.value)
+        self._write(k.marker, ("SET", k.marker, kind.value))
         reg = self._reg
         created, oid, blob, ct = self._run(
             scripts.registry_create,
@@ -232,7 +263,8 @@ class RedisBackend(RedisJobs, Backend):
         if not created:
             # The name was taken (maybe by a racing creator): drop our now-orphan marker.
             with self._errors():
-                self._r.delete(k.marker)
+                with self._slots:
+                    self._r.delete(k.marker)
         return rk.decode_info(oid, blob, ct), bool(created)
 
     def lookup_object(self, kind: Kind, env: str, name: str) -> ObjectInfo | None:
@@ -242,7 +274,8 @@ class RedisBackend(RedisJobs, Backend):
 
     def get_object(self, object_id: str) -> ObjectInfo | None:
         with self._errors():
-            blob, ct = self._r.hmget(self._reg.obj(object_id), [b"info", b"ct"])
+            with self._slots:
+                blob, ct = self._r.hmget(self._reg.obj(object_id), [b"info", b"ct"])
         return None if blob is None else rk.decode_info(object_id, blob, ct)
 
     def list_objects(
@@ -294,13 +327,8 @@ class RedisBackend(RedisJobs, Backend):
             count += len(ids)
             if len(ids) < _REAP_BATCH:
                 break
-        jk = self._jk
-        while True:
-            results, records = self._run(
-                scripts.job_sweep, keys=[jk.expiring, jk.tomb, jk.jobs_prefix], args=[_SWEEP_BATCH]
-            )
-            if results < _SWEEP_BATCH and records < _SWEEP_BATCH:
-                return count
+        self._sweep_jobs()
+        return count
 
     # -- queues ----------------------------------------------------------------------------
 
@@ -333,26 +361,30 @@ class RedisBackend(RedisJobs, Backend):
             return [rk.split_seq(i)[1] for i in items]
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            # Whole milliseconds, at least one: the server rounds the timeout down, and a
-            # timeout of 0 would block forever.
-            chunk = max(math.ceil(min(remaining, rk.BLOCK_CHUNK) * 1000), 1) / 1000
-            with self._errors():
-                popped: list[bytes]
-                if n == 1:
-                    one = self._rb.blpop([key], timeout=chunk)
-                    popped = [] if one is None else [cast(bytes, one[1])]
-                else:
-                    many = self._rb.blmpop(chunk, 1, key, direction="LEFT", count=n)  # type: ignore[arg-type]
-                    popped = [] if many is None else cast(list[bytes], many[1])
+            ran, popped = self._pop_blocking(key, n, rk.chunk(remaining))
+            if not ran:  # every blocking connection was busy: pop without blocking
+                popped = self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
             if popped:
                 return [rk.split_seq(i)[1] for i in popped]
             # Blocked pops are not woken by a deletion: check before blocking again.
             self._require(k, object_id)
         return []
 
+    def _pop_blocking(self, key: bytes, n: int, chunk: float) -> tuple[bool, list[bytes]]:
+        if n == 1:
+            ran, one = self._block(chunk, key, lambda r, c: r.blpop([key], timeout=c))
+            return ran, [] if one is None else [cast(bytes, one[1])]
+        ran, many = self._block(
+            chunk,
+            key,
+            lambda r, c: r.blmpop(c, 1, key, direction="LEFT", count=n),  # type: ignore[arg-type]
+        )
+        return ran, [] if many is None else cast(list[bytes], many[1])
+
     def _require(self, k: rk.ObjectKeys, object_id: str) -> None:
         with self._errors():
-            exists = self._r.exists(k.marker)
+            with self._slots:
+                exists = self._r.exists(k.marker)
         if not exists:
             raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
 
@@ -446,15 +478,14 @@ class RedisBackend(RedisJobs, Backend):
 
     def now(self) -> float:
         with self._errors():
-            sec, usec = self._r.time()
+            with self._slots:
+                sec, usec = self._r.time()
         return sec + usec / 1e6
 
     def ping(self) -> None:
         with self._errors():
-            self._r.ping()
+            with self._slots:
+                self._r.ping()
 
     def close(self) -> None:
-        try:
-            self._r.close()
-        finally:
-            self._rb.close()
+        self._c.close()

@@ -7,9 +7,9 @@
     KEYS[1] pending      F pending, ZSET call id -> seq
     KEYS[2] running      F running, ZSET call id -> lease deadline
     KEYS[3] delayed      F delayed, ZSET call id -> end of its retry backoff
-    KEYS[4] expiring     J expiring, ZSET member -> result expiry
-    KEYS[5] tomb         J tomb, ZSET member -> record expiry
-    KEYS[6] jobs_prefix  J (a prefix, no key): names the records (and done lists) of the
+    KEYS[4] expiring     T expiring, ZSET member -> result expiry
+    KEYS[5] tomb         T tomb, ZSET member -> record expiry
+    KEYS[6] jobs_prefix  T (a prefix, no key): names the records (and done lists) of the
                          calls read from KEYS[1..3]
 
     ARGV[1] worker       the claiming worker's id

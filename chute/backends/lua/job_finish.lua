@@ -2,10 +2,10 @@
   Records the outcome of a running call's attempt, if the worker still runs this attempt.
 
   Input:
-    KEYS[1] call      J call:<id>, the call's record
-    KEYS[2] done      J done:<id>, LIST: one token once the call is terminal
-    KEYS[3] expiring  J expiring, ZSET member -> result expiry
-    KEYS[4] tomb      J tomb, ZSET member -> record expiry
+    KEYS[1] call      T call:<id>, the call's record
+    KEYS[2] done      T done:<id>, LIST: one token once the call is terminal
+    KEYS[3] expiring  T expiring, ZSET member -> result expiry
+    KEYS[4] tomb      T tomb, ZSET member -> record expiry
 
     ARGV[1] id         the call's id
     ARGV[2] attempt    the attempt the worker ran

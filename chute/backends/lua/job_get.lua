@@ -2,7 +2,7 @@
   Reads a call.
 
   Input:
-    KEYS[1] call  J call:<id>, the call's record
+    KEYS[1] call  T call:<id>, the call's record
 
     ARGV[1] id  the call's id
 

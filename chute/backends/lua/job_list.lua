@@ -3,8 +3,8 @@
   Entries of vanished records are removed on the way.
 
   Input:
-    KEYS[1] index        J calls:<env> or F all, ZSET call id -> seq
-    KEYS[2] jobs_prefix  J (a prefix, no key): names the records of the calls read from KEYS[1]
+    KEYS[1] all          F all, ZSET call id -> seq (of one function)
+    KEYS[2] jobs_prefix  T (a prefix, no key): names the records of the calls read from KEYS[1]
 
     ARGV[1] max    highest seq: '+inf', or '(' .. the cursor of the previous page
     ARGV[2] batch  most index entries to walk

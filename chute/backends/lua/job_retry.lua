@@ -3,7 +3,7 @@
   over, if the worker still runs this attempt.
 
   Input:
-    KEYS[1] call  J call:<id>, the call's record
+    KEYS[1] call  T call:<id>, the call's record
 
     ARGV[1] id        the call's id
     ARGV[2] attempt   the attempt the worker ran

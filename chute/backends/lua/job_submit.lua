@@ -4,18 +4,18 @@
   expired calls (a bounded sweep).
 
   Input:
-    KEYS[1] seq        J seq, creation order of calls
-    KEYS[2] call       J call:<id>, the call's record
-    KEYS[3] idem       J idem:<env>:<app>:<fn>:<key>, the call id under its idempotency key
+    KEYS[1] seq        T seq, creation order of the slot's calls
+    KEYS[2] call       T call:<id>, the call's record
+    KEYS[3] idem       T idem:<env>:<app>:<fn>:<key>, the call id under its idempotency key
                        (touched only if has_key)
     KEYS[4] pending    F pending, ZSET call id -> seq
     KEYS[5] delayed    F delayed, ZSET call id -> end of its retry backoff
     KEYS[6] all        F all, ZSET call id -> seq
     KEYS[7] wake       F wake, LIST of tokens for the function's idle workers
-    KEYS[8] calls      J calls:<env>, ZSET call id -> seq
-    KEYS[9] expiring   J expiring, ZSET member -> result expiry
-    KEYS[10] tomb      J tomb, ZSET member -> record expiry
-    KEYS[11] jobs_prefix  J (a prefix, no key): names the record of an earlier call, and the
+    KEYS[8] expiring   T expiring, ZSET member -> result expiry
+    KEYS[9] tomb       T tomb, ZSET member -> record expiry
+    KEYS[10] orphans   T orphans, LIST of the locators of records the sweep deleted
+    KEYS[11] jobs_prefix  T (a prefix, no key): names the record of an earlier call, and the
                           keys of the calls the sweep cleans up
 
     ARGV[1] env            the environment
@@ -26,6 +26,8 @@
     ARGV[6] result_ttl_us  how long its result is kept once it is terminal
     ARGV[7] has_key        '1' if the call has an idempotency key (KEYS[3]), else '0'
     ARGV[8] sweep_batch    most expired calls to clean up
+    ARGV[9] locator        the name of the call's locator (a key of another slot, written by
+                           the client before this script; stored, never touched), or ''
 
   Output:
     the id of the stored call, or of the earlier call with the same idempotency key or id
@@ -45,14 +47,13 @@ if ARGV[7] == '1' then
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return id end
 local now = now_us()
-sweep(KEYS[11], KEYS[9], KEYS[10], now, tonumber(ARGV[8]))
+sweep(KEYS[11], KEYS[8], KEYS[9], KEYS[10], now, tonumber(ARGV[8]))
 local seq = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], 'env', env, 'app', app, 'fn', fn, 'st', 'pending', 'att', 0, 'fail', 0,
   'lost', 0, 'ct', int(now), 'pl', ARGV[5], 'ttl', ARGV[6], 'seq', seq,
-  'fk', fbase(KEYS[11], env, app, fn), 'ik', ik)
+  'fk', fbase(KEYS[11], env, app, fn), 'ik', ik, 'lc', ARGV[9])
 redis.call('ZADD', KEYS[4], seq, id)
 redis.call('ZADD', KEYS[6], seq, id)
-redis.call('ZADD', KEYS[8], seq, id)
 -- No expiry while the call is live: terminate() sets it to the result's expiry.
 if ik ~= '' then redis.call('SET', KEYS[3], id) end
 wake(KEYS[4], KEYS[5], KEYS[7], now)
