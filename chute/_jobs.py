@@ -82,6 +82,22 @@ class FunctionSpec:
     result_ttl: float = DEFAULT_RESULT_TTL
     module: str | None = None  # where the code lives, for people reading listings
     web: dict[str, Any] | None = None  # a web endpoint's declaration (chute.web.spec.WebSpec)
+    # Modal's options with a local meaning (chute._options). Secrets appear by name or key
+    # names only: a spec is stored in the backend and shown by listings.
+    startup_timeout: float | None = None  # None: the timeout
+    buffer_containers: int | None = None
+    single_use_containers: bool = False
+    is_generator: bool = False
+    gpu: str | list[str] | None = None
+    cpu: float | list[float] | None = None
+    memory: int | list[int] | None = None
+    schedule: dict[str, Any] | None = None  # chute.schedule.Schedule.to_json()
+    secrets: list[str] = field(default_factory=list)
+    volumes: dict[str, str] = field(default_factory=dict)  # mount path -> volume name
+    image: str | None = None  # Image.object_id
+    serialized: bool = False
+    max_concurrent_inputs: int | None = None  # with_concurrency(max_inputs=)
+    target_concurrent_inputs: int | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
@@ -189,11 +205,16 @@ class FunctionRef:
     checked: bool = True
     idempotency_key: str | None = None
     wrap_call: Callable[[CallRef], Any] = _bare
+    # Arguments put before the caller's in every call: a class method's instance parameters
+    # (chute.cls), computed when a call is made so that bad parameters fail there, as in Modal.
+    bind_args: Callable[[], tuple[Any, ...]] | None = None
+    # An adapter serving many clients (the Modal wire server) pins its own client.
+    pinned_client: Client | None = None
 
     @property
     def client(self) -> Client:
         # Resolved at each use, not at import time: the environment may change in between.
-        return Client.from_env()
+        return self.pinned_client or Client.from_env()
 
     @property
     def env(self) -> str:

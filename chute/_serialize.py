@@ -33,14 +33,18 @@ _PLAIN_TYPES = frozenset({str, bytes, int, float, bool, type(None)})
 
 def dumps(value: Any, secret: bytes | None = None) -> bytes:
     """Serialize ``value``; raise SerializationError if it cannot be pickled."""
+    return seal(pickle_value(value), secret)
+
+
+def pickle_value(value: Any) -> bytes:
+    """The bare pickle of ``value`` (no header); raise SerializationError if it cannot be pickled."""
     try:
         if type(value) in _PLAIN_TYPES:
-            body = pickle.dumps(value, protocol=5)
-        else:
-            body = cloudpickle.dumps(value, protocol=5)
+            return pickle.dumps(value, protocol=5)
+        body: bytes = cloudpickle.dumps(value, protocol=5)
+        return body
     except Exception as exc:
         raise _unpicklable(value, exc) from exc
-    return seal(body, secret)
 
 
 def dumps_many(values: Sequence[Any], secret: bytes | None = None) -> list[bytes]:
@@ -115,7 +119,11 @@ def unseal(data: bytes, secret: bytes | None, what: What = "value") -> bytes:
 
 def loads(data: bytes, secret: bytes | None = None, what: What = "value") -> Any:
     """Verify (when ``secret`` is set) and unpickle; raise DeserializationError/IntegrityError."""
-    body = unseal(data, secret, what)
+    return unpickle(unseal(data, secret, what), what)
+
+
+def unpickle(body: bytes, what: What = "value") -> Any:
+    """Unpickle a bare pickle (already verified); raise DeserializationError."""
     try:
         return pickle.loads(body)
     except Exception as exc:

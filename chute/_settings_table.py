@@ -115,6 +115,27 @@ VARS: tuple[Var, ...] = (
         "bytes per serialized dict value, call argument, result or error (tracebacks are truncated)",
     ),
     Var(
+        "CHUTE_IMAGE_ID",
+        _text,
+        "set by chute",
+        "in an executor: the id of the `chute.Image` it runs (`Image.imports()` re-raises there)",
+        settings=False,
+    ),
+    Var(
+        "CHUTE_QUIET_IGNORED_OPTIONS",
+        _text,
+        "unset",
+        "set (by `app.run()` for its worker): do not warn again about options ignored outside Modal",
+        settings=False,
+    ),
+    Var(
+        "CHUTE_VOLUMES_DIR",
+        _text,
+        "beside the SQLite file (else the user data dir)",
+        "where `chute.Volume`s live; a shared path shares them between machines",
+        settings=False,
+    ),
+    Var(
         "CHUTE_WEB_PORT",
         _port,
         "8001",
@@ -174,6 +195,12 @@ def read(name: str) -> object | None:
             )
         return None
     return var.parse(name, raw)
+
+
+def raw(name: str) -> str | None:
+    """A variable that is not chute's, as it is (``PYTHONPATH``; the keys ``Secret.from_local_environ``
+    copies): this module stays the one place that reads the environment."""
+    return os.environ.get(name)
 
 
 def settings_key() -> tuple[str, ...]:

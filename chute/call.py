@@ -6,10 +6,12 @@ from typing import Any
 
 from chute import _validate
 from chute._async import call_ops as _call_ops_async
+from chute._async import graph_ops as _graph_ops_async
 from chute._client import Client
 from chute._dual import dual, static_dual
 from chute._jobs import CallInfo, CallRef
 from chute._sync import call_ops as _call_ops
+from chute._sync import graph_ops as _graph_ops
 
 __all__ = ["CallInfo", "FunctionCall"]
 
@@ -57,6 +59,7 @@ class FunctionCall:
     get = dual(_call_ops.get, _call_ops_async.get, via="_ref")
     cancel = dual(_call_ops.cancel, _call_ops_async.cancel, via="_ref")
     info = dual(_call_ops.info, _call_ops_async.info, via="_ref")
+    get_call_graph = dual(_graph_ops.get_call_graph, _graph_ops_async.get_call_graph, via="_ref")
 
     gather = static_dual(
         lambda *calls: _gather(calls), lambda *calls: _agather(calls), doc=_call_ops_async.gather.__doc__

@@ -16,16 +16,30 @@ Tree::
     ├── SerializationError                   value cannot be pickled
     ├── DeserializationError                 stored bytes cannot be unpickled (missing module…)
     ├── IntegrityError                       payload signature missing or wrong (CHUTE_SECRET)
-    ├── BackendUnavailableError (also builtin ConnectionError)
-    │   └── AuthError                        the backend refused our credentials
+    ├── ConnectionError (also builtin ConnectionError)
+    │   └── BackendUnavailableError          the backend cannot be reached or timed out
+    │       └── AuthError                    the backend refused our credentials
+    ├── PermissionDeniedError                the backend or a CLI refused the operation
+    ├── ResourceExhaustedError               a limit was reached (backlog, capacity)
+    ├── UnimplementedError                   Modal has it; chute does not (yet)
+    ├── InternalError, ServiceError, DataLossError, VersionError   as in Modal
     ├── TimeoutError (NOT the builtin; as in Modal)
     │   ├── OutputExpiredError               a call's result is gone (result TTL passed)
-    │   └── FunctionTimeoutError             a call exceeded its ``timeout``
+    │   ├── FunctionTimeoutError             a call exceeded its ``timeout``
+    │   └── SandboxTimeoutError, ExecTimeoutError, VolumeUploadTimeoutError,
+    │       MountUploadTimeoutError, InteractiveTimeoutError   (Modal's names)
     ├── RemoteError                          a call failed with no user exception (cancelled…)
-    ├── ExecutionError                       misuse of an object (wrong id kind…)
+    │   └── ImageBuildError                  an image build failed (Modal's name)
+    ├── InternalFailure                      an infrastructure failure (retried without using retries)
+    ├── ExecutionError                       misuse of an object (wrong id kind…, app not running)
     └── ClientClosed                         a blocked call was interrupted by close()
 
+    InputCancellation (a BaseException)      raised in user code whose input was cancelled
+
     DurabilityWarning (a UserWarning)        the backend may drop acknowledged data (Redis eviction)
+    IgnoredOptionWarning (a UserWarning)     a Modal option that has no meaning outside Modal's cloud
+    DeprecationError (a UserWarning)         raised for Modal's removed options (as in Modal)
+    AsyncUsageWarning, ServerWarning (UserWarnings)   Modal's names
 """
 
 from __future__ import annotations
@@ -72,7 +86,13 @@ class IntegrityError(Error):
     """A payload failed its HMAC check: it was not written by a holder of ``CHUTE_SECRET``."""
 
 
-class BackendUnavailableError(Error, builtins.ConnectionError):
+class ConnectionError(Error, builtins.ConnectionError):
+    """A connection failed (Modal's name). ``except chute.exception.ConnectionError`` also
+    catches backend outages (``BackendUnavailableError``), and so does the builtin
+    ``except ConnectionError``."""
+
+
+class BackendUnavailableError(ConnectionError):
     """The storage backend cannot be reached, or did not answer within the configured timeout."""
 
 
@@ -104,28 +124,129 @@ class ClientClosed(Error):
     """The client was closed while a call was waiting on it."""
 
 
+class PermissionDeniedError(Error):
+    """The operation is not permitted (Modal's name)."""
+
+
+class ResourceExhaustedError(Error):
+    """A limit or a capacity was reached (Modal's name)."""
+
+
+class UnimplementedError(Error):
+    """The operation exists in Modal but not in chute (Modal's name)."""
+
+
+class InternalError(Error):
+    """An internal error of the platform (Modal's name)."""
+
+
+class ServiceError(Error):
+    """The service failed to handle a request (Modal's name)."""
+
+
+class DataLossError(Error):
+    """Data was lost or corrupted (Modal's name)."""
+
+
+class VersionError(Error):
+    """The client and the server (or stored data) versions are incompatible (Modal's name)."""
+
+
+class InternalFailure(Error):
+    """An infrastructure failure, retried without using up the function's retries (Modal's name)."""
+
+
+class ImageBuildError(RemoteError):
+    """An image build failed (Modal's name; chute builds no images)."""
+
+
+class SandboxTimeoutError(TimeoutError):
+    """A sandbox exceeded its timeout (Modal's name)."""
+
+
+class ExecTimeoutError(TimeoutError):
+    """A sandbox exec exceeded its timeout (Modal's name)."""
+
+
+class VolumeUploadTimeoutError(TimeoutError):
+    """A volume upload timed out (Modal's name)."""
+
+
+class MountUploadTimeoutError(TimeoutError):
+    """A mount upload timed out (Modal's name)."""
+
+
+class InteractiveTimeoutError(TimeoutError):
+    """An interactive session timed out (Modal's name)."""
+
+
+class InputCancellation(BaseException):
+    """Raised inside a running function whose input was cancelled (a ``BaseException``, so that
+    ``except Exception`` in user code does not swallow it; as in Modal)."""
+
+
 class DurabilityWarning(UserWarning):
     """The backend is configured in a way that can lose acknowledged data (e.g. Redis evicting keys)."""
 
 
+class IgnoredOptionWarning(UserWarning):
+    """A Modal option (``cloud=``, ``region=``, an image's packages, …) has no meaning outside
+    Modal's cloud: chute accepts it so the app file runs unchanged, and ignores it."""
+
+
+class DeprecationError(UserWarning):
+    """Raised (not only warned) for Modal options and APIs that Modal removed, as Modal does.
+
+    A ``UserWarning`` subclass, exactly as ``modal.exception.DeprecationError``.
+    """
+
+
+class AsyncUsageWarning(UserWarning):
+    """A blocking API was called from async code (Modal's name)."""
+
+
+class ServerWarning(UserWarning):
+    """A warning sent by the server (Modal's name)."""
+
+
 __all__ = [
     "AlreadyExistsError",
+    "AsyncUsageWarning",
     "AuthError",
     "BackendUnavailableError",
     "ChuteError",
     "ClientClosed",
     "ConflictError",
+    "ConnectionError",
+    "DataLossError",
+    "DeprecationError",
     "DeserializationError",
     "DurabilityWarning",
     "Error",
+    "ExecTimeoutError",
     "ExecutionError",
     "FunctionTimeoutError",
+    "IgnoredOptionWarning",
+    "ImageBuildError",
+    "InputCancellation",
     "IntegrityError",
+    "InteractiveTimeoutError",
+    "InternalError",
+    "InternalFailure",
     "InvalidError",
+    "MountUploadTimeoutError",
     "NotFoundError",
     "OutputExpiredError",
+    "PermissionDeniedError",
     "RemoteError",
     "RequestSizeError",
+    "ResourceExhaustedError",
+    "SandboxTimeoutError",
     "SerializationError",
+    "ServerWarning",
+    "ServiceError",
     "TimeoutError",
+    "UnimplementedError",
+    "VersionError",
+    "VolumeUploadTimeoutError",
 ]

@@ -47,6 +47,7 @@ from typing import Any
 from chute import _outcome
 from chute._app_file import apps_in, load_target
 from chute._client import Client
+from chute._runtime import run_call
 from chute.app import MAX_LOST_ATTEMPTS, App, Function, find_function
 from chute.backends.types import CallRecord, CallState, ClaimRequest
 from chute.exception import BackendUnavailableError, FunctionTimeoutError, RemoteError
@@ -101,13 +102,13 @@ def _executor_main(conn: Connection, target: str, app_name: str, fn_name: str, p
         message: tuple[str, str, bytes, str | None]
         try:
             args, kwargs = _outcome.load_args(payload, settings, call_id)
-            value = fn._raw(*args, **kwargs)
+            value = run_call(fn, call_id, args, kwargs)
             message = ("ok", call_id, _outcome.pack_value(value, settings), None)
         except Exception as exc:
             message = (
                 "err",
                 call_id,
-                _outcome.pack_error(exc, traceback.format_exc(), settings),
+                _outcome.pack_error(exc, traceback.format_exc(), settings, call_id),
                 _outcome.error_line(exc),
             )
         conn.send(message)

@@ -100,9 +100,9 @@ def test_invalid_function_options() -> None:
         app.function(min_containers=3, max_containers=2)
     with pytest.raises(InvalidError, match="backoff_coefficient"):
         chute.Retries(max_retries=1, backoff_coefficient=20)
-    with pytest.raises(InvalidError, match="generator"):
+    with pytest.raises(InvalidError, match=r"(?i)generator"):
 
-        @app.function()
+        @app.function(retries=1, serialized=True)
         def gen() -> Iterator[int]:
             yield 1
 
@@ -211,7 +211,7 @@ def test_cli_call_and_function_commands(worker: subprocess.Popen[bytes]) -> None
     assert [a["app"] for a in apps] == ["test-jobs"]
     unserved = chute.App("test-unserved")
 
-    @unserved.function()
+    @unserved.function(serialized=True)
     def idle() -> None: ...
 
     waiting = idle.spawn()

@@ -42,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LUA = resources.files("chute.backends").joinpath("lua")
 SCRIPTS = {s.name: s for s in _redis_scripts.ALL}
 cluster_server = test_redis_specific.cluster_server  # the fixture: a one-node Redis Cluster
-BACKENDS = [ROOT / "chute/backends/_async/redis.py", ROOT / "chute/backends/_sync/redis.py"]
+# The Redis backend of each flavour: its modules (redis.py and the jobs mixin, redis_jobs.py).
+BACKENDS = [ROOT / "chute/backends/_async", ROOT / "chute/backends/_sync"]
+BACKEND_MODULES = ("redis.py", "redis_jobs.py")
 
 # Prefixes a script may append to, to name keys it only learns while running. Each is passed in
 # KEYS (so Redis and redis-py's cluster client check that it is in the script's slot) and ends
@@ -250,9 +252,9 @@ def _call_site_errors(site: CallSite) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("path", BACKENDS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("path", BACKENDS, ids=lambda p: p.name)
 def test_call_sites_pass_the_declared_keys_and_args(path: Path) -> None:
-    sites = list(_call_sites(path))
+    sites = [site for module in BACKEND_MODULES for site in _call_sites(path / module)]
     assert {s.script.name for s in sites} == set(SCRIPTS), "a script no call site runs"
     assert [e for site in sites for e in _call_site_errors(site)] == []
 

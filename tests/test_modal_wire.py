@@ -85,7 +85,7 @@ def _read_url(proc: subprocess.Popen[str], log: Path) -> str:
         ready, _, _ = select.select([proc.stdout], [], [], 0.2)
         if ready:
             line = proc.stdout.readline()
-            match = re.search(r" at (http://\S+) ", line)
+            match = re.search(r" at (https?://\S+) ", line)
             if match:
                 return match.group(1)
             if not line:
@@ -96,15 +96,15 @@ def _read_url(proc: subprocess.Popen[str], log: Path) -> str:
 
 
 @pytest.fixture
-def modal_server(chute_env: str, tmp_path: Path) -> Iterator[Callable[[], ModalServer]]:
+def modal_server(chute_env: str, tmp_path: Path) -> Iterator[Callable[..., ModalServer]]:
     """Starts ``chute modal-server`` on the test's backend (with the environment as it is then)."""
     started: list[tuple[subprocess.Popen[str], Path]] = []
 
-    def start() -> ModalServer:
+    def start(*args: str) -> ModalServer:
         log = tmp_path / f"modal-server-{len(started)}.log"
         with log.open("w") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "chute", "modal-server", "--port", "0"],
+                [sys.executable, "-m", "chute", "modal-server", "--port", "0", *args],
                 env={
                     **os.environ,
                     "CHUTE_MODAL_TOKEN_ID": TOKEN_ID,
@@ -695,6 +695,9 @@ async def test_every_other_rpc_is_unimplemented() -> None:
         + [f"Queue{op}" for op in ("NextItems", "Clear", "Delete", "List")]
         + [f"Dict{op}" for op in ("GetOrCreate", "GetById", "Heartbeat", "Update", "Get", "Contains")]
         + [f"Dict{op}" for op in ("Len", "Pop", "Contents", "Clear", "Delete", "List")]
+        + [f"Function{op}" for op in ("Get", "GetById", "BindParams", "GetCurrentStats", "Map")]
+        + [f"Function{op}" for op in ("PutInputs", "FinishInputs", "GetOutputs", "CallFromId", "CallCancel")]
+        + ["ClassGet", "BlobCreate"]
     )
     assert set(servicer.__mapping__()) == {f"/modal.client.ModalClient/{name}" for name in rpcs}
     for name in set(rpcs) - set(served):

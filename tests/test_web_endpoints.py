@@ -269,30 +269,30 @@ def test_decorator_errors() -> None:
     with pytest.raises(InvalidError, match="swap the order"):
 
         @chute.asgi_app()
-        @app.function()
+        @app.function(serialized=True)  # defined inside a test: not importable by name
         def wrong_order() -> None: ...
 
     with pytest.raises(InvalidError, match="sync"):
 
-        @app.function()
+        @app.function(serialized=True)  # defined inside a test: not importable by name
         @chute.asgi_app()
         async def async_factory() -> None: ...
 
     with pytest.raises(InvalidError, match="no parameters"):
 
-        @app.function()
+        @app.function(serialized=True)  # defined inside a test: not importable by name
         @chute.wsgi_app()
         def with_params(x: int) -> None: ...
 
     with pytest.raises(InvalidError, match="cannot have retries"):
 
-        @app.function(retries=2)
+        @app.function(retries=2, serialized=True)
         @chute.fastapi_endpoint()
         def retried() -> None: ...
 
     with pytest.raises(InvalidError, match="generator"):
 
-        @app.function()
+        @app.function(serialized=True)  # defined inside a test: not importable by name
         @chute.fastapi_endpoint()
         def gen() -> Iterator[int]:
             yield 1
@@ -310,7 +310,7 @@ def test_decorator_errors() -> None:
     with pytest.warns(DeprecationWarning, match="fastapi_endpoint"):
         decorate = chute.web_endpoint(method="POST")
 
-    @app.function()
+    @app.function(serialized=True)  # defined inside a test: not importable by name
     @decorate
     def old_style() -> None: ...
 
@@ -322,15 +322,15 @@ def test_urls_are_stable_and_web_functions_cannot_be_spawned(
 ) -> None:
     app = chute.App("web-urls")
 
-    @app.function()
+    @app.function(serialized=True)  # defined inside a test: not importable by name
     @chute.asgi_app(label="first")
     def one() -> None: ...
 
-    @app.function()
+    @app.function(serialized=True)  # defined inside a test: not importable by name
     @chute.wsgi_app(custom_domains=["example.com"])
     def two() -> None: ...
 
-    @app.function()
+    @app.function(serialized=True)  # defined inside a test: not importable by name
     def plain() -> None: ...
 
     app.deploy()

@@ -30,6 +30,16 @@ async def functions(client: Client, env: str, app: str | None = None) -> list[Fu
     ]
 
 
+async def deployed(client: Client, env: str, app: str | None = None) -> list[FunctionRecord]:
+    """The functions deployed in ``env`` (of one app, or of all), without stats."""
+    return await client.async_backend().job_functions(env, app)
+
+
+async def function_stats(client: Client, env: str, app: str, function: str) -> FunctionStats:
+    """One function's calls counted by state."""
+    return await client.async_backend().job_stats(env, app, function)
+
+
 async def calls(
     client: Client,
     env: str,

@@ -15,7 +15,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from chute import _outcome, _validate
+from chute._sync import graph_ops
 from chute._client import Client
+from chute._context import current_function_call_id
 from chute._jobs import CallInfo, CallRef, FunctionRef, FunctionSpec
 from chute._progress import Progress
 from chute.backends.types import CallRecord, CallState, SubmitRequest
@@ -23,6 +25,10 @@ from chute.exception import InvalidError, NotFoundError, OutputExpiredError, Rem
 
 # Longest single blocking wait on a call; longer waits loop (Modal long-polls for 55 s).
 MAX_WAIT_CHUNK = 10.0
+# First wait on the first of several calls before the others are re-read (``wait_any``),
+# doubling up to the longest.
+ANY_WAIT_CHUNK = 0.1
+MAX_ANY_CHUNK = 2.0
 
 
 def ensure_deployed(fn: FunctionRef) -> None:
@@ -66,11 +72,39 @@ def spawn(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
         print(call.object_id)  # fc-…
         ```
     """
+    ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError("Cannot `spawn` a generator function.")
     return fn.wrap_call(submit(fn, args, kwargs))
 
 
 def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallRef:
-    """Submit one call (``spawn`` without the public wrapper)."""
+    """Submit one call (``spawn`` without the public wrapper, nor its generator check).
+
+    A call submitted while another call runs records that call as its parent
+    (``FunctionCall.get_call_graph``).
+    """
+    ensure_deployed(fn)
+    if fn.bind_args is not None:
+        args = (*fn.bind_args(), *args)
+    return submit_payload(fn, _outcome.dump_args(args, kwargs, fn.client.settings))
+
+
+def submit_payload(
+    fn: FunctionRef, payload: bytes, *, call_id: str | None = None, idempotency_key: str | None = None
+) -> CallRef:
+    """Submit one call whose arguments are already encoded: a sealed pickle of ``(args, kwargs)``
+    (``_serialize.seal``, signed when CHUTE_SECRET is set). Adapters that receive pickled
+    arguments from another client (the Modal wire server) submit them without unpickling.
+
+    ``call_id`` chooses the call's id (default: a new random one); ``idempotency_key``
+    overrides the function's (``with_options``) for this call.
+
+    Raises:
+        NotFoundError: the function was looked up by name and is not deployed.
+        RequestSizeError: ``payload`` is over CHUTE_MAX_VALUE_BYTES.
+        InvalidError: the function is a web endpoint.
+    """
     ensure_deployed(fn)
     if fn.spec.web is not None:
         raise InvalidError(
@@ -78,17 +112,19 @@ def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ca
             "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
         )
     client = fn.client
-    payload = _outcome.dump_args(args, kwargs, client.settings)
     req = SubmitRequest(
         env=fn.env_name or client.settings.env,
         app=fn.app_name,
         function=fn.name,
-        call_id=_outcome.new_call_id(),
-        payload=payload,
+        call_id=call_id or _outcome.new_call_id(),
+        payload=_outcome.check_args_size(payload, client.settings),
         result_ttl=fn.spec.result_ttl,
-        idempotency_key=fn.idempotency_key,
+        idempotency_key=idempotency_key or fn.idempotency_key,
     )
     call_id = client.sync_backend().job_submit(req)
+    parent = current_function_call_id()
+    if parent is not None:
+        graph_ops.record_child(client, req.env, parent, call_id)
     return CallRef(call_id, client)
 
 
@@ -100,7 +136,13 @@ def remote(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
             attached as a note.
         FunctionTimeoutError: the last attempt exceeded the function's ``timeout``.
         RemoteError: the call was cancelled or its worker kept dying.
+        InvalidError: a generator function (use ``remote_gen``).
     """
+    ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError(
+            "A generator function cannot be called with `.remote(...)`. Use `.remote_gen(...)` instead."
+        )
     return get(submit(fn, args, kwargs))
 
 
@@ -110,11 +152,40 @@ def gather(*calls: CallRef) -> list[Any]:
     return [get(call) for call in calls]
 
 
+def record_of(call: CallRef) -> CallRecord:
+    """The call's stored record. Raises NotFoundError if it is unknown."""
+    return _record(call)
+
+
 def _record(call: CallRef) -> CallRecord:
     record = call.client.sync_backend().job_get(call.id)
     if record is None:
         raise NotFoundError(f"Function call {call.id} not found (never existed, or long expired).")
     return record
+
+
+def wait_any(calls: Sequence[CallRef], timeout: float) -> list[CallRecord | None]:
+    """The calls' records (None for an unknown call), as soon as one of them is terminal or
+    unknown, or as they are after ``timeout`` seconds (0: read once). Each record's ``result``
+    is the call's raw outcome (``_outcome.split`` takes it apart without unpickling).
+
+    All calls must share one client. Woken by the first unfinished call ending; the others
+    are re-read after ``ANY_WAIT_CHUNK`` seconds, then less and less often (up to every
+    ``MAX_ANY_CHUNK`` s), so that long calls are not read over and over.
+    """
+    if not calls:
+        return []
+    backend = calls[0].client.sync_backend()
+    deadline = time.monotonic() + timeout
+    chunk = MAX_WAIT_CHUNK if len(calls) == 1 else ANY_WAIT_CHUNK
+    while True:
+        records = [backend.job_get(call.id) for call in calls]
+        pending = [c for c, r in zip(calls, records, strict=True) if r is not None and not r.state.terminal]
+        remaining = deadline - time.monotonic()
+        if len(pending) < len(calls) or remaining <= 0:
+            return records
+        backend.job_wait(pending[0].id, wait=min(remaining, chunk))
+        chunk = min(chunk * 2, max(MAX_ANY_CHUNK, chunk))
 
 
 def get(call: CallRef, timeout: float | None = None) -> Any:
@@ -200,7 +271,14 @@ def info(call: CallRef) -> CallInfo:
 
 
 def spawn_many(fn: FunctionRef, arg_lists: Sequence[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[CallRef]:
-    """Submit one call per ``(args, kwargs)``, in order (used by ``map``/``starmap``/``for_each``)."""
+    """Submit one call per ``(args, kwargs)``, in order (used by ``map``/``starmap``/``for_each``).
+
+    Raises:
+        InvalidError: a generator function (use ``remote_gen``).
+    """
+    ensure_deployed(fn)
+    if fn.spec.is_generator:
+        raise InvalidError("A generator function cannot be called with `.map(...)`.")
     return [submit(fn, args, kwargs) for args, kwargs in arg_lists]
 
 

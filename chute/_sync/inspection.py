@@ -28,6 +28,16 @@ def functions(client: Client, env: str, app: str | None = None) -> list[Function
     return [FunctionView(f, backend.job_stats(env, f.app, f.name)) for f in backend.job_functions(env, app)]
 
 
+def deployed(client: Client, env: str, app: str | None = None) -> list[FunctionRecord]:
+    """The functions deployed in ``env`` (of one app, or of all), without stats."""
+    return client.sync_backend().job_functions(env, app)
+
+
+def function_stats(client: Client, env: str, app: str, function: str) -> FunctionStats:
+    """One function's calls counted by state."""
+    return client.sync_backend().job_stats(env, app, function)
+
+
 def calls(
     client: Client,
     env: str,

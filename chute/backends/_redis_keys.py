@@ -62,6 +62,7 @@ containing ``NOT_FOUND_TOKEN``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -251,3 +252,25 @@ def decode_call(v: Sequence[Any]) -> CallRecord:
         result=v[14],
         payload=v[15],
     )
+
+
+# Longest single blocking command; longer waits loop. The blocking pool's socket timeout is
+# this plus at most 1 s, so a stalled or dead server is noticed within about a second of a
+# blocking call's own timeout (a paused server must not stretch get(timeout=1) to minutes).
+BLOCK_CHUNK = 1.0
+
+
+def ms(seconds: float) -> int:
+    """Whole milliseconds, at least one."""
+    return max(1, math.ceil(seconds * 1000))
+
+
+def us(seconds: float) -> int:
+    """Whole microseconds (the unit of every time the Lua scripts take), at least zero."""
+    return max(0, math.ceil(seconds * 1_000_000))
+
+
+def chunk(remaining: float) -> float:
+    """One blocking command's timeout: at most ``BLOCK_CHUNK``, in whole milliseconds, at
+    least one (the server rounds a blocking timeout down, and 0 would block forever)."""
+    return max(math.ceil(min(remaining, BLOCK_CHUNK) * 1000), 1) / 1000

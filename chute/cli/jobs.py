@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,7 +16,7 @@ from chute._sync import inspection
 from chute.app import App, FunctionSpec
 from chute.call import FunctionCall
 from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, jsonable, print_json
-from chute.exception import Error, InvalidError
+from chute.exception import Error
 
 AppFileArg = Annotated[str, typer.Argument(help="Python file (or module) defining a chute.App.")]
 CallIdArg = Annotated[str, typer.Argument(help="Function call id (fc-…).")]
@@ -30,8 +26,12 @@ app_cli = typer.Typer(help="Deployed apps.", no_args_is_help=True)
 function_cli = typer.Typer(help="Deployed functions.", no_args_is_help=True)
 
 
+# Everything after FILE belongs to the entrypoint (`chute run app.py --n 3`), as with `modal run`.
+_RUN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False}
+
+
 def register(root: typer.Typer) -> None:
-    root.command("run")(run)
+    root.command("run", context_settings=_RUN_CONTEXT)(run)
     root.command("deploy")(deploy)
     root.command("worker")(worker)
     root.add_typer(call_cli, name="call")
@@ -48,41 +48,32 @@ def _apps(target: str) -> list[App]:
 
 
 def run(
-    app_file: AppFileArg,
+    ctx: typer.Context,
+    app_ref: Annotated[
+        str, typer.Argument(help="FILE.py or FILE.py::NAME (an entrypoint, function or Class.method).")
+    ],
     entrypoint: Annotated[
-        str | None, typer.Option("--entrypoint", help="Which local_entrypoint to run.")
+        str | None, typer.Option("--entrypoint", help="Which local_entrypoint to run (same as FILE::NAME).")
     ] = None,
     env: EnvOption = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Accepted for Modal compatibility.")] = False,
+    write_result: Annotated[
+        str | None, typer.Option("--write-result", "-w", help="Write the return value (str or bytes) here.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Accepted for Modal compatibility.")] = False,
 ) -> None:
-    """Run the app's local_entrypoint, with workers for the app running meanwhile."""
+    """Run an app's local entrypoint (or a function), with workers for the app running meanwhile.
+
+    Options after FILE belong to the entrypoint: `chute run app.py --n 3` (as `modal run`).
+    """
+    from chute.cli import run as run_mod
+
+    if entrypoint is not None and "::" not in app_ref:
+        app_ref = f"{app_ref}::{entrypoint}"
     with cli_errors():
-        apps = _apps(app_file)
-        functions = {name: fn for app in apps for name, fn in app.entrypoints.items()}
-        if entrypoint is not None and entrypoint not in functions:
-            raise InvalidError(
-                f"No local_entrypoint {entrypoint!r} in {app_file} (have: {sorted(functions)})."
-            )
-        if entrypoint is None and len(functions) != 1:
-            raise InvalidError(
-                f"{app_file} has {len(functions)} local_entrypoints ({sorted(functions)}): "
-                "pick one with --entrypoint."
-            )
-        main = functions[entrypoint or next(iter(functions))]
-        for app in apps:
-            app.deploy(environment_name=env)
-    child_env = dict(os.environ)
-    if env:
-        child_env["CHUTE_ENV"] = env
-    workers = subprocess.Popen([sys.executable, "-m", "chute", "worker", app_file], env=child_env)
-    try:
-        main()
-    finally:
-        workers.send_signal(signal.SIGTERM)
-        try:
-            workers.wait(worker_mod.DEFAULT_GRACE + 10)
-        except subprocess.TimeoutExpired:
-            workers.kill()
-            workers.wait()
+        code = run_mod.run_ref(app_ref, ctx.args, env=env, detach=detach, write=write_result)
+    if code:
+        raise typer.Exit(code)
 
 
 def deploy(app_file: AppFileArg, env: EnvOption = None) -> None:

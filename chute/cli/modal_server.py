@@ -1,4 +1,4 @@
-"""``chute modal-server``: Modal's gRPC API for Queue and Dict, so the ``modal`` client uses chute."""
+"""``chute modal-server``: Modal's gRPC API (Queue, Dict, Functions), so the ``modal`` client uses chute."""
 
 from __future__ import annotations
 
@@ -38,15 +38,25 @@ def modal_server(
             show_default=False,
         ),
     ] = None,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(help="PEM certificate (chain) to serve TLS with; needs --tls-key.", show_default=False),
+    ] = None,
+    tls_key: Annotated[
+        str | None,
+        typer.Option(help="PEM private key of --tls-cert.", show_default=False),
+    ] = None,
 ) -> None:
-    """Serve Modal's Queue and Dict API (gRPC) from chute's backend, for the `modal` client.
+    """Serve Modal's Queue, Dict and Function API (gRPC) from chute's backend, for the `modal` client.
 
-    Point unmodified `import modal` programs at it with MODAL_SERVER_URL=http://HOST:PORT plus
-    MODAL_TOKEN_ID/MODAL_TOKEN_SECRET set to this server's token. Queues and dicts are chute's
-    own: chute.Queue/chute.Dict see the same objects and items.
+    Point unmodified `import modal` programs at it with MODAL_SERVER_URL=http://HOST:PORT
+    (https:// with --tls-cert/--tls-key) plus MODAL_TOKEN_ID/MODAL_TOKEN_SECRET set to this
+    server's token. Queues, dicts and function calls are chute's own: chute.Queue, chute.Dict
+    and chute.FunctionCall see the same objects, items and results, and `chute worker` runs
+    the calls modal clients spawn.
     """
     try:
-        from chute.modal_server import TokenAuth, is_loopback, serve
+        from chute.modal_server import TokenAuth, is_loopback, serve, tls_context
     except ImportError as exc:
         _usage_error(f"chute modal-server needs the modal package ({exc}): pip install 'chute[modal]'")
     from chute._client import Client
@@ -59,11 +69,20 @@ def modal_server(
 
     if (token_id is None) != (token_secret is None):
         _usage_error("Pass both --token-id and --token-secret (or CHUTE_MODAL_TOKEN_ID/_SECRET), or neither.")
+    if (tls_cert is None) != (tls_key is None):
+        _usage_error("Pass both --tls-cert and --tls-key, or neither.")
+    tls = None
+    if tls_cert is not None and tls_key is not None:
+        try:
+            tls = tls_context(tls_cert, tls_key)
+        except InvalidError as exc:
+            _usage_error(str(exc))
     if token_id is None:
         if not is_loopback(host):
             _usage_error(
                 f"Refusing to serve on {host} without a token: anyone who can reach it could read and "
-                "change every queue and dict. Pass --token-id/--token-secret, or bind 127.0.0.1."
+                "change every queue and dict, and run any deployed function. Pass --token-id/--token-secret, "
+                "or bind 127.0.0.1."
             )
         if client.settings.secret is not None:
             _usage_error(
@@ -77,10 +96,10 @@ def modal_server(
 
     def ready(bound: int) -> None:
         display = f"[{host}]" if ":" in host else host
-        url = f"http://{display}:{bound}"
+        url = f"{'https' if tls else 'http'}://{display}:{bound}"
         settings = client.settings
         print(
-            f"chute modal-server: Modal's Queue and Dict API at {url} "
+            f"chute modal-server: Modal's Queue, Dict and Function API at {url} "
             f"(backend {settings.url.redacted}, environment {settings.env!r})",
             flush=True,
         )
@@ -91,4 +110,5 @@ def modal_server(
         )
         print(f"Point the modal client at it: MODAL_SERVER_URL={url} {token}", flush=True)
 
-    asyncio.run(serve(host, port, TokenAuth(token_id, token_secret), client=client, on_ready=ready))
+    auth = TokenAuth(token_id, token_secret)
+    asyncio.run(serve(host, port, auth, client=client, on_ready=ready, tls=tls))

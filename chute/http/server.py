@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from chute._async import inspection
@@ -29,6 +34,21 @@ Queues, dicts and jobs of a chute backend over HTTP, with JSON bodies.
   application/x-python-pickle` to get one back.
 * **Waits**: `timeout` parameters are cut to the server's `--max-wait`.
 """
+
+# Swagger UI and ReDoc come from the fastapi-offline package (not a CDN), so /docs and /redoc
+# work on machines without internet access.
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS_URL = "/docs-assets"
+# The pages may load files from this server only. Swagger UI starts from an inline script and
+# ReDoc injects inline styles; ReDoc's footer logo (an image on its CDN) is blocked before any
+# request leaves the browser and hides itself.
+_DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class Health(BaseModel):
@@ -64,7 +84,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.config = config
@@ -73,6 +93,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(metrics.router)
     dashboard.mount(app)
+    _mount_api_docs(app)
 
     @app.get("/healthz", tags=["meta"], summary="Health check", responses={503: RESPONSES[503]})
     async def healthz() -> Health:
@@ -85,3 +106,34 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(OpenServerGuard, enabled=not config.tokens.enabled, allowed_hosts=config.allowed_hosts)
     return app
+
+
+def _mount_api_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), loading only files this server serves."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/favicon.svg",
+        )
+        page.headers.update(_DOCS_HEADERS)
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/static/favicon.svg",
+            with_google_fonts=False,
+        )
+        page.headers.update(_DOCS_HEADERS)
+        return page

@@ -1,7 +1,8 @@
-"""Modal wire compatibility: the ``modal`` client's Queue and Dict, served from chute's storage.
+"""Modal wire compatibility: the ``modal`` client's Queue, Dict and Functions, served by chute.
 
-``chute modal-server`` speaks Modal's gRPC API (``modal_proto``, over grpclib) for the Queue
-and Dict RPCs, so unmodified programs that ``import modal`` run against chute when pointed at
+``chute modal-server`` speaks Modal's gRPC API (``modal_proto``, over grpclib) for the Queue,
+Dict and Function RPCs (lookups, ``spawn``/``remote``/``map``, ``FunctionCall.get``), so
+unmodified programs that ``import modal`` run against chute when pointed at
 it with ``MODAL_SERVER_URL``, ``MODAL_TOKEN_ID`` and ``MODAL_TOKEN_SECRET``. Objects are
 chute's own: a queue created through modal is ``chute.Queue.from_name`` with the same name and
 environment (Modal's default environment ``""`` is chute's ``CHUTE_ENV``), ids are the same
@@ -14,7 +15,7 @@ Needs the ``modal`` extra: ``pip install 'chute[modal]'``.
 from __future__ import annotations
 
 from chute.modal_server._auth import TokenAuth
-from chute.modal_server.server import DEFAULT_PORT, ModalServer, is_loopback, serve
+from chute.modal_server.server import DEFAULT_PORT, ModalServer, is_loopback, serve, tls_context
 from chute.modal_server.servicer import ChuteModalServicer, create_servicer
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "create_servicer",
     "is_loopback",
     "serve",
+    "tls_context",
 ]

@@ -21,6 +21,7 @@ from modal_proto.api_grpc import ModalClientBase
 from chute import _validate
 from chute._async import objects
 from chute._client import Client
+from chute._jobs import FunctionRef
 from chute._ref import ObjectRef
 from chute.backends.types import Kind, ObjectInfo
 from chute.config import Settings
@@ -34,6 +35,7 @@ from chute.exception import (
     NotFoundError,
     RequestSizeError,
 )
+from chute.modal_server._functions import MapState
 
 if TYPE_CHECKING:
     from grpclib.server import Stream
@@ -52,6 +54,8 @@ EPHEMERAL_TTL = 900.0
 # Hydrated handles kept per server (object metadata never changes, so only deletion matters,
 # and every backend operation raises NotFoundError on a deleted object).
 HANDLE_CACHE_SIZE = 10_000
+# Maps in progress kept per server (a client that vanished mid-map leaves one behind).
+MAP_CACHE_SIZE = 10_000
 
 _OBJECT_CREATION_TYPES = {
     api_pb2.OBJECT_CREATION_TYPE_UNSPECIFIED,
@@ -144,8 +148,9 @@ def _unimplemented(name: str) -> Callable[[Any, Stream[Any, Any]], Awaitable[Non
     async def method(self: Any, stream: Stream[Any, Any]) -> None:
         raise GRPCError(
             Status.UNIMPLEMENTED,
-            f"{name} is not implemented by chute's modal-server, which serves Modal's Queue and Dict "
-            "RPCs only (plus the client handshake and environment lookups).",
+            f"{name} is not implemented by chute's modal-server, which serves Modal's Queue, Dict and "
+            "Function RPCs only (plus the client handshake and environment lookups): see the README's "
+            "'Modal wire compatibility'.",
         )
 
     method.__name__ = method.__qualname__ = name
@@ -170,6 +175,9 @@ class ServicerBase(_Base):
     def __init__(self, client: Client) -> None:
         self._client = client
         self._refs: OrderedDict[str, ObjectRef] = OrderedDict()
+        # (env, app, function) -> (monotonic expiry, checked reference)
+        self._function_refs: dict[tuple[str, str, str], tuple[float, FunctionRef]] = {}
+        self._maps: OrderedDict[str, MapState] = OrderedDict()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -191,6 +199,16 @@ class ServicerBase(_Base):
 
     def _forget(self, object_id: str) -> None:
         self._refs.pop(object_id, None)
+
+    def _remember_map(self, map_id: str, state: MapState) -> MapState:
+        self._maps[map_id] = state
+        while len(self._maps) > MAP_CACHE_SIZE:
+            self._maps.popitem(last=False)
+        return state
+
+    @staticmethod
+    def _call_id(function_call_id: str) -> str:
+        return _validate.check_object_id(function_call_id, "fc", "FunctionCall")
 
     async def _lookup(self, kind: Kind, object_id: str) -> ObjectRef:
         """A freshly hydrated reference (NotFoundError if the id is unknown or of another kind)."""

@@ -1,4 +1,4 @@
-"""Running the servicer: a grpclib server on one socket, token checks, garbage collection."""
+"""Running the servicer: a grpclib server on one socket (TLS optional), token checks, garbage collection."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 
 from grpclib.config import Configuration
@@ -16,6 +17,7 @@ from grpclib.server import Server
 
 from chute._async import inspection
 from chute._client import Client
+from chute.exception import InvalidError
 from chute.modal_server._auth import TokenAuth
 from chute.modal_server.servicer import create_servicer
 
@@ -38,6 +40,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A server-side TLS context for gRPC (HTTP/2 over TLS 1.2+) from PEM files.
+
+    Raises:
+        InvalidError: a file is missing or unreadable, or the key does not match the certificate.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidError(
+            f"Cannot load the TLS certificate {cert_file!r} with key {key_file!r}: {exc}. Pass PEM files "
+            "(the certificate chain, then its private key)."
+        ) from exc
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(
         host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -53,11 +74,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class ModalServer:
-    """Modal's Queue and Dict gRPC API over ``client``'s backend. Start it on a running loop."""
+    """Modal's gRPC API (Queue, Dict, Function) over ``client``'s backend, over TLS when ``tls``
+    is given. Start it on a running loop."""
 
-    def __init__(self, client: Client, auth: TokenAuth) -> None:
+    def __init__(self, client: Client, auth: TokenAuth, tls: ssl.SSLContext | None = None) -> None:
         self.client = client
         self.auth = auth
+        self.tls = tls
         self.port = 0
         self._server: Server | None = None
         self._gc: asyncio.Task[None] | None = None
@@ -71,7 +94,7 @@ class ModalServer:
         listen(server, RecvRequest, self.auth.on_request)
         sock = _bind(host, port)
         try:
-            await server.start(sock=sock)
+            await server.start(sock=sock, ssl=self.tls)
         except BaseException:
             sock.close()
             raise
@@ -107,9 +130,10 @@ async def serve(
     *,
     client: Client | None = None,
     on_ready: Callable[[int], None] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM. ``on_ready`` gets the bound port once clients can connect."""
-    server = ModalServer(client or Client.from_env(), auth or TokenAuth())
+    server = ModalServer(client or Client.from_env(), auth or TokenAuth(), tls)
     bound = await server.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""The gRPC servicer: Modal's Queue and Dict RPCs over chute's backend and ops layer.
+"""The gRPC servicer: Modal's Queue, Dict and Function RPCs over chute's ops layer.
 
 Each RPC reads the request, runs Modal's semantics with chute's own helpers (validation,
 handles and hydration, ``queue_len``/``queue_clear``/``dict_len``/``dict_clear``, limits and
@@ -18,15 +18,17 @@ from modal_proto import api_pb2
 
 from chute._client import Client, created_by
 from chute.modal_server._rpc import _environment_id, _unary
+from chute.modal_server.call_rpcs import CallRPCs
 from chute.modal_server.dict_rpcs import DictRPCs
+from chute.modal_server.function_rpcs import FunctionRPCs
 from chute.modal_server.queue_rpcs import QueueRPCs
 
 if TYPE_CHECKING:
     from grpclib.server import Stream
 
 
-class ChuteModalServicer(QueueRPCs, DictRPCs):
-    """Modal's ``ModalClient`` gRPC service for Queue and Dict, backed by a chute ``Client``.
+class ChuteModalServicer(QueueRPCs, DictRPCs, FunctionRPCs, CallRPCs):
+    """Modal's ``ModalClient`` gRPC service for Queue, Dict and Function, backed by a chute ``Client``.
 
     Create it with ``create_servicer`` (mypy sees the generated base's RPCs as abstract).
     """

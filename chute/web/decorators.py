@@ -157,7 +157,9 @@ def fastapi_endpoint(
     Args:
         method: the route's HTTP method.
         docs: also serve ``/docs`` and ``/openapi.json``.
-        label, custom_domains, requires_proxy_auth: as ``asgi_app``.
+        label: as ``asgi_app``.
+        custom_domains: as ``asgi_app``.
+        requires_proxy_auth: as ``asgi_app``.
 
     Raises:
         InvalidError: an unknown method, a generator, or as ``asgi_app``.
@@ -231,7 +233,9 @@ def web_server(
         port: the server's port (1-65535).
         startup_timeout: seconds to wait for the port; then the builtin ``TimeoutError``
             fails the executor's start (retried with backoff).
-        label, custom_domains, requires_proxy_auth: as ``asgi_app``.
+        label: as ``asgi_app``.
+        custom_domains: as ``asgi_app``.
+        requires_proxy_auth: as ``asgi_app``.
 
     Raises:
         InvalidError: ``port`` outside 1-65535, ``startup_timeout <= 0``, or as ``asgi_app``.

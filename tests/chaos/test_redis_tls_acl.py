@@ -3,8 +3,9 @@ and a server whose maxmemory-policy may evict chute's keys.
 
 The TLS server is Debian's ``redis-server`` (built with TLS; ``scripts/test`` installs it),
 with certificates made by ``trustme``. The ACL user gets exactly ``CHUTE_COMMANDS``: the test
-also checks that chute's sources call no command outside that list, so the list documented in
-the README stays the minimal complete one.
+also checks that chute's sources call no command outside that list, so the ACL documented in
+docs/deploy/users.acl (shown by docs/guarantees.md and docs/deployment.md) stays the minimal
+complete one.
 """
 
 from __future__ import annotations
@@ -172,9 +173,8 @@ def test_tls_acl_user_confined_to_prefix(
     tally.scenario, tally.backend = "14a TLS + ACL (minimal commands)", "redis"
     missing = _commands_in_chute_sources() - set(CHUTE_COMMANDS) - OPTIONAL_COMMANDS
     assert not missing, f"chute calls commands the documented ACL lacks: {sorted(missing)}"
-    readme = (ROOT / "README.md").read_text()
-    documented = readme[readme.index("user chute on >PASSWORD") :].split("```")[0]
-    assert sorted(re.findall(r"\+([a-z|]+)", documented)) == CHUTE_COMMANDS, "README's ACL line is stale"
+    documented = (ROOT / "docs" / "deploy" / "users.acl").read_text()
+    assert sorted(re.findall(r"\+([a-z|]+)", documented)) == CHUTE_COMMANDS, "docs/deploy/users.acl is stale"
     with tls_server.admin() as admin:
         admin.execute_command("ACL", "LOG", "RESET")
     monkeypatch.setenv("CHUTE_URL", tls_server.url())

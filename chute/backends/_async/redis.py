@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -33,18 +32,13 @@ from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
 from chute.backends._async.base import AsyncBackend
 from chute.backends._async.redis_direct import AsyncDirect
+from chute.backends._async.redis_jobs import AsyncRedisJobs
 from chute.backends._batch import AsyncBatcher
 from chute.backends.types import (
-    CallRecord,
-    CallState,
-    ClaimRequest,
-    FunctionRecord,
-    FunctionStats,
     Kind,
     ObjectInfo,
     PartitionInfo,
     PutStatus,
-    SubmitRequest,
 )
 from chute.config import Settings
 from chute.exception import (
@@ -56,19 +50,12 @@ from chute.exception import (
     NotFoundError,
 )
 
-# Longest single blocking command; longer waits loop. The blocking pool's socket timeout is
-# this plus at most 1 s, so a stalled or dead server is noticed within about a second of a
-# blocking call's own timeout (a paused server must not stretch get(timeout=1) to minutes).
-_BLOCK_CHUNK = 1.0
 # queue_wait polls (Redis has no cheap change notification for a list): start fast so an
 # iterate() sees a new item quickly, back off to bound the load of idle waiters.
 _POLL_MIN, _POLL_MAX = 0.005, 0.05
 _REAP_BATCH = 100
 # Expired job results/records cleaned per collect_garbage step, and piggybacked on each submit.
 _SWEEP_BATCH = 500
-_SUBMIT_SWEEP = 10
-# Index entries job_list walks per script call (it loops until `limit` calls matched).
-_LIST_BATCH = 500
 
 Client = Redis | RedisCluster
 _SEQ = rk.SEQ_BYTES  # each stored item starts with its 8-byte sequence number
@@ -99,21 +86,7 @@ def _connect(url: str, cluster: bool, socket_timeout: float, settings: Settings)
     return Redis.from_url(url, **kwargs)
 
 
-def _ms(seconds: float) -> int:
-    return max(1, math.ceil(seconds * 1000))
-
-
-def _us(seconds: float) -> int:
-    return max(0, math.ceil(seconds * 1_000_000))
-
-
-def _chunk(remaining: float) -> float:
-    # Whole milliseconds, at least one: the server rounds a blocking timeout down, and a
-    # timeout of 0 would block forever.
-    return max(math.ceil(min(remaining, _BLOCK_CHUNK) * 1000), 1) / 1000
-
-
-class AsyncRedisBackend(AsyncBackend):
+class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
     """Queues, dicts and the object registry in one Redis/Valkey deployment."""
 
     def __init__(self, settings: Settings) -> None:
@@ -127,7 +100,7 @@ class AsyncRedisBackend(AsyncBackend):
             self._r = _connect(url, cluster, settings.timeout, settings)
             # redis-py applies socket_timeout to blocking reads too: blocking pops get their own
             # pool whose timeout outlasts the longest block.
-            self._rb = _connect(url, cluster, _BLOCK_CHUNK + min(settings.timeout, 1.0), settings)
+            self._rb = _connect(url, cluster, rk.BLOCK_CHUNK + min(settings.timeout, 1.0), settings)
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, AsyncScript] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
@@ -270,7 +243,7 @@ class AsyncRedisBackend(AsyncBackend):
         created, oid, blob, ct = await self._run(
             scripts.registry_create,
             keys=[reg.names, reg.obj(object_id), reg.by(kind.value, env), reg.ephemeral, reg.obj_prefix],
-            args=[nf, object_id, json.dumps(info), "" if ephemeral_ttl is None else _ms(ephemeral_ttl)],
+            args=[nf, object_id, json.dumps(info), "" if ephemeral_ttl is None else rk.ms(ephemeral_ttl)],
         )
         if not created:
             # The name was taken (maybe by a racing creator): drop our now-orphan marker.
@@ -322,7 +295,7 @@ class AsyncRedisBackend(AsyncBackend):
     async def heartbeat(self, object_id: str, ttl: float) -> bool:
         return bool(
             await self._run(
-                scripts.registry_heartbeat, keys=[self._reg.ephemeral], args=[object_id, _ms(ttl)]
+                scripts.registry_heartbeat, keys=[self._reg.ephemeral], args=[object_id, rk.ms(ttl)]
             )
         )
 
@@ -363,7 +336,7 @@ class AsyncRedisBackend(AsyncBackend):
     ) -> PutStatus:
         # Validated here, before the script: a script that fails half-way keeps its writes.
         _validate.check_ttl(ttl)
-        return await self._puts.submit(_Put(object_id, part, items, _ms(ttl), max_items, max_partitions))
+        return await self._puts.submit(_Put(object_id, part, items, rk.ms(ttl), max_items, max_partitions))
 
     async def _put_group(self, puts: Sequence[_Put]) -> list[PutStatus | Error]:
         """Concurrent puts in one pipeline of the lean script (one round trip); the few that
@@ -462,7 +435,7 @@ class AsyncRedisBackend(AsyncBackend):
         # long wait re-checks every chunk.
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            chunk = _chunk(remaining)
+            chunk = rk.chunk(remaining)
             if n == 1:
                 pop: tuple[bytes | str | int | float, ...] = ("BLPOP", key, chunk)
             else:
@@ -486,7 +459,7 @@ class AsyncRedisBackend(AsyncBackend):
             return [i[_SEQ:] for i in items]
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            chunk = _chunk(remaining)
+            chunk = rk.chunk(remaining)
             with self._errors():
                 popped: list[bytes]
                 if n == 1:
@@ -600,207 +573,6 @@ class AsyncRedisBackend(AsyncBackend):
     async def kv_clear(self, object_id: str) -> None:
         k = self._keys(object_id)
         await self._run(scripts.kv_clear, keys=[k.marker, k.kv, k.kz], oid=object_id)
-
-    # -- jobs ------------------------------------------------------------------------------
-
-    async def job_deploy(self, env: str, app: str, functions: Sequence[tuple[str, bytes]]) -> None:
-        args: list[bytes | str] = [app]
-        for name, spec in functions:
-            args += (name, spec)
-        await self._run(scripts.job_deploy, keys=[self._jk.fns(env)], args=args)
-
-    async def job_functions(self, env: str, app: str | None = None) -> list[FunctionRecord]:
-        with self._errors():
-            entries = cast(dict[bytes, bytes], await self._r.hgetall(self._jk.fns(env)))
-        out = []
-        for field, value in entries.items():
-            fapp, name = field.decode().split("\0", 1)
-            if app is not None and fapp != app:
-                continue
-            at, spec = value.split(b" ", 1)
-            out.append(FunctionRecord(env=env, app=fapp, name=name, spec=spec, deployed_at=int(at) / 1e6))
-        return sorted(out, key=lambda f: (f.app, f.name))
-
-    async def job_stats(self, env: str, app: str, function: str) -> FunctionStats:
-        fk = self._jk.fn(env, app, function)
-        keys = [
-            fk + b"pending",
-            fk + b"delayed",
-            fk + b"running",
-            fk + b"succeeded",
-            fk + b"failed",
-            fk + b"cancelled",
-        ]
-        counts = [int(c) for c in await self._run(scripts.job_stats, keys=keys)]
-        return FunctionStats(*counts)
-
-    async def job_submit(self, req: SubmitRequest) -> str:
-        jk = self._jk
-        fk = jk.fn(req.env, req.app, req.function)
-        keys = [
-            jk.seq,
-            jk.call(req.call_id),
-            jk.idem(req.env, req.app, req.function, req.idempotency_key or ""),
-            fk + b"pending",
-            fk + b"delayed",
-            fk + b"all",
-            fk + b"wake",
-            jk.calls(req.env),
-            jk.expiring,
-            jk.tomb,
-            jk.jobs_prefix,
-        ]
-        has_key = "0" if req.idempotency_key is None else "1"
-        args: list[bytes | str | int] = [
-            req.env,
-            req.app,
-            req.function,
-            req.call_id,
-            req.payload,
-            _us(req.result_ttl),
-            has_key,
-            _SUBMIT_SWEEP,
-        ]
-        stored: bytes = await self._run(scripts.job_submit, keys=keys, args=args)
-        return stored.decode()
-
-    async def job_claim(self, req: ClaimRequest) -> list[CallRecord]:
-        if req.n <= 0:
-            return []
-        jk = self._jk
-        fk = jk.fn(req.env, req.app, req.function)
-        keys = [fk + b"pending", fk + b"running", fk + b"delayed", jk.expiring, jk.tomb, jk.jobs_prefix]
-        cap = "" if req.max_running is None else req.max_running
-        args: list[bytes | str | int] = [req.worker, req.n, _us(req.lease), cap, req.max_lost]
-        claimed = await self._run(scripts.job_claim, keys=keys, args=args)
-        return [rk.decode_call(v) for v in claimed]
-
-    async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
-        if wait <= 0:
-            return
-        if not functions:
-            await asyncio.sleep(wait)
-            return
-        keys = [self._jk.fn(env, app, f) + b"wake" for f in functions]
-        deadline = time.monotonic() + wait
-        while (remaining := deadline - time.monotonic()) > 0:
-            with self._errors():
-                if await self._rb.blpop(keys, timeout=_chunk(remaining)) is not None:
-                    return
-
-    async def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
-        keys = [self._jk.call(call_id)]
-        return bool(await self._run(scripts.job_heartbeat, keys=keys, args=[call_id, attempt, _us(lease)]))
-
-    async def job_finish(
-        self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
-    ) -> bool:
-        if state not in (CallState.SUCCEEDED, CallState.FAILED):
-            raise ValueError(f"job_finish takes SUCCEEDED or FAILED, not {state!r}")
-        jk = self._jk
-        keys = [jk.call(call_id), jk.done(call_id), jk.expiring, jk.tomb]
-        args: list[bytes | str | int] = [
-            call_id,
-            attempt,
-            state.value,
-            result,
-            error or "",
-            "0" if error is None else "1",
-        ]
-        return bool(await self._run(scripts.job_finish, keys=keys, args=args))
-
-    async def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
-        keys = [self._jk.call(call_id)]
-        return bool(await self._run(scripts.job_retry, keys=keys, args=[call_id, attempt, _us(delay), error]))
-
-    async def job_release(self, call_id: str, attempt: int) -> bool:
-        return bool(
-            await self._run(scripts.job_release, keys=[self._jk.call(call_id)], args=[call_id, attempt])
-        )
-
-    async def job_cancel(self, call_id: str, *, result: bytes) -> bool:
-        jk = self._jk
-        keys = [jk.call(call_id), jk.done(call_id), jk.expiring, jk.tomb]
-        return bool(await self._run(scripts.job_cancel, keys=keys, args=[call_id, result]))
-
-    async def job_get(self, call_id: str) -> CallRecord | None:
-        v = await self._run(scripts.job_get, keys=[self._jk.call(call_id)], args=[call_id])
-        return None if v is None else rk.decode_call(v)
-
-    async def job_wait(self, call_id: str, *, wait: float) -> None:
-        if wait <= 0:
-            return
-        jk = self._jk
-        with self._errors():
-            state = await self._r.hget(jk.call(call_id), "st")
-        if state not in (b"pending", b"running"):
-            return  # terminal, or unknown: nothing to wait for
-        # Terminal calls hold one token in their done list; moving it from the list's tail to
-        # its head leaves the list as it was, so every waiter wakes, however many there are.
-        done = jk.done(call_id).decode()
-        deadline = time.monotonic() + wait
-        while (remaining := deadline - time.monotonic()) > 0:
-            with self._errors():
-                moved = await self._rb.blmove(done, done, _chunk(remaining), "RIGHT", "LEFT")  # type: ignore[arg-type]
-            if moved is not None:
-                return
-
-    async def job_list(
-        self,
-        env: str,
-        *,
-        app: str | None = None,
-        function: str | None = None,
-        state: CallState | None = None,
-        limit: int = 100,
-    ) -> list[CallRecord]:
-        if limit <= 0:
-            return []
-        jk = self._jk
-        # One function's own index when it is named in full, else the environment's.
-        if app is not None and function is not None:
-            index = jk.fn(env, app, function) + b"all"
-        else:
-            index = jk.calls(env)
-        out: list[CallRecord] = []
-        seen: set[str] = set()
-        cursor = "+inf"
-        while len(out) < limit:
-            args: list[bytes | str | int] = [
-                cursor,
-                _LIST_BATCH,
-                app or "",
-                function or "",
-                state or "",
-                limit - len(out),
-            ]
-            last, done, *calls = await self._run(scripts.job_list, keys=[index, jk.jobs_prefix], args=args)
-            for v in calls:
-                rec = rk.decode_call(v)
-                if rec.id not in seen:
-                    seen.add(rec.id)
-                    out.append(rec)
-            if done or not last:
-                break
-            cursor = "(" + last.decode()
-        return out
-
-    # -- workers ---------------------------------------------------------------------------
-
-    async def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
-        jk = self._jk
-        await self._run(
-            scripts.worker_beat, keys=[jk.workers(env), jk.winfo(env)], args=[worker_id, info, _us(ttl)]
-        )
-
-    async def worker_gone(self, env: str, worker_id: str) -> None:
-        jk = self._jk
-        await self._run(scripts.worker_gone, keys=[jk.workers(env), jk.winfo(env)], args=[worker_id])
-
-    async def worker_list(self, env: str) -> list[tuple[str, bytes]]:
-        jk = self._jk
-        flat = await self._run(scripts.worker_list, keys=[jk.workers(env), jk.winfo(env)])
-        return sorted((flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2))
 
     # -- lifecycle -------------------------------------------------------------------------
 

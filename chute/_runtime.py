@@ -1,0 +1,175 @@
+"""What runs around a call in an executor: its context, its environment, its mounts, its result.
+
+The worker's executor calls ``run_call(fn, call_id, args, kwargs)`` for each call: it sets
+``current_function_call_id()`` / ``current_input_id()`` (ContextVars in ``chute._context``, so
+they are also right in the call's asyncio tasks), awaits a coroutine function's result, and
+streams a generator's values to the caller of ``remote_gen``.
+
+``executor_environment`` and ``mount_plan`` are pure: they compute the environment variables
+and the volume mounts an executor of a function must have (applying them is the executor's job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chute._context import STREAM_KW, call_context
+from chute.exception import InvalidError
+
+if TYPE_CHECKING:
+    from chute.app import Function
+    from chute.image import Image
+    from chute.volume import Volume
+
+
+def run_call(fn: Function[..., Any], call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run one call of ``fn`` in this executor and return its value (what the worker stores).
+
+    Raises:
+        Exception: whatever the function raised.
+        InvalidError: a generator function called without a stream (use ``remote_gen``).
+    """
+    assert fn._raw is not None
+    stream = kwargs.pop(STREAM_KW, None)
+    with call_context(call_id):
+        value = fn._raw(*args, **kwargs)
+        if inspect.isawaitable(value):
+            value = asyncio.run(_await(value))
+        if inspect.isgenerator(value) or inspect.isasyncgen(value):
+            if stream is None:
+                raise InvalidError(f"{fn.name} is a generator function: call it with .remote_gen(...).")
+            return (
+                _stream_sync(value, stream)
+                if inspect.isgenerator(value)
+                else asyncio.run(_stream(value, stream))
+            )
+        return value
+
+
+async def _await(value: Any) -> Any:
+    from chute._client import Client
+
+    try:
+        return await value
+    finally:
+        await Client.from_env().aclose()  # the loop ends here: so do its connections
+
+
+def _stream_sync(gen: Iterator[Any], queue_id: str) -> int:
+    from chute.queue import Queue
+
+    q = Queue.from_id(queue_id)
+    n = 0
+    for n, item in enumerate(gen, 1):
+        q.put(("item", n, item))
+    q.put(("end", n))
+    return n
+
+
+async def _stream(gen: AsyncIterator[Any], queue_id: str) -> int:
+    from chute._client import Client
+    from chute.queue import Queue
+
+    q = Queue.from_id(queue_id)
+    n = 0
+    try:
+        async for item in gen:
+            n += 1
+            await q.put.aio(("item", n, item))
+        await q.put.aio(("end", n))
+    finally:
+        await Client.from_env().aclose()
+    return n
+
+
+# -- environment and mounts (pure) -------------------------------------------------------------------
+
+
+def executor_environment(
+    base: Mapping[str, str],
+    *,
+    image: Image | None = None,
+    secret_values: Sequence[Mapping[str, str]] = (),
+    env: Mapping[str, str | None] | None = None,
+) -> dict[str, str]:
+    """The environment variables of a function's executor.
+
+    Later layers win: the worker's own environment (``base``), then the image's ``.env()``
+    variables, then each secret in order (the app's, then the function's), then the
+    function's ``env=`` (``None`` values are dropped, as in Modal), then the variables chute
+    reserves (``CHUTE_IMAGE_ID``, and ``MODAL_IS_REMOTE=1`` that Modal code branches on).
+
+    Example:
+        ```python
+        executor_environment({"PATH": "/bin"}, secret_values=[{"TOKEN": "x"}], env={"MODE": "prod"})
+        # {"PATH": "/bin", "TOKEN": "x", "MODE": "prod", "MODAL_IS_REMOTE": "1"}
+        ```
+    """
+    from chute._image_spec import IMAGE_ID_ENV
+
+    out = dict(base)
+    if image is not None:
+        out.update(image.env_vars)
+    for values in secret_values:
+        out.update(values)
+    out.update({k: v for k, v in (env or {}).items() if v is not None})
+    if image is not None:
+        out[IMAGE_ID_ENV] = image.object_id
+    out["MODAL_IS_REMOTE"] = "1"
+    return out
+
+
+@dataclass(frozen=True)
+class Mount:
+    """Where a volume appears in an executor: ``path`` shows the directory ``source``."""
+
+    path: str
+    source: Path
+    read_only: bool
+    volume: str
+
+
+def mount_plan(volumes: Mapping[str, Volume]) -> list[Mount]:
+    """The mounts of a function's ``volumes={path: volume}``, sorted by path (parents first).
+
+    Raises:
+        InvalidError: an invalid mount path, or one volume mounted at two paths.
+    """
+    from chute.volume import check_mount_path
+
+    seen: dict[str, str] = {}
+    mounts = []
+    for path, vol in volumes.items():
+        mount_at = check_mount_path(path)
+        if vol.object_id in seen:
+            raise InvalidError(
+                f"Volume {vol.name!r} is mounted at both {seen[vol.object_id]!r} and {mount_at!r}: "
+                "mount it once."
+            )
+        seen[vol.object_id] = mount_at
+        source = vol._root() / vol._sub_path if vol._sub_path else vol._root()
+        mounts.append(Mount(mount_at, source, vol._read_only, vol.name))
+    return sorted(mounts, key=lambda m: m.path)
+
+
+def function_environment(fn: Function[..., Any], base: Mapping[str, str]) -> dict[str, str]:
+    """``executor_environment`` for a function, resolving its secrets (reads the backend for
+    named secrets, ``.env`` files for ``from_dotenv``).
+
+    Raises:
+        NotFoundError: a named secret does not exist.
+    """
+    options = fn._options
+    if options is None:
+        return executor_environment(base)
+    return executor_environment(
+        base, image=options.image, secret_values=[s.resolve() for s in options.secrets], env=options.env
+    )
+
+
+__all__ = ["Mount", "executor_environment", "function_environment", "mount_plan", "run_call"]

@@ -1,0 +1,310 @@
+"""``chute.Function``: a job function's handle — spawn, remote, map, look up by name.
+
+Defined with ``@app.function()`` (``chute.app``) or looked up with ``Function.from_name``;
+the calls go through the call ops (``chute/_async/call_ops.py``) over the function's
+``FunctionRef``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from chute import _options, _validate
+from chute._async import call_ops as _call_ops_async
+from chute._async import function_ops as _function_ops_async
+from chute._async import gen_ops as _gen_ops_async
+from chute._client import Client
+from chute._dual import dual, dual_iter
+from chute._jobs import FunctionRef, FunctionSpec, Retries
+from chute._options import FunctionOptions
+from chute._sync import call_ops as _call_ops
+from chute._sync import function_ops as _function_ops
+from chute._sync import gen_ops as _gen_ops
+from chute.call import FunctionCall
+from chute.exception import InvalidError
+
+if TYPE_CHECKING:
+    from chute.secret import Secret
+    from chute.volume import Volume
+
+__all__ = ["Function"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Function(Generic[P, R]):
+    """A job function: call ``spawn``/``remote``/``map`` to run it on workers, ``local`` to run it here.
+
+    Get one from ``@app.function()`` or, in any process, ``Function.from_name(app, name)``.
+    """
+
+    _ref: FunctionRef
+    _raw: Callable[P, R] | None
+    # The live objects behind the options (image, secrets, volumes…): None when looked up by name.
+    _options: FunctionOptions | None = None
+
+    def __init__(self) -> None:
+        raise RuntimeError("Define functions with @app.function() or look them up with Function.from_name().")
+
+    @classmethod
+    def _new(
+        cls,
+        app_name: str,
+        name: str,
+        spec: FunctionSpec,
+        raw: Callable[P, R] | None,
+        env: str | None = None,
+        checked: bool = True,
+    ) -> Function[P, R]:
+        fn: Function[P, R] = cls.__new__(cls)
+        fn._ref = FunctionRef(app_name, name, spec, env, checked, wrap_call=FunctionCall._of_ref)
+        fn._raw = raw
+        return fn
+
+    @property
+    def app_name(self) -> str:
+        """The name of the app the function belongs to."""
+        return self._ref.app_name
+
+    @property
+    def name(self) -> str:
+        """The function's name within its app."""
+        return self._ref.name
+
+    @property
+    def spec(self) -> FunctionSpec:
+        """How the function runs (for a function looked up by name: once it has been used)."""
+        return self._ref.spec
+
+    @classmethod
+    def from_name(
+        cls,
+        app_name: str,
+        name: str,
+        *,
+        version: int | None = None,
+        environment_name: str | None = None,
+        client: Client | None = None,
+    ) -> Function[..., Any]:
+        """A deployed function (no I/O: a missing one raises ``NotFoundError`` on first use).
+
+        Raises:
+            InvalidError: invalid app or function name, or a class method (``Cls.from_name``).
+        """
+        _validate.check_name(app_name, "App")
+        _validate.check_name(name, "Function")
+        if "." in name:
+            raise InvalidError(
+                f"Invalid Function name {name!r}: to use a class method, look the class up with "
+                f"chute.Cls.from_name({app_name!r}, {name.split('.')[0]!r})."
+            )
+        env = _validate.check_env(environment_name) if environment_name else None
+        return cls._new(app_name, name, FunctionSpec(), None, env, checked=False)
+
+    def _copy(self, **ref_changes: Any) -> Function[P, R]:
+        fn: Function[P, R] = Function.__new__(Function)
+        fn._ref = dataclasses.replace(self._ref, **ref_changes)
+        fn._raw, fn._options = self._raw, self._options
+        return fn
+
+    def with_options(
+        self,
+        *,
+        cpu: float | tuple[float, float] | None = None,
+        memory: int | tuple[int, int] | None = None,
+        gpu: str | None = None,
+        env: dict[str, str | None] | None = None,
+        secrets: Collection[Secret] | None = None,
+        volumes: dict[str | PurePosixPath, Volume] = {},  # noqa: B006 - Modal's signature; never mutated
+        retries: int | Retries | None = None,
+        max_containers: int | None = None,
+        buffer_containers: int | None = None,
+        scaledown_window: int | None = None,
+        timeout: int | None = None,
+        region: str | Sequence[str] | None = None,
+        cloud: str | None = None,
+        routing_region: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Function[P, R]:
+        """A variant of the function with other options (Modal's ``with_options``).
+
+        Set options replace the base ones (``secrets`` and ``volumes`` replace, they do not
+        extend); ``None`` leaves an option unchanged. ``idempotency_key`` (chute's) makes
+        ``spawn`` idempotent: spawning again with the same key, while the first call's result
+        is kept, returns the first call instead of running it twice.
+
+        The variant's calls go to the function's own workers; running them with the variant's
+        timeout, retries and resources is the worker's part (not yet applied per call).
+
+        Raises:
+            InvalidError: an option out of range.
+        """
+        fn = self._copy(idempotency_key=idempotency_key or self._ref.idempotency_key)
+        fn._ref.spec, fn._options = _options.with_options(
+            self.spec,
+            self._options,
+            cpu=cpu,
+            memory=memory,
+            gpu=gpu,
+            env=env,
+            secrets=secrets,
+            volumes=volumes,
+            retries=retries,
+            max_containers=max_containers,
+            buffer_containers=buffer_containers,
+            scaledown_window=scaledown_window,
+            timeout=timeout,
+            region=region,
+            cloud=cloud,
+            routing_region=routing_region,
+        )
+        return fn
+
+    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Function[P, R]:
+        """A variant that may run up to ``max_inputs`` calls at once per executor.
+
+        Raises:
+            InvalidError: ``max_inputs`` < 1, or ``target_inputs`` not an int in [1, max_inputs].
+        """
+        return self._copy(
+            spec=dataclasses.replace(self.spec, **_options.check_concurrency(max_inputs, target_inputs))
+        )
+
+    remote_gen = dual_iter(_gen_ops.remote_gen, _gen_ops_async.remote_gen, via="_ref")
+    get_current_stats = dual(
+        _function_ops.get_current_stats, _function_ops_async.get_current_stats, via="_ref"
+    )
+    update_autoscaler = dual(
+        _function_ops.update_autoscaler, _function_ops_async.update_autoscaler, via="_ref"
+    )
+
+    def hydrate(self, client: Client | None = None) -> Function[P, R]:
+        """Look the function up now (``NotFoundError`` if it is not deployed); returns it."""
+        _function_ops.hydrate(self._ref)
+        return self
+
+    spawn = dual(_call_ops.spawn, _call_ops_async.spawn, via="_ref")
+    remote = dual(_call_ops.remote, _call_ops_async.remote, via="_ref")
+
+    def local(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function in this process.
+
+        Raises:
+            ExecutionError: the function was looked up by name (its code is not here).
+        """
+        if self._raw is None:
+            from chute.exception import ExecutionError
+
+            raise ExecutionError(f"{self.app_name}.{self.name} was looked up by name: its code is not here.")
+        return self._raw(*args, **kwargs)
+
+    def map(
+        self, *iterables: Iterable[Any], order_outputs: bool = True, return_exceptions: bool = False
+    ) -> _MapIter:
+        """Run the function on every element (of the zipped iterables) in parallel on workers.
+
+        Yields results in input order (``order_outputs=False``: as they finish). A failed call
+        raises its exception unless ``return_exceptions=True``, which yields it instead. Shows
+        a progress bar when stderr is a terminal. ``async for r in f.map.aio(...)`` too.
+
+        Example:
+            ```python
+            squares = list(square.map(range(10)))
+            ```
+        """
+        self._no_generator("map")
+        return _MapIter(
+            self, [(args, {}) for args in zip(*iterables, strict=False)], order_outputs, return_exceptions
+        )
+
+    def starmap(
+        self,
+        input_iterator: Iterable[Iterable[Any]],
+        *,
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+    ) -> _MapIter:
+        """Like ``map``, but each element is a tuple of positional arguments."""
+        self._no_generator("starmap")
+        return _MapIter(
+            self, [(tuple(args), {}) for args in input_iterator], order_outputs, return_exceptions
+        )
+
+    def for_each(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
+        """Run the function on every element and wait for all; discard the results.
+
+        Raises:
+            Exception: the first failure, unless ``ignore_exceptions``.
+        """
+        for _ in self.map(*iterables, order_outputs=False, return_exceptions=ignore_exceptions):
+            pass
+
+    def get_web_url(self) -> str | None:
+        """The URL of a web endpoint (``@chute.asgi_app()`` etc.), None for other functions.
+
+        Stable: the endpoint's port is allocated once and kept in the backend (see
+        ``chute.web.ports``); ``chute serve`` serves it there.
+
+        Raises:
+            NotFoundError: the function was looked up by name and is not deployed.
+
+        Example:
+            ```python
+            url = chute.Function.from_name("fastapi-modal", "fastapi_app").get_web_url()
+            httpx.post(f"{url}/submit", params={"data": "x"})
+            ```
+        """
+        _call_ops.ensure_deployed(self._ref)
+        if self.spec.web is None:
+            return None
+        from chute.web.ports import web_url
+        from chute.web.spec import WebSpec
+
+        return web_url(self._ref.env, self.app_name, self.name, WebSpec.from_dict(self.spec.web))
+
+    def _no_generator(self, method: str) -> None:
+        if self.spec.is_generator:
+            raise InvalidError(f"A generator function cannot be called with `.{method}(...)`.")
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.local(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # By reference: the receiver looks the deployed function up by name.
+        return (_function_by_name, (self.app_name, self.name, self._ref.env_name))
+
+    def __repr__(self) -> str:
+        return f"Function({self.app_name}.{self.name})"
+
+
+def _function_by_name(app_name: str, name: str, env: str | None) -> Function[..., Any]:
+    return Function.from_name(app_name, name, environment_name=env)
+
+
+class _MapIter:
+    """The iterator ``Function.map`` returns; ``.aio()`` gives the async version."""
+
+    def __init__(
+        self,
+        fn: Function[Any, Any],
+        arg_lists: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        order_outputs: bool,
+        return_exceptions: bool,
+    ) -> None:
+        self._args = (fn._ref, arg_lists, order_outputs, return_exceptions)
+        self._it: Iterator[Any] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self._it is None:
+            self._it = _call_ops.map_calls(*self._args)
+        return next(self._it)
+
+    def aio(self) -> AsyncIterator[Any]:
+        return _call_ops_async.map_calls(*self._args)
