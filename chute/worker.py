@@ -80,6 +80,23 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="chute-parent-watch", daemon=True).start()
 
 
+def _start_without_app_folder(proc: BaseProcess, target: str) -> None:
+    """Start a spawned executor whose inherited ``sys.path`` leaves out the app file's folder.
+
+    The child imports chute (and the standard modules chute imports) before it loads the app;
+    with that folder first on its path an app file named like one of them (``queue.py``) would
+    shadow it. The child's ``load_target`` puts the folder back before importing the app.
+    """
+    folder = os.path.dirname(os.path.realpath(target)) if target.endswith(".py") else None
+    saved = sys.path[:]
+    if folder is not None:
+        sys.path[:] = [p for p in saved if not (isinstance(p, str) and os.path.realpath(p or ".") == folder)]
+    try:
+        proc.start()
+    finally:
+        sys.path[:] = saved
+
+
 def _executor_main(conn: Connection, target: str, app_name: str, fn_name: str, parent: int) -> None:
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which decides
@@ -251,7 +268,7 @@ class Pool:
             args=(child_conn, f.target, f.fn.app_name, f.fn.name, os.getpid()),
             name=f"chute-executor-{f.fn.name}",
         )
-        proc.start()
+        _start_without_app_folder(proc, f.target)
         child_conn.close()
         executor = _Executor(proc, parent_conn, f)
         f.executors.append(executor)
