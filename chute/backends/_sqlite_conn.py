@@ -304,9 +304,11 @@ def notify(waiters: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     return stale
 
 
-def _close_socket(sock: socket.socket, path: str | None) -> None:
+def _close_socket(sock: socket.socket, path: str | None, pid: int) -> None:
     sock.close()
-    if path is not None:
+    # A forked child dropping its parent's backend closes its copy of the descriptor only: the
+    # socket file is still the parent's.
+    if path is not None and pid == os.getpid():
         with contextlib.suppress(OSError):
             os.unlink(path)
 
@@ -316,7 +318,7 @@ class _WaiterBase:
         self.sock, self.addr, self._path = _bound_socket()
         # Backends keep idle waiters for reuse; one whose backend is dropped without being
         # closed (an event loop's, when the loop goes) still closes its socket.
-        self._finalizer = weakref.finalize(self, _close_socket, self.sock, self._path)
+        self._finalizer = weakref.finalize(self, _close_socket, self.sock, self._path, os.getpid())
 
     def drain(self) -> None:
         with contextlib.suppress(BlockingIOError):
