@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 from rich.console import Console  # noqa: E402
 
 import chute  # noqa: E402
-from bench import jobs, modal_wire, queue_latency, queue_throughput, wakeup, web  # noqa: E402
+from bench import jobs, jobs_chute, modal_wire, queue_latency, queue_throughput, wakeup, web  # noqa: E402
 from bench._env import Env, bench_env, valkey_version  # noqa: E402
 from bench._harness import Report, Scale  # noqa: E402
 
@@ -74,6 +74,12 @@ GROUPS = [
     Group("wakeup", "blocked get() wake-up latency across processes, and idle CPU", True, wakeup.run),
     Group("jobs", "job round trip and throughput: chute vs RQ, huey, arq, saq, Celery", True, jobs.run),
     Group("web", "web endpoint requests/s and latency: chute serve vs plain uvicorn", False, web.run),
+    Group(
+        "jobs-chute",
+        "chute only: map of 10,000, 1,000 concurrent async calls, worker memory",
+        True,
+        jobs_chute.run,
+    ),
     Group(
         "modal_wire",
         "spawn + get round trip and map through `chute modal-server` (modal client) vs chute's client",

@@ -11,6 +11,7 @@ from chute._client import Client
 
 # Modal's function surface (issue 13): classes, images, secrets, volumes, schedules, context.
 from chute._context import current_function_call_id, current_input_id, is_local
+from chute._inputs import batched, concurrent
 from chute._version import __version__
 from chute.app import App, Function, Retries
 from chute.backends.types import CallState
@@ -74,6 +75,8 @@ __all__ = [
     "Volume",
     "__version__",
     "asgi_app",
+    "batched",
+    "concurrent",
     "current_function_call_id",
     "current_input_id",
     "enter",

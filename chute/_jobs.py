@@ -96,8 +96,20 @@ class FunctionSpec:
     volumes: dict[str, str] = field(default_factory=dict)  # mount path -> volume name
     image: str | None = None  # Image.object_id
     serialized: bool = False
-    max_concurrent_inputs: int | None = None  # with_concurrency(max_inputs=)
-    target_concurrent_inputs: int | None = None
+    max_inputs: int = 1  # @concurrent: calls one executor runs at once (batches, when batched)
+    target_inputs: int | None = None  # @concurrent: fill executors to this before starting another
+    batch_max_size: int | None = None  # @batched
+    batch_wait_ms: int = 0  # @batched
+
+    @property
+    def slots(self) -> int:
+        """Calls one executor holds at once: ``max_inputs`` (batches of ``batch_max_size``)."""
+        return self.max_inputs * (self.batch_max_size or 1)
+
+    @property
+    def target_slots(self) -> int:
+        """Calls one executor is filled to before the worker starts another executor."""
+        return (self.target_inputs or self.max_inputs) * (self.batch_max_size or 1)
 
     def to_json(self) -> bytes:
         return json.dumps(dataclasses.asdict(self), sort_keys=True).encode()

@@ -413,22 +413,3 @@ def with_options(
     )
     warn_ignored({k: v for k, v in kwargs.items() if k in ("region", "cloud", "routing_region")})
     return new_spec, dataclasses.replace(base, **opt_changes)
-
-
-def check_concurrency(max_inputs: object, target_inputs: object) -> dict[str, Any]:
-    """Validated ``with_concurrency`` values as spec fields.
-
-    Raises:
-        InvalidError: ``max_inputs`` not an int >= 1, or ``target_inputs`` not an int in [1, max_inputs].
-    """
-    if isinstance(max_inputs, bool) or not isinstance(max_inputs, int) or max_inputs < 1:
-        raise InvalidError(f"max_inputs must be an int >= 1, got {max_inputs!r}.")
-    if target_inputs is not None and (
-        isinstance(target_inputs, bool)
-        or not isinstance(target_inputs, int)
-        or not 1 <= target_inputs <= max_inputs
-    ):
-        raise InvalidError(
-            f"target_inputs must be an int between 1 and max_inputs ({max_inputs}), got {target_inputs!r}."
-        )
-    return {"max_concurrent_inputs": max_inputs, "target_concurrent_inputs": target_inputs}

@@ -21,14 +21,19 @@ from chute.backends.types import Kind, ObjectInfo
 _ALPHABET = string.ascii_letters + string.digits
 
 
+# Random bytes below 248 (4 x 62) map uniformly onto the alphabet; the 8 others are dropped.
+_TO_ALPHABET = bytes((_ALPHABET * 5)[:256], "ascii")
+_DROP = bytes(range(248, 256))
+
+
 def random_id(prefix: str) -> str:
-    """``<prefix>-`` followed by 22 random alphanumerics (~131 bits), from one urandom read."""
-    n = int.from_bytes(secrets.token_bytes(17))
-    chars = []
-    for _ in range(22):
-        n, r = divmod(n, 62)
-        chars.append(_ALPHABET[r])
-    return prefix + "-" + "".join(chars)
+    """``<prefix>-`` followed by 22 uniformly random alphanumerics (~131 bits).
+
+    Done in C (``bytes.translate``): ``map`` and ``spawn_map`` make thousands per second."""
+    chars = b""
+    while len(chars) < 22:  # 32 bytes keep 22 or more but about once in 10**11 draws
+        chars += secrets.token_bytes(32).translate(_TO_ALPHABET, _DROP)
+    return prefix + "-" + chars[:22].decode()
 
 
 def new_object_id(kind: Kind) -> str:

@@ -1,6 +1,7 @@
 """What runs around a call in an executor: its context, its environment, its mounts, its result.
 
-The worker's executor calls ``run_call(fn, call_id, args, kwargs)`` for each call: it sets
+The worker's executor calls ``run_call`` (sync functions, generators) or ``run_call_async``
+(``async def`` functions) for each call: it sets
 ``current_function_call_id()`` / ``current_input_id()`` (ContextVars in ``chute._context``, so
 they are also right in the call's asyncio tasks), awaits a coroutine function's result, and
 streams a generator's values to the caller of ``remote_gen``.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,28 +28,49 @@ if TYPE_CHECKING:
     from chute.volume import Volume
 
 
-def run_call(fn: Function[..., Any], call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run one call of ``fn`` in this executor and return its value (what the worker stores).
+def run_call(raw: Callable[..., Any], call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run one call of a function (``raw``, its code) in this thread and return its value.
+
+    Used for sync functions (in the executor's main thread, or one of its input threads
+    under ``@concurrent``) and for generators; a coroutine returned here runs on a loop of
+    its own (``run_call_async`` is the path for ``async def`` functions on the executor's loop).
 
     Raises:
         Exception: whatever the function raised.
         InvalidError: a generator function called without a stream (use ``remote_gen``).
     """
-    assert fn._raw is not None
     stream = kwargs.pop(STREAM_KW, None)
     with call_context(call_id):
-        value = fn._raw(*args, **kwargs)
+        value = raw(*args, **kwargs)
         if inspect.isawaitable(value):
             value = asyncio.run(_await(value))
         if inspect.isgenerator(value) or inspect.isasyncgen(value):
             if stream is None:
-                raise InvalidError(f"{fn.name} is a generator function: call it with .remote_gen(...).")
+                raise InvalidError(f"{_name(raw)} is a generator function: call it with .remote_gen(...).")
             return (
                 _stream_sync(value, stream)
                 if inspect.isgenerator(value)
                 else asyncio.run(_stream(value, stream))
             )
         return value
+
+
+async def run_call_async(
+    raw: Callable[..., Any], call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run one call of an ``async def`` function on the running loop (the executor's): the
+    call context is set in the call's own task, so concurrent calls each see their own id.
+
+    Raises:
+        Exception: whatever the function raised.
+    """
+    kwargs.pop(STREAM_KW, None)
+    with call_context(call_id):
+        return await raw(*args, **kwargs)
+
+
+def _name(raw: Callable[..., Any]) -> str:
+    return getattr(raw, "__name__", None) or repr(raw)
 
 
 async def _await(value: Any) -> Any:
@@ -96,13 +118,16 @@ def executor_environment(
     image: Image | None = None,
     secret_values: Sequence[Mapping[str, str]] = (),
     env: Mapping[str, str | None] | None = None,
+    image_built: bool = False,
 ) -> dict[str, str]:
     """The environment variables of a function's executor.
 
     Later layers win: the worker's own environment (``base``), then the image's ``.env()``
     variables, then each secret in order (the app's, then the function's), then the
     function's ``env=`` (``None`` values are dropped, as in Modal), then the variables chute
-    reserves (``CHUTE_IMAGE_ID``, and ``MODAL_IS_REMOTE=1`` that Modal code branches on).
+    reserves (``MODAL_IS_REMOTE=1`` that Modal code branches on, and ``CHUTE_IMAGE_ID`` when
+    the executor runs in the image's built environment, ``image_built``: only there does
+    ``Image.imports()`` let an ImportError through, as inside a Modal container).
 
     Example:
         ```python
@@ -118,7 +143,7 @@ def executor_environment(
     for values in secret_values:
         out.update(values)
     out.update({k: v for k, v in (env or {}).items() if v is not None})
-    if image is not None:
+    if image is not None and image_built:
         out[IMAGE_ID_ENV] = image.object_id
     out["MODAL_IS_REMOTE"] = "1"
     return out
@@ -172,4 +197,11 @@ def function_environment(fn: Function[..., Any], base: Mapping[str, str]) -> dic
     )
 
 
-__all__ = ["Mount", "executor_environment", "function_environment", "mount_plan", "run_call"]
+__all__ = [
+    "Mount",
+    "executor_environment",
+    "function_environment",
+    "mount_plan",
+    "run_call",
+    "run_call_async",
+]

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from chute import _options, _validate
 from chute._client import Client
+from chute._inputs import with_policies
 from chute._jobs import DEFAULT_RESULT_TTL, MAX_LOST_ATTEMPTS, FunctionSpec, Retries
 from chute._sync import call_ops as _call_ops
 from chute.exception import InvalidError
@@ -181,11 +182,13 @@ class App:
             web = _web_spec(raw, spec)
             if web is not None and gen:
                 raise InvalidError(f"Web endpoint {raw.__name__} cannot be a generator.")
-            fn_spec = dataclasses.replace(spec, module=raw.__module__, is_generator=gen, web=web)
+            fn_spec = with_policies(
+                dataclasses.replace(spec, module=raw.__module__, is_generator=gen, web=web), raw
+            )
             _options.check_generator_and_schedule(raw, gen, fn_spec)
             fn_name = _validate.check_name(name or raw.__name__, "Function")
             fn = Function._new(self.name, fn_name, fn_spec, raw)
-            fn._options = options
+            fn._options, fn._app_functions = options, self.functions
             self.functions[fn_name] = fn
             return fn
 

@@ -22,10 +22,11 @@ Model(name="small").predict.remote(1.0)             # runs on a worker
 
 Each ``@chute.method`` is a job function named ``"<Class>.<method>"``; its calls carry the
 instance's parameters (defaults applied) as their first argument. An executor builds the
-instance with ``instance_for`` (``__new__``, parameters set, ``__init__`` never called, enter
-hooks run) and calls the method. Instances with different parameters are distinct
-(``Obj.__eq__``); caching one instance per executor and parameter set, and running the exit
-hooks when that executor stops, is the worker's part.
+instance once per parameter set (``executor_instance``: ``__new__``, parameters set,
+``__init__`` never called, enter hooks run once) and calls the method on it; the exit hooks of
+every instance it built run when the executor stops (``exit_executor_instances``: scale-down,
+the worker's SIGTERM, recycling). Instances with different parameters are distinct
+(``Obj.__eq__``).
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ import asyncio
 import functools
 import inspect
 import pickle
+import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from chute._inputs import with_policies
 from chute._partial import (
     _NO_DEFAULT,
     Flags,
@@ -116,15 +119,54 @@ def register(app: App, user_cls: Any, spec: FunctionSpec, options: FunctionOptio
         if gen and spec.retries.max_retries:
             raise InvalidError(f"Generator method {user_cls.__name__}.{name} cannot have retries.")
         fn_spec = dataclasses.replace(spec, module=user_cls.__module__, is_generator=gen)
+        fn_spec = with_policies(with_policies(fn_spec, user_cls), partial.raw_f)
         fn_name = f"{user_cls.__name__}.{name}"
         fn: Function[..., Any] = Function._new(
-            app.name, fn_name, fn_spec, functools.partial(run_method, cls, name)
+            app.name,
+            fn_name,
+            fn_spec,
+            functools.partial(
+                run_method_async if inspect.iscoroutinefunction(partial.raw_f) else run_method, cls, name
+            ),
         )
-        fn._options = options
+        fn._options, fn._app_functions = options, app.functions
         app.functions[fn_name] = fn
+        cls._methods[name] = fn
+    for name, fn in _web_methods(app, user_cls, spec, options, types).items():
+        app.functions[fn.name] = fn
         cls._methods[name] = fn
     app.classes[user_cls.__name__] = cls
     return cls
+
+
+def _web_methods(
+    app: App, user_cls: type, spec: FunctionSpec, options: FunctionOptions, types: dict[str, type]
+) -> dict[str, Function[..., Any]]:
+    """The class's web endpoints (``@chute.fastapi_endpoint()`` … on a method), each a function
+    ``"<Class>.<method>"`` whose raw is the plain method: ``chute.web.executor`` builds one
+    instance per executor (enter hooks once, parameters at their defaults) and serves it."""
+    import dataclasses
+
+    from chute.app import Function, _web_spec
+    from chute.web.spec import WEB_ATTR
+
+    found: dict[str, Any] = {}
+    for klass in reversed(user_cls.__mro__):
+        found.update({k: v for k, v in vars(klass).items() if getattr(v, WEB_ATTR, None) is not None})
+    out: dict[str, Function[..., Any]] = {}
+    for name, raw in found.items():
+        missing = [p for p in types if inspect.getattr_static(user_cls, p).default is _NO_DEFAULT]
+        if missing:
+            raise InvalidError(
+                f"Web endpoint {user_cls.__name__}.{name}: its executor builds the instance with the "
+                f"parameters' defaults; give {missing} a default (chute.parameter(default=...))."
+            )
+        web = _web_spec(raw, spec)
+        fn_spec = dataclasses.replace(spec, module=user_cls.__module__, is_generator=False, web=web)
+        fn: Function[..., Any] = Function._new(app.name, f"{user_cls.__name__}.{name}", fn_spec, raw)
+        fn._options, fn._app_functions = options, app.functions
+        out[name] = fn
+    return out
 
 
 # -- executor side -----------------------------------------------------------------------------------
@@ -162,10 +204,94 @@ def run_exit_hooks(instance: Any) -> None:
     _run_hooks(instance, Flags.EXIT)
 
 
+# One instance per class and parameter set in an executor: built (enter hooks run) by its first
+# call, kept for the next ones, exited when the executor stops (``exit_executor_instances``).
+_instances: dict[tuple[int, str], Any] = {}
+_building: dict[tuple[int, str], asyncio.Future[Any]] = {}
+_lock = threading.Lock()
+
+
+def _instance_key(cls: Cls, params: dict[str, Any]) -> tuple[int, str]:
+    return (id(cls), repr(sorted(params.items())))
+
+
+def executor_instance(cls: Cls, params: dict[str, Any]) -> Any:
+    """This executor's instance for ``params``: built once (enter hooks run once), then reused.
+    Thread-safe: ``@concurrent`` sync methods share it."""
+    key = _instance_key(cls, params)
+    with _lock:
+        instance = _instances.get(key)
+        if instance is None:
+            instance = _instances[key] = instance_for(cls, params)
+    return instance
+
+
+async def executor_instance_async(cls: Cls, params: dict[str, Any]) -> Any:
+    """``executor_instance`` on the executor's loop: async enter hooks are awaited there, and
+    concurrent first calls wait for one build."""
+    key = _instance_key(cls, params)
+    instance = _instances.get(key)
+    if instance is not None:
+        return instance
+    building = _building.get(key)
+    if building is None:
+        building = _building[key] = asyncio.get_running_loop().create_future()
+        try:
+            user_cls: Any = cls._require_local()
+            instance = user_cls.__new__(user_cls)
+            instance.__dict__.update(params)
+            obj = Obj(cls, (), params)
+            obj._instance = instance
+            instance._chute_obj = obj
+            for flags in (Flags.ENTER_PRE_SNAPSHOT, Flags.ENTER_POST_SNAPSHOT):
+                for hook in partials(user_cls, flags).values():
+                    result = hook.raw_f(instance)
+                    if inspect.isawaitable(result):
+                        await result
+        except BaseException as exc:
+            del _building[key]
+            building.set_exception(exc)
+            building.exception()  # retrieved: the next call tries again
+            raise
+        _instances[key] = instance
+        building.set_result(instance)
+        del _building[key]
+        return instance
+    return await asyncio.shield(building)
+
+
+def exit_executor_instances() -> None:
+    """Run the exit hooks of every instance this executor built (scale-down, SIGTERM, recycle)."""
+    with _lock:
+        instances = list(_instances.values())
+        _instances.clear()
+    for instance in instances:
+        run_exit_hooks(instance)
+
+
+def _checked(cls: Cls, params: dict[str, Any]) -> dict[str, Any]:
+    """The call's parameters checked again, defaults applied: a client other than chute's (the
+    ``modal`` client through ``chute modal-server``) sends them as its caller wrote them. Also
+    keys the executor's instance the same whichever client called."""
+    return Obj(cls, (), params)._remote_params()
+
+
 def run_method(cls: Cls, name: str, params: dict[str, Any], /, *args: Any, **kwargs: Any) -> Any:
-    """What a method's job function runs: build the instance, call the method."""
-    instance = instance_for(cls, params)
+    """What a sync method's job function runs: this executor's instance, then the method.
+
+    Raises:
+        InvalidError: a missing or an unknown parameter (see ``_checked``).
+        TypeError: a parameter of the wrong type.
+    """
+    instance = executor_instance(cls, _checked(cls, params))
     return getattr(type(instance), name).raw_f(instance, *args, **kwargs)
+
+
+async def run_method_async(cls: Cls, name: str, params: dict[str, Any], /, *args: Any, **kwargs: Any) -> Any:
+    """What an ``async def`` method's job function runs, on the executor's loop (raises as
+    ``run_method``)."""
+    instance = await executor_instance_async(cls, _checked(cls, params))
+    return await getattr(type(instance), name).raw_f(instance, *args, **kwargs)
 
 
 # -- Cls and its instances -----------------------------------------------------------------------------
@@ -399,9 +525,13 @@ def _bind(obj: Obj, name: str, fn: Function[..., Any]) -> Function[..., Any]:
     bound = fn._copy(bind_args=lambda: (obj._remote_params(),))
     bound._raw = None
     if obj._cls._user_cls is not None:
-        bound._raw = lambda *args, **kwargs: getattr(type(obj._local()), name).raw_f(
-            obj._local(), *args, **kwargs
-        )
+
+        def local(*args: Any, **kwargs: Any) -> Any:
+            attr = getattr(type(obj._local()), name)
+            # A web endpoint's method is the plain function, not a PartialFunction.
+            return getattr(attr, "raw_f", attr)(obj._local(), *args, **kwargs)
+
+        bound._raw = local
     return bound
 
 

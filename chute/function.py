@@ -8,9 +8,9 @@ the calls go through the call ops (``chute/_async/call_ops.py``) over the functi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from chute import _options, _validate
 from chute._async import call_ops as _call_ops_async
@@ -18,7 +18,9 @@ from chute._async import function_ops as _function_ops_async
 from chute._async import gen_ops as _gen_ops_async
 from chute._client import Client
 from chute._dual import dual, dual_iter
+from chute._inputs import check_concurrency
 from chute._jobs import FunctionRef, FunctionSpec, Retries
+from chute._mapping import BoundForEach, BoundMap, BoundSpawnMap, BoundStarmap
 from chute._options import FunctionOptions
 from chute._sync import call_ops as _call_ops
 from chute._sync import function_ops as _function_ops
@@ -46,6 +48,8 @@ class Function(Generic[P, R]):
     _raw: Callable[P, R] | None
     # The live objects behind the options (image, secrets, volumes…): None when looked up by name.
     _options: FunctionOptions | None = None
+    # The functions of the app that defined this one (variants register there), None by name.
+    _app_functions: dict[str, Function[..., Any]] | None = None
 
     def __init__(self) -> None:
         raise RuntimeError("Define functions with @app.function() or look them up with Function.from_name().")
@@ -108,7 +112,7 @@ class Function(Generic[P, R]):
     def _copy(self, **ref_changes: Any) -> Function[P, R]:
         fn: Function[P, R] = Function.__new__(Function)
         fn._ref = dataclasses.replace(self._ref, **ref_changes)
-        fn._raw, fn._options = self._raw, self._options
+        fn._raw, fn._options, fn._app_functions = self._raw, self._options, self._app_functions
         return fn
 
     def with_options(
@@ -165,14 +169,32 @@ class Function(Generic[P, R]):
         return fn
 
     def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Function[P, R]:
-        """A variant that may run up to ``max_inputs`` calls at once per executor.
+        """A variant of this function that runs like ``@chute.concurrent(max_inputs=...)``, with
+        its own executors (it autoscales independently of the base function, as in Modal).
+
+        Workers serve what the app file defines, so create the variant at module level of the
+        app file (``fast = slow.with_concurrency(max_inputs=8)``): it is registered in the app
+        as ``<name>-c<max_inputs>[-t<target_inputs>]`` and deployed and served with it.
 
         Raises:
-            InvalidError: ``max_inputs`` < 1, or ``target_inputs`` not an int in [1, max_inputs].
+            InvalidError: ``max_inputs < 1`` or ``target_inputs > max_inputs``.
+
+        Example:
+            ```python
+            fetch_many = fetch.with_concurrency(max_inputs=50)
+            ```
         """
-        return self._copy(
-            spec=dataclasses.replace(self.spec, **_options.check_concurrency(max_inputs, target_inputs))
+        policy = check_concurrency(max_inputs, target_inputs)
+        suffix = f"-c{policy.max_inputs}" + (f"-t{policy.target_inputs}" if policy.target_inputs else "")
+        name = _validate.check_name(self.name + suffix, "Function")
+        spec = dataclasses.replace(
+            self.spec, max_inputs=policy.max_inputs, target_inputs=policy.target_inputs
         )
+        variant = Function._new(self.app_name, name, spec, self._raw, self._ref.env_name, self._ref.checked)
+        variant._options, variant._app_functions = self._options, self._app_functions
+        if self._app_functions is not None and self.name in self._app_functions:
+            return cast("Function[P, R]", self._app_functions.setdefault(name, variant))
+        return variant
 
     remote_gen = dual_iter(_gen_ops.remote_gen, _gen_ops_async.remote_gen, via="_ref")
     get_current_stats = dual(
@@ -202,46 +224,36 @@ class Function(Generic[P, R]):
             raise ExecutionError(f"{self.app_name}.{self.name} was looked up by name: its code is not here.")
         return self._raw(*args, **kwargs)
 
-    def map(
-        self, *iterables: Iterable[Any], order_outputs: bool = True, return_exceptions: bool = False
-    ) -> _MapIter:
-        """Run the function on every element (of the zipped iterables) in parallel on workers.
-
-        Yields results in input order (``order_outputs=False``: as they finish). A failed call
-        raises its exception unless ``return_exceptions=True``, which yields it instead. Shows
-        a progress bar when stderr is a terminal. ``async for r in f.map.aio(...)`` too.
+    @property
+    def map(self) -> BoundMap:
+        """``f.map(*iterables, kwargs={}, order_outputs=True, return_exceptions=False)``: run the
+        function on every element in parallel on workers (inputs submitted in batches); results
+        in input order. ``async for r in f.map.aio(...)`` on an event loop.
 
         Example:
             ```python
             squares = list(square.map(range(10)))
             ```
         """
-        self._no_generator("map")
-        return _MapIter(
-            self, [(args, {}) for args in zip(*iterables, strict=False)], order_outputs, return_exceptions
-        )
+        return BoundMap(self._ref)
 
-    def starmap(
-        self,
-        input_iterator: Iterable[Iterable[Any]],
-        *,
-        order_outputs: bool = True,
-        return_exceptions: bool = False,
-    ) -> _MapIter:
-        """Like ``map``, but each element is a tuple of positional arguments."""
-        self._no_generator("starmap")
-        return _MapIter(
-            self, [(tuple(args), {}) for args in input_iterator], order_outputs, return_exceptions
-        )
+    @property
+    def starmap(self) -> BoundStarmap:
+        """``f.starmap(input_iterator, *, kwargs={}, ...)``: like ``map``, each element a tuple of
+        positional arguments. ``f.starmap.aio(...)`` too."""
+        return BoundStarmap(self._ref)
 
-    def for_each(self, *iterables: Iterable[Any], ignore_exceptions: bool = False) -> None:
-        """Run the function on every element and wait for all; discard the results.
+    @property
+    def for_each(self) -> BoundForEach:
+        """``f.for_each(*iterables, kwargs={}, ignore_exceptions=False)``: run on every element and
+        wait for all; discard the results. ``await f.for_each.aio(...)`` too."""
+        return BoundForEach(self._ref)
 
-        Raises:
-            Exception: the first failure, unless ``ignore_exceptions``.
-        """
-        for _ in self.map(*iterables, order_outputs=False, return_exceptions=ignore_exceptions):
-            pass
+    @property
+    def spawn_map(self) -> BoundSpawnMap:
+        """``f.spawn_map(*iterables, kwargs={})``: submit every call (in batches) and return at once
+        (None, as in Modal). ``await f.spawn_map.aio(...)`` too."""
+        return BoundSpawnMap(self._ref)
 
     def get_web_url(self) -> str | None:
         """The URL of a web endpoint (``@chute.asgi_app()`` etc.), None for other functions.
@@ -266,10 +278,6 @@ class Function(Generic[P, R]):
 
         return web_url(self._ref.env, self.app_name, self.name, WebSpec.from_dict(self.spec.web))
 
-    def _no_generator(self, method: str) -> None:
-        if self.spec.is_generator:
-            raise InvalidError(f"A generator function cannot be called with `.{method}(...)`.")
-
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.local(*args, **kwargs)
 
@@ -283,28 +291,3 @@ class Function(Generic[P, R]):
 
 def _function_by_name(app_name: str, name: str, env: str | None) -> Function[..., Any]:
     return Function.from_name(app_name, name, environment_name=env)
-
-
-class _MapIter:
-    """The iterator ``Function.map`` returns; ``.aio()`` gives the async version."""
-
-    def __init__(
-        self,
-        fn: Function[Any, Any],
-        arg_lists: list[tuple[tuple[Any, ...], dict[str, Any]]],
-        order_outputs: bool,
-        return_exceptions: bool,
-    ) -> None:
-        self._args = (fn._ref, arg_lists, order_outputs, return_exceptions)
-        self._it: Iterator[Any] | None = None
-
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        if self._it is None:
-            self._it = _call_ops.map_calls(*self._args)
-        return next(self._it)
-
-    def aio(self) -> AsyncIterator[Any]:
-        return _call_ops_async.map_calls(*self._args)

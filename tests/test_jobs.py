@@ -82,14 +82,11 @@ def test_cancel_running_call_kills_its_process(worker: subprocess.Popen[bytes]) 
     assert call.info().state is chute.CallState.CANCELLED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="Modal's async forms are f.map.aio(...), f.starmap.aio(...), f.for_each.aio(...); chute has "
-    "f.map(...).aio() and no for_each.aio (Function.map's docstring promises f.map.aio)",
-)
-async def test_modal_async_forms_of_map() -> None:
-    assert [r async for r in jobs_app.echo.map.aio(range(2))] == [0, 1]  # type: ignore[attr-defined]
+async def test_modal_async_forms_of_map(worker: subprocess.Popen[bytes]) -> None:
+    assert [r async for r in jobs_app.echo.map.aio(range(2))] == [0, 1]
+    assert [r async for r in jobs_app.where.starmap.aio([(1, 0.0)])] == [(1, worker.pid)]
+    await jobs_app.echo.for_each.aio(range(2))
+    await chute.Client.from_env().aclose()
 
 
 def test_invalid_function_options() -> None:
@@ -156,14 +153,13 @@ def test_max_containers_caps_concurrency_and_pool_scales_to_zero(worker: subproc
     assert len({pid for *_, pid in results}) == 3
     # scaledown_window=1: idle executors exit and the pool goes back to zero processes.
     pool = psutil.Process(worker.pid)
-    wait_until(
-        lambda: not [c for c in pool.children() if c.status() != "zombie" and _is_executor(c)], 15, "0"
-    )
+    wait_until(lambda: not [c for c in pool.children() if _is_executor(c)], 15, "0")
 
 
 def _is_executor(proc: psutil.Process) -> bool:
+    """A live executor (not a zombie, not gone by the time we look)."""
     try:
-        return "spawn_main" in " ".join(proc.cmdline())
+        return proc.status() != psutil.STATUS_ZOMBIE and "chute executor" in " ".join(proc.cmdline())
     except psutil.Error:
         return False
 

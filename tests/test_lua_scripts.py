@@ -45,6 +45,9 @@ cluster_server = test_redis_specific.cluster_server  # the fixture: a one-node R
 # The Redis backend of each flavour: its modules (redis.py and the jobs mixin, redis_jobs.py).
 BACKENDS = [ROOT / "chute/backends/_async", ROOT / "chute/backends/_sync"]
 BACKEND_MODULES = ("redis.py", "redis_jobs.py")
+# Job operations are built as data, ``(scripts.<name>, KEYS, ARGV)``, to be run one by one or
+# pipelined (``_run_cmd``/``_pipeline`` in redis_jobs.py): these are call sites too.
+COMMAND_BUILDERS = ROOT / "chute/backends/_redis_job_cmds.py"
 
 # Prefixes a script may append to, to name keys it only learns while running. Each is passed in
 # KEYS (so Redis and redis-py's cluster client check that it is in the script's slot) and ends
@@ -193,32 +196,55 @@ def _call_sites(path: Path) -> Iterator[CallSite]:
             continue
         binds = _bindings(func)
         for node in ast.walk(func):
+            if not isinstance(node, ast.Return | ast.Call):
+                continue
+            where = f"{path.parent.name}/{path.name}:{node.lineno}"
+            if (
+                isinstance(node, ast.Return)
+                and isinstance(node.value, ast.Tuple)
+                and len(node.value.elts) == 3
+                and isinstance(node.value.elts[0], ast.Attribute)
+            ):  # a command builder: return scripts.<name>, [KEYS], [ARGV]
+                target, keys_node, args_node = node.value.elts
+                yield _site(where, func, binds, target, keys_node, args_node)
+                continue
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr in ("_run", "_script_cmd")  # _script_cmd: EVALSHA for a pipeline
             ):
                 continue
-            where = f"{path.parent.name}/{path.name}:{node.lineno}"
+            if isinstance(func, ast.AsyncFunctionDef | ast.FunctionDef) and func.name == "_run_cmd":
+                continue  # runs what a command builder (checked above) returned
             target = node.args[0] if node.args else None
-            assert (
-                isinstance(target, ast.Attribute)
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "scripts"
-                and target.attr in SCRIPTS
-            ), f"{where}: run a script as scripts.<name>"
             kw = {k.arg: k.value for k in node.keywords}
             assert "keys" in kw, f"{where}: pass keys=[...]"
-            keys = _list(kw["keys"], binds, where)
-            assert not any(isinstance(k, ast.Starred) for k in keys), f"{where}: list each key"
-            args_node = kw.get("args")
-            args = [] if args_node is None else _list(args_node, binds, where)
-            more = any(isinstance(a, ast.Starred) for a in args)
-            if isinstance(args_node, ast.Name):
-                more = more or _extended(func, args_node.id)
-            fixed = sum(not isinstance(a, ast.Starred) for a in args)
-            names = [_key_name(k, binds) for k in keys]
-            yield CallSite(where, SCRIPTS[target.attr], names, fixed, more)
+            yield _site(where, func, binds, target, kw["keys"], kw.get("args"))
+
+
+def _site(
+    where: str,
+    func: ast.AST,
+    binds: dict[str, list[ast.expr]],
+    target: ast.expr | None,
+    keys_node: ast.expr,
+    args_node: ast.expr | None,
+) -> CallSite:
+    assert (
+        isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "scripts"
+        and target.attr in SCRIPTS
+    ), f"{where}: run a script as scripts.<name>"
+    keys = _list(keys_node, binds, where)
+    assert not any(isinstance(k, ast.Starred) for k in keys), f"{where}: list each key"
+    args = [] if args_node is None else _list(args_node, binds, where)
+    more = any(isinstance(a, ast.Starred) for a in args)
+    if isinstance(args_node, ast.Name):
+        more = more or _extended(func, args_node.id)
+    fixed = sum(not isinstance(a, ast.Starred) for a in args)
+    names = [_key_name(k, binds) for k in keys]
+    return CallSite(where, SCRIPTS[target.attr], names, fixed, more)
 
 
 def _key_name(node: ast.expr, binds: dict[str, list[ast.expr]]) -> str | None:
@@ -254,7 +280,8 @@ def _call_site_errors(site: CallSite) -> list[str]:
 
 @pytest.mark.parametrize("path", BACKENDS, ids=lambda p: p.name)
 def test_call_sites_pass_the_declared_keys_and_args(path: Path) -> None:
-    sites = [site for module in BACKEND_MODULES for site in _call_sites(path / module)]
+    modules = [path / module for module in BACKEND_MODULES] + [COMMAND_BUILDERS]
+    sites = [site for module in modules for site in _call_sites(module)]
     assert {s.script.name for s in sites} == set(SCRIPTS), "a script no call site runs"
     assert [e for site in sites for e in _call_site_errors(site)] == []
 

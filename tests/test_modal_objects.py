@@ -244,7 +244,7 @@ def test_with_options_and_concurrency_make_variants() -> None:
     assert base.spec.timeout == 300 and base.spec.gpu is None  # the base is unchanged
     assert variant.with_options(timeout=9).spec.max_containers == 3  # chained: merged
     conc = base.with_concurrency(max_inputs=8, target_inputs=4)
-    assert (conc.spec.max_concurrent_inputs, conc.spec.target_concurrent_inputs) == (8, 4)
+    assert (conc.spec.max_inputs, conc.spec.target_inputs) == (8, 4)
     with pytest.raises(InvalidError):
         base.with_concurrency(max_inputs=2, target_inputs=3)
     with pytest.raises(InvalidError, match=r"Cls\.from_name"):
@@ -261,7 +261,9 @@ def test_executor_environment_layers() -> None:
         image=image,
         secret_values=[{"B": "app-secret", "C": "app"}, {"C": "fn-secret"}],
         env={"D": "env", "E": None},
+        image_built=True,
     )
+    assert "CHUTE_IMAGE_ID" not in _runtime.executor_environment({}, image=image)  # packages not there
     assert env == {
         "PATH": "/bin",
         "A": "image",
@@ -484,7 +486,7 @@ def test_cls_instances_and_local_calls() -> None:
         Model(name=lambda: None if False else (x for x in ()))
     variant = Model.with_options(gpu="A100", timeout=20).with_concurrency(max_inputs=4)
     assert variant(name="small").predict.spec.timeout == 20
-    assert variant._methods["predict"].spec.max_concurrent_inputs == 4
+    assert variant._methods["predict"].spec.max_inputs == 4
 
 
 def test_cls_run_method_builds_the_instance_per_call() -> None:

@@ -261,12 +261,31 @@ def test_remote_exceptions_and_lookups(
             raise AssertionError("expected NotFoundError")
         except NotFoundError:
             pass
-        # A class: its methods are chute job functions "Model.<method>" whose calls carry the
-        # instance's parameters first (as chute's @app.cls registers them).
+        # A real @app.cls class (chute.parameter with defaults, an enter hook, @chute.method),
+        # run by the chute worker.
         Model = modal.Cls.from_name("test-wire", "Model")
-        assert Model().predict.remote(2) == ({}, 2)
-        assert Model(size=3).predict.remote(2) == ({"size": 3}, 6)
-        assert Model(size=4).predict.spawn(1).get(timeout=60) == ({"size": 4}, 4)
+        assert Model().predict.remote(2) == ({"size": 1, "name": "base"}, 12)
+        assert Model(size=3).predict.remote(2) == ({"size": 3, "name": "base"}, 16)
+        large = Model(size=4, name="large")
+        assert large.predict.spawn(1).get(timeout=60) == ({"size": 4, "name": "large"}, 104)
+        assert [r[1] for r in Model(size=2).predict.map([1, 2, 3])] == [12, 14, 16]
+        try:
+            Model().fail.remote("from a method")
+            raise AssertionError("expected WireError")
+        except wire_errors.WireError as exc:
+            assert exc.args == ("from a method",)
+        # Parameters are checked on the worker, as chute's own client checks them.
+        for params, error in (({"nope": 1}, "has no parameters ['nope']"), ({"size": "x"}, "Expected int")):
+            try:
+                Model(**params).predict.remote(1)
+                raise AssertionError("expected an error")
+            except Exception as exc:
+                assert error in str(exc), exc
+        try:
+            Model().nothing.remote(1)
+            raise AssertionError("expected an error")
+        except Exception as exc:
+            assert "nothing" in str(exc), exc
         print("ok")
         """,
     )

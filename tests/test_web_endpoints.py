@@ -191,6 +191,54 @@ def test_every_kind_of_endpoint(web_env: int, tmp_path: Path) -> None:
         assert r.json() == {"private": True, "saw_modal_secret": False}  # stripped before the app
 
 
+def test_endpoints_run_with_their_settings(web_env: int, tmp_path: Path) -> None:
+    """An endpoint's executor has its function's environment (stored and dict secrets, env=,
+    the image's .env(), from the import of the file on); a class endpoint runs its enter hook
+    once per executor, before the first request, and its exit hook when the executor stops."""
+    chute.Secret.objects.create("web-stored-secret", {"STORED_TOKEN": "stored-value"})
+    events = tmp_path / "events"
+    with (
+        serving(str(APPS / "web_settings.py"), WEB_TEST_EVENTS=str(events)),
+        httpx.Client(timeout=30) as http,
+    ):
+        r = eventually(lambda: http.get(url_of("web-settings", "settings")), what="settings")
+        assert r.json() == {
+            "STORED_TOKEN": "stored-value",
+            "DICT_TOKEN": "dict-value",
+            "MODE": "prod",
+            "FROM_IMAGE": "image-value",
+            "MODAL_IS_REMOTE": "1",
+            "at_import": "stored-value",
+        }
+
+        greeter = chute.Cls.from_name("web-settings", "Greeter")()
+        greet, app_url = greeter.greet.get_web_url(), greeter.web.get_web_url()
+        assert app_url == f"http://127.0.0.1:{ports.assigned_port('main/greeter-app')}"
+        assert eventually(lambda: http.get(f"{app_url}/hi"), what="class asgi_app").json() == {
+            "greeting": "hello",
+            "entered": 1,
+        }
+        eventually(lambda: http.get(greet, params={"name": "x"}), what="class endpoint")
+        # Both executors of each endpoint (min_containers=2) ready: 4 enter hooks, 4 processes.
+        enters = eventually(lambda: _events(events, "enter") if len(_events(events, "enter")) == 4 else None)
+        assert len(set(enters)) == 4
+        pids = set()
+        for i in range(40):  # a new connection each time: the kernel spreads them
+            body = httpx.get(greet, params={"name": str(i)}, timeout=30).json()
+            assert body["text"] == f"hello {i}" and body["entered"] == 1 and body["mode"] == "cls"
+            pids.add(body["pid"])
+        assert pids <= set(enters)
+    assert sorted(_events(events, "exit")) == sorted(enters)  # chute serve stopped them gracefully
+
+
+def _events(path: Path, kind: str) -> list[int]:
+    if not path.exists():
+        return []
+    return [
+        int(pid) for pid, what in (line.split() for line in path.read_text().splitlines()) if what == kind
+    ]
+
+
 def test_scoped_tokens_and_private_mode(web_env: int) -> None:
     """--web-private puts every endpoint behind the tokens; a token scoped elsewhere gets 403."""
     with (
@@ -224,7 +272,11 @@ def test_deploy_and_edit_while_serving(web_env: int, tmp_path: Path) -> None:
         time.sleep(0.5)
         chute_cli("deploy", str(app_file))
         url = url_of("web-versioned", "versioned")
-        assert eventually(lambda: http.get(url), what="late deploy").text == "v1"
+        # Picked up by the next poll (1 s), then one executor start: seconds, with a margin
+        # for a loaded machine.
+        deployed = time.monotonic()
+        assert eventually(lambda: http.get(url), timeout=20, what="late deploy").text == "v1"
+        print(f"late deploy served after {time.monotonic() - deployed:.1f} s")
 
         app_file.write_text(app_file.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
         seen = set()
@@ -315,6 +367,47 @@ def test_decorator_errors() -> None:
     def old_style() -> None: ...
 
     assert old_style.spec.web is not None and old_style.spec.web["method"] == "POST"
+
+
+def test_class_endpoints_are_functions_of_the_class() -> None:
+    """Web decorators on methods of an @app.cls class: one function "<Class>.<method>" each."""
+    app = chute.App("web-class")
+
+    @app.cls(serialized=True)  # defined inside a test: not importable by name
+    class Model:
+        size: int = chute.parameter(default=2)
+
+        @chute.asgi_app()
+        def web(self) -> None: ...
+
+        @chute.fastapi_endpoint(method="POST", label="model-predict")
+        def predict(self, x: int) -> int:
+            return x * self.size
+
+        @chute.method()
+        def plain(self) -> None: ...
+
+    assert app.functions["Model.web"].spec.web is not None
+    assert app.functions["Model.web"].spec.web["kind"] == "asgi"
+    assert app.functions["Model.predict"].spec.web is not None
+    assert app.functions["Model.predict"].spec.web["label"] == "model-predict"
+    assert app.functions["Model.plain"].spec.web is None
+    assert Model().predict.local(3) == 6  # type: ignore[attr-defined]
+
+    with pytest.raises(InvalidError, match=r"give \['size'\] a default"):
+
+        @app.cls(serialized=True)
+        class NoDefault:
+            size: int = chute.parameter()
+
+            @chute.fastapi_endpoint()
+            def f(self) -> None: ...
+
+    with pytest.raises(InvalidError, match="no parameters"):
+
+        class Factory:
+            @chute.asgi_app()
+            def web(self, x: int) -> None: ...
 
 
 def test_urls_are_stable_and_web_functions_cannot_be_spawned(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from chute import _outcome, _validate
@@ -28,6 +28,10 @@ MAX_WAIT_CHUNK = 10.0
 # doubling up to the longest.
 ANY_WAIT_CHUNK = 0.1
 MAX_ANY_CHUNK = 2.0
+# Calls submitted per round trip by map/spawn_map, and records read per round trip by
+# gather/map.
+SUBMIT_BATCH = 1000
+GET_BATCH = 1000
 
 
 async def ensure_deployed(fn: FunctionRef) -> None:
@@ -105,26 +109,39 @@ async def submit_payload(
         InvalidError: the function is a web endpoint.
     """
     await ensure_deployed(fn)
-    if fn.spec.web is not None:
-        raise InvalidError(
-            f"{fn.label} is a web endpoint: it cannot be spawned, called remotely or mapped. "
-            "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
-        )
     client = fn.client
-    req = SubmitRequest(
-        env=fn.env_name or client.settings.env,
-        app=fn.app_name,
-        function=fn.name,
-        call_id=call_id or _outcome.new_call_id(),
-        payload=_outcome.check_args_size(payload, client.settings),
-        result_ttl=fn.spec.result_ttl,
-        idempotency_key=idempotency_key or fn.idempotency_key,
-    )
+    req = _request(fn, payload, call_id, idempotency_key)
     call_id = await client.async_backend().job_submit(req)
     parent = current_function_call_id()
     if parent is not None:
         await graph_ops.record_child(client, req.env, parent, call_id)
     return CallRef(call_id, client)
+
+
+def _request(
+    fn: FunctionRef, payload: bytes, call_id: str | None = None, idempotency_key: str | None = None
+) -> SubmitRequest:
+    """The stored form of one call (arguments already encoded), refusing web endpoints.
+
+    Raises:
+        RequestSizeError: ``payload`` is over CHUTE_MAX_VALUE_BYTES.
+        InvalidError: the function is a web endpoint.
+    """
+    if fn.spec.web is not None:
+        raise InvalidError(
+            f"{fn.label} is a web endpoint: it cannot be spawned, called remotely or mapped. "
+            "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
+        )
+    settings = fn.client.settings
+    return SubmitRequest(
+        env=fn.env_name or settings.env,
+        app=fn.app_name,
+        function=fn.name,
+        call_id=call_id or _outcome.new_call_id(),
+        payload=_outcome.check_args_size(payload, settings),
+        result_ttl=fn.spec.result_ttl,
+        idempotency_key=idempotency_key or fn.idempotency_key,
+    )
 
 
 async def remote(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
@@ -148,7 +165,7 @@ async def remote(fn: FunctionRef, /, *args: Any, **kwargs: Any) -> Any:
 async def gather(*calls: CallRef) -> list[Any]:
     """Wait for every call; results in argument order. The first failure (in argument order)
     is raised; the other calls keep running."""
-    return [await get(call) for call in calls]
+    return await gather_refs(calls)
 
 
 async def record_of(call: CallRef) -> CallRecord:
@@ -270,62 +287,113 @@ async def info(call: CallRef) -> CallInfo:
 
 
 async def spawn_many(
-    fn: FunctionRef, arg_lists: Sequence[tuple[tuple[Any, ...], dict[str, Any]]]
+    fn: FunctionRef, arg_lists: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
 ) -> list[CallRef]:
-    """Submit one call per ``(args, kwargs)``, in order (used by ``map``/``starmap``/``for_each``).
+    """Submit one call per ``(args, kwargs)``, in order, ``SUBMIT_BATCH`` per round trip
+    (``map``/``starmap``/``for_each``/``spawn_map``). Calls submitted while another call runs
+    record it as their parent (``FunctionCall.get_call_graph``).
 
     Raises:
-        InvalidError: a generator function (use ``remote_gen``).
+        NotFoundError: the function was looked up by name and is not deployed.
+        RequestSizeError: one call's arguments serialize to more than the size limit.
+        InvalidError: a generator function (use ``remote_gen``), or a web endpoint.
     """
     await ensure_deployed(fn)
     if fn.spec.is_generator:
         raise InvalidError("A generator function cannot be called with `.map(...)`.")
-    return [await submit(fn, args, kwargs) for args, kwargs in arg_lists]
+    client = fn.client
+    backend = client.async_backend()
+    parent = current_function_call_id()
+    calls: list[CallRef] = []
+    batch: list[SubmitRequest] = []
+
+    async def flush() -> None:
+        ids = await backend.job_submit_many(batch)
+        if parent is not None:
+            for call_id in ids:
+                await graph_ops.record_child(client, batch[0].env, parent, call_id)
+        calls.extend(CallRef(i, client) for i in ids)
+        batch.clear()
+
+    for args, kwargs in arg_lists:
+        if fn.bind_args is not None:
+            args = (*fn.bind_args(), *args)
+        batch.append(_request(fn, _outcome.dump_args(args, kwargs, client.settings)))
+        if len(batch) >= SUBMIT_BATCH:
+            await flush()
+    if batch:
+        await flush()
+    return calls
 
 
-async def map_calls(
-    fn: FunctionRef,
-    arg_lists: Sequence[tuple[tuple[Any, ...], dict[str, Any]]],
-    order_outputs: bool = True,
-    return_exceptions: bool = False,
-) -> AsyncIterator[Any]:
-    """Spawn every call, then yield results (in input order, or as they finish)."""
-    calls = await spawn_many(fn, arg_lists)
-    bar = Progress(len(calls), fn.label)
+async def _finished(calls: Sequence[CallRef], ordered: bool) -> AsyncIterator[tuple[int, CallRecord]]:
+    """Yield ``(index, record)`` as calls become terminal (in input order when ``ordered``).
+
+    Reads a window of records per round trip (up to ``GET_BATCH``, sized to what the last
+    read found finished), then sleeps until the first unfinished call ends (ordered: nothing
+    behind it can be yielded first) or at most 0.2 s (unordered)."""
+    if not calls:
+        return
+    backend = calls[0].client.async_backend()
+    pending = list(range(len(calls)))
+    size = 64
+    while pending:
+        window = pending[:size]
+        records = await backend.job_get_many([calls[i].id for i in window])
+        still: list[int] = []
+        for i, record in zip(window, records, strict=True):
+            if record is None:
+                raise NotFoundError(
+                    f"Function call {calls[i].id} not found (never existed, or long expired)."
+                )
+            if record.state.terminal and not (ordered and still):
+                yield i, record
+            else:
+                still.append(i)  # unfinished, or (ordered) behind an unfinished one
+        finished = len(window) - len(still)
+        size = min(GET_BATCH, max(64, 2 * finished))
+        pending = still + pending[len(window) :]
+        if still:
+            await backend.job_wait(calls[still[0]].id, wait=MAX_WAIT_CHUNK if ordered else 0.2)
+
+
+def _value(call: CallRef, record: CallRecord, return_exceptions: bool) -> Any:
     try:
-        if order_outputs:
-            for call in calls:
-                yield await _result_or_exception(call, return_exceptions)
-                bar.advance()
-            return
-        backend = fn.client.async_backend()
-        pending = list(calls)
-        while pending:
-            still: list[CallRef] = []
-            for call in pending:
-                record = await _record(call)
-                if not record.state.terminal:
-                    still.append(call)
-                    continue
-                try:
-                    value = outcome(call, record)
-                except Exception as exc:
-                    if not return_exceptions:
-                        raise
-                    value = exc
-                yield value
-                bar.advance()
-            pending = still
-            if pending:
-                await backend.job_wait(pending[0].id, wait=0.2)
-    finally:
-        bar.close()
-
-
-async def _result_or_exception(call: CallRef, return_exceptions: bool) -> Any:
-    try:
-        return await get(call)
+        return outcome(call, record)
     except Exception as exc:
         if not return_exceptions:
             raise
         return exc
+
+
+async def gather_refs(calls: Sequence[CallRef]) -> list[Any]:
+    """Results in argument order, fetched in batches; the first failure in argument order raises."""
+    out: list[Any] = []
+    async for i, record in _finished(calls, ordered=True):
+        out.append(outcome(calls[i], record))
+    return out
+
+
+async def map_calls(
+    fn: FunctionRef,
+    arg_lists: Iterable[tuple[tuple[Any, ...], dict[str, Any]]],
+    order_outputs: bool = True,
+    return_exceptions: bool = False,
+) -> AsyncIterator[Any]:
+    """Spawn every call (in batches), then yield results (in input order, or as they finish)."""
+    calls = await spawn_many(fn, arg_lists)
+    bar = Progress(len(calls), fn.label)
+    try:
+        async for i, record in _finished(calls, ordered=order_outputs):
+            yield _value(calls[i], record, return_exceptions)
+            bar.advance()
+    finally:
+        bar.close()
+
+
+async def for_each(
+    fn: FunctionRef, arg_lists: Iterable[tuple[tuple[Any, ...], dict[str, Any]]], ignore_exceptions: bool
+) -> None:
+    """Spawn every call and wait for all; the first failure raises unless ``ignore_exceptions``."""
+    async for _ in map_calls(fn, arg_lists, False, ignore_exceptions):
+        pass

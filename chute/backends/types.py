@@ -147,3 +147,24 @@ class ClaimRequest:
     lease: float
     max_running: int | None
     max_lost: int
+
+
+class Completion(enum.StrEnum):
+    """How ``job_complete`` ends an attempt (each one fenced by its attempt number)."""
+
+    SUCCEEDED = "succeeded"  # as job_finish(SUCCEEDED): ``result`` is the return value
+    FAILED = "failed"  # as job_finish(FAILED): ``result`` is the exception, ``error`` its line
+    RETRY = "retry"  # as job_retry: pending again after ``delay``, one more failure
+    RELEASE = "release"  # as job_release: given back, not counted
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteRequest:
+    """One attempt's end, for ``job_complete`` (fenced: written only if ``attempt`` is current)."""
+
+    call_id: str
+    attempt: int
+    how: Completion
+    result: bytes = b""
+    error: str | None = None
+    delay: float = 0.0

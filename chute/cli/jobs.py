@@ -92,11 +92,19 @@ def worker(
     grace: Annotated[float, typer.Option(help="Seconds running calls get to finish on SIGTERM.")] = (
         worker_mod.DEFAULT_GRACE
     ),
+    max_executors: Annotated[
+        int | None,
+        typer.Option(
+            "--max-executors",
+            help="Executor processes this worker runs at most, shared fairly between its functions "
+            "(default: one per CPU, at least 4).",
+        ),
+    ] = None,
 ) -> None:
     """Run an autoscaled pool of worker processes for the apps (deploys them too). Stop with SIGTERM."""
     with cli_errors():
         _validate.check_seconds(grace, "--grace")
-        pool = worker_mod.Pool(app_files, environment_name=env, grace=grace)
+        pool = worker_mod.Pool(app_files, environment_name=env, grace=grace, max_executors=max_executors)
         names = ", ".join(f"{f.app_name}.{f.name}" for a in pool.apps for f in a.functions.values())
         err_console.print(f"chute worker {pool.worker_id}: serving {names}", highlight=False)
         pool.run()

@@ -1,15 +1,24 @@
 """Modal's web decorators: ``asgi_app``, ``wsgi_app``, ``fastapi_endpoint``, ``web_server``.
 
-Each goes *under* ``@app.function()``, as in Modal::
+Each goes *under* ``@app.function()``, or on a method of an ``@app.cls`` class, as in Modal::
 
     @app.function()
     @chute.asgi_app()
     def fastapi_app():
         return web_app
 
+    @app.cls()
+    class Model:
+        @chute.enter()
+        def load(self): ...
+
+        @chute.fastapi_endpoint()
+        def predict(self, x: int): ...
+
 The decorator checks its arguments, records a ``WebSpec`` on the function and returns it
-unchanged; ``@app.function()`` stores the spec with the function, and ``chute serve`` serves
-the endpoint (see ``chute.web``).
+unchanged; ``@app.function()`` (or ``@app.cls()``, for each such method: a function named
+``<Class>.<method>``) stores the spec with the function, and ``chute serve`` serves the
+endpoint (see ``chute.web``).
 """
 
 from __future__ import annotations
@@ -43,6 +52,12 @@ def _domains(custom_domains: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(str(d).lower() for d in custom_domains)
 
 
+def _non_self_params(raw: Callable[..., Any]) -> bool:
+    """Parameters besides ``self`` (a method of an ``@app.cls`` class may be an endpoint)."""
+    params = list(inspect.signature(raw).parameters)
+    return bool(params[1:] if params[:1] == ["self"] else params)
+
+
 def _attach(kind: Kind, name: str, factory: bool, **fields: Any) -> Callable[[F], F]:
     def decorate(raw: F) -> F:
         from chute.app import Function
@@ -61,7 +76,7 @@ def _attach(kind: Kind, name: str, factory: bool, **fields: Any) -> Callable[[F]
                     f"@chute.{name}() factory {raw.__name__} must be a plain (sync) function: "
                     "define the app at module level or return it from a def."
                 )
-            if inspect.signature(raw).parameters:
+            if _non_self_params(raw):
                 raise InvalidError(f"@chute.{name}() factory {raw.__name__} must take no parameters.")
         setattr(raw, WEB_ATTR, WebSpec(kind=kind, file=_source_file(raw), **fields))
         return raw

@@ -2,12 +2,15 @@
 
 ``chute serve`` (``chute.web.host``) binds the endpoint's port, then starts
 ``python -m chute.web.executor`` with the bound socket and a status pipe as inherited file
-descriptors and its settings as JSON on stdin. The executor imports the endpoint's file,
-builds the app (calls the ``asgi_app``/``wsgi_app`` factory, wraps a ``fastapi_endpoint``,
-or starts a ``web_server`` and waits for its port), runs the ASGI lifespan, and only then
-starts accepting on the socket, and writes ``ready`` to the pipe; a failure writes
+descriptors and its settings as JSON on stdin. The executor imports the endpoint's file and
+takes on the function's environment (``secrets=``, ``env=``, the image's ``.env()``: it runs
+itself again with it), builds the instance of an ``@app.cls`` endpoint (``@chute.enter``
+hooks), builds the app (calls the ``asgi_app``/``wsgi_app`` factory, wraps a
+``fastapi_endpoint``, or starts a ``web_server`` and waits for its port), runs the ASGI
+lifespan, and only then starts accepting on the socket, and writes ``ready`` to the pipe; a failure writes
 ``error <message>`` and exits 3. SIGTERM stops it gracefully (uvicorn finishes the requests
-in flight, runs the lifespan shutdown), and it dies with ``chute serve`` (parent-death signal).
+in flight, runs the lifespan shutdown, then the ``@chute.exit`` hooks), and it dies with
+``chute serve`` (parent-death signal).
 """
 
 from __future__ import annotations
@@ -20,15 +23,20 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp
 
 from chute.http.auth import Token, TokenSet
 from chute.web.spec import WebSpec
+
+if TYPE_CHECKING:
+    from chute.cls import Cls
 
 # Threads running a WSGI app's requests, per executor (a2wsgi's default).
 WSGI_THREADS = 10
@@ -96,17 +104,82 @@ def _tokens(raw: list[dict[str, Any]]) -> TokenSet:
     )
 
 
-def _load(settings: dict[str, Any]) -> tuple[ASGIApp, str]:
-    from chute.app import find_function
-    from chute.web.guard import EndpointGuard
-    from chute.worker import load_target
+def _endpoint(settings: dict[str, Any]) -> tuple[Any, Callable[[], None]]:
+    """The endpoint's callable (the function, or an instance's method) and what to run once
+    the executor stops (the instance's ``@chute.exit`` hooks).
 
-    web = WebSpec.from_dict(settings["web"])
+    For a method of an ``@app.cls`` class (a function ``<Class>.<method>``) the instance is
+    built here, once per executor: parameters at their defaults, ``@chute.enter`` hooks run
+    before the first request, as a job executor does before its first call.
+
+    Raises:
+        LookupError: the file does not define the function.
+        Exception: whatever an enter hook raised.
+    """
+    from chute._app_file import load_target
+    from chute.app import find_function
+
+    load_target(settings["file"])
+    app_name, name = settings["app"], settings["function"]
+    fn = find_function(app_name, name)
+    if fn is None or fn._raw is None:
+        raise LookupError(f"{settings['file']} defines no function {app_name}.{name}")
+    cls_name, dot, method = name.partition(".")
+    cls = _find_class(app_name, cls_name) if dot else None
+    if cls is None:
+        return fn._raw, lambda: None
+    from chute.cls import instance_for, run_exit_hooks
+
+    instance = instance_for(cls, {})  # unset parameters read their defaults (class attributes)
+    return getattr(instance, method), lambda: run_exit_hooks(instance)
+
+
+def _find_class(app_name: str, cls_name: str) -> Cls | None:
+    from chute.app import _registry
+
+    for app in _registry.get(app_name, []):
+        found: Cls | None = app.classes.get(cls_name)
+        if found is not None:
+            return found
+    return None
+
+
+def _apply_environment(settings: dict[str, Any]) -> None:
+    """Run this executor again with the function's environment (``secrets=``, ``env=``, the
+    image's ``.env()``: ``chute._runtime.function_environment``, as a job executor gets it), so
+    the app file's import already sees it. Only the function's options say what that
+    environment is, and they exist once the file is imported: this first pass imports it,
+    then replaces the process (same pid, socket and status pipe) unless nothing changes."""
+    from chute._app_file import load_target
+    from chute._runtime import function_environment
+    from chute.app import find_function
+
     load_target(settings["file"])
     fn = find_function(settings["app"], settings["function"])
-    if fn is None or fn._raw is None:
+    if fn is None:
         raise LookupError(f"{settings['file']} defines no function {settings['app']}.{settings['function']}")
-    app, lifespan = build_app(fn._raw, web)
+    env = function_environment(fn, os.environ)
+    settings["environment_applied"] = True
+    if env == dict(os.environ):
+        return
+    # Settings (tokens) go on through an unlinked file as stdin: never argv or the environment.
+    carrier = tempfile.TemporaryFile()
+    carrier.write(json.dumps(settings).encode())
+    carrier.seek(0)
+    os.dup2(carrier.fileno(), 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "chute.web.executor"], env)
+
+
+def _load(settings: dict[str, Any]) -> tuple[ASGIApp, str, Callable[[], None]]:
+    from chute.web.guard import EndpointGuard
+
+    if not settings.get("environment_applied"):
+        _apply_environment(settings)  # returns when the environment is already the function's
+    web = WebSpec.from_dict(settings["web"])
+    raw, on_exit = _endpoint(settings)
+    app, lifespan = build_app(raw, web)
     guarded = EndpointGuard(
         app,
         env=settings["env"],
@@ -114,7 +187,7 @@ def _load(settings: dict[str, Any]) -> tuple[ASGIApp, str]:
         private=web.requires_proxy_auth or settings["private"],
         allowed_hosts=web.custom_domains,
     )
-    return guarded, lifespan
+    return guarded, lifespan, on_exit
 
 
 async def _serve(
@@ -145,14 +218,18 @@ def main() -> int:
     settings = json.loads(sys.stdin.read())
     _die_with_parent(settings["parent"])
     status = os.fdopen(settings["status_fd"], "w")
-    sock = socket.socket(fileno=settings["socket_fd"])
     try:
-        app, lifespan = _load(settings)
+        app, lifespan, on_exit = _load(settings)
     except BaseException as exc:
         traceback.print_exc()
         status.write(f"error {type(exc).__name__}: {exc}".replace("\n", " ")[:500] + "\n")
         status.flush()
         return STARTUP_FAILED
+    sock = socket.socket(fileno=settings["socket_fd"])
+    # uvicorn handles SIGTERM/SIGINT while it serves, then raises the signal again to the
+    # handler found before it: that must not kill us before the exit hooks ran.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
     try:
         code = asyncio.run(_serve(app, lifespan, settings, sock, status))
         if code:
@@ -160,11 +237,14 @@ def main() -> int:
             status.flush()
         return code
     finally:
-        if settings["web"]["kind"] == "web_server":
-            # The function's own server runs in this process group: stop it with us.
-            with contextlib.suppress(OSError):
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                os.killpg(0, signal.SIGTERM)
+        try:
+            on_exit()  # @chute.exit hooks, after the requests in flight and the lifespan shutdown
+        finally:
+            if settings["web"]["kind"] == "web_server":
+                # The function's own server runs in this process group: stop it with us.
+                with contextlib.suppress(OSError):
+                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                    os.killpg(0, signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -310,7 +310,9 @@ class WebHost:
             "socket_fd": ep.sock.fileno(),
             "status_fd": write_end,
         }
-        env = {**os.environ, "CHUTE_ENV": ep.env}
+        # MODAL_IS_REMOTE as executor_environment sets it: a function without secrets, env= or
+        # image then needs no second start with its own environment (chute.web.executor).
+        env = {**os.environ, "CHUTE_ENV": ep.env, "MODAL_IS_REMOTE": "1"}
         try:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "chute.web.executor"],

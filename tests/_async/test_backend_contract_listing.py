@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from chute.backends._async import redis as redis_backend
+from chute.backends._async import redis_jobs as redis_backend
 from chute.backends._async.base import AsyncBackend
 from chute.backends.types import CallState, FunctionStats
 from tests._async.contract_helpers import APP, ENV, claim, submit

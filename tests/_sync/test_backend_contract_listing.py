@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from chute.backends._sync import redis as redis_backend
+from chute.backends._sync import redis_jobs as redis_backend
 from chute.backends._sync.base import Backend
 from chute.backends.types import CallState, FunctionStats
 from tests._sync.contract_helpers import APP, ENV, claim, submit

@@ -3,8 +3,6 @@ present on the machine that runs ``chute worker`` but not importable where calls
 
 from __future__ import annotations
 
-import multiprocessing
-
 import chute
 
 app = chute.App("test-broken-executor")
@@ -15,5 +13,5 @@ def never_runs() -> int:
     return 1
 
 
-if multiprocessing.parent_process() is not None:  # an executor (a multiprocessing child)
+if not chute.is_local():  # an executor: where calls run
     raise ImportError("libexample.so is missing on this machine")

@@ -10,7 +10,6 @@ from typing import Any
 from wire_errors import WireError  # type: ignore[import-not-found]  # tests/apps is on sys.path
 
 import chute
-from chute.app import Function, FunctionSpec
 
 app = chute.App("test-wire")
 
@@ -60,10 +59,21 @@ def short_lived(x: object) -> object:
     return x
 
 
-def _predict(params: dict[str, Any], x: int) -> tuple[dict[str, Any], int]:
-    """What ``@app.cls`` registers for ``Model.predict``: a job function named
-    ``"<Class>.<method>"`` whose calls carry the instance's parameters first (chute.cls)."""
-    return params, x * int(params.get("size", 1))
+@app.cls(max_containers=SMALL)
+class Model:
+    """Looked up by the modal client with ``modal.Cls.from_name("test-wire", "Model")``."""
 
+    size: int = chute.parameter(default=1)
+    name: str = chute.parameter(default="base")
 
-app.functions["Model.predict"] = Function._new(app.name, "Model.predict", FunctionSpec(), _predict)
+    @chute.enter()
+    def load(self) -> None:
+        self.weights = {"base": 10, "large": 100}[self.name]
+
+    @chute.method()
+    def predict(self, x: int) -> tuple[dict[str, Any], int]:
+        return {"size": self.size, "name": self.name}, x * self.size + self.weights
+
+    @chute.method()
+    def fail(self, message: str) -> None:
+        raise WireError(message)

@@ -109,6 +109,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         self._direct = AsyncDirect(self._r) if isinstance(self._r, Redis) else None
         self._bdirect = AsyncDirect(self._rb) if isinstance(self._rb, Redis) else None
         self._puts: AsyncBatcher[_Put, PutStatus] = AsyncBatcher(self._put_group, cancel_safe=False)
+        self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 
 from chute import _validate
+from chute.backends import _sqlite_jobs_batch as jobs_batch
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._async.base import AsyncBackend
@@ -21,6 +22,7 @@ from chute.backends.types import (
     CallRecord,
     CallState,
     ClaimRequest,
+    CompleteRequest,
     FunctionRecord,
     FunctionStats,
     Kind,
@@ -268,6 +270,32 @@ class AsyncSQLiteBackend(AsyncBackend):
         if waiters:
             await self._wake(waiters)
         return calls
+
+    async def job_submit_many(self, reqs: Sequence[SubmitRequest]) -> list[str]:
+        if not reqs:
+            return []
+        ids, waiters = await self._conn.write(jobs_batch.submit_many, reqs, time.time())
+        if waiters:
+            await self._wake(waiters)
+        return ids
+
+    async def job_complete(
+        self, items: Sequence[CompleteRequest], claim: ClaimRequest | None = None
+    ) -> tuple[list[bool], list[CallRecord]]:
+        written, calls, waiters = await self._conn.write(jobs_batch.complete, items, claim, time.time())
+        if waiters:
+            await self._wake(waiters)
+        return written, calls
+
+    async def job_heartbeat_many(self, attempts: Sequence[tuple[str, int]], lease: float) -> list[bool]:
+        if not attempts:
+            return []
+        return await self._conn.write(jobs_batch.heartbeat_many, attempts, lease, time.time())
+
+    async def job_get_many(self, call_ids: Sequence[str]) -> list[CallRecord | None]:
+        if not call_ids:
+            return []
+        return await self._conn.read(jobs_batch.get_many, call_ids, time.time())
 
     async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
         if wait <= 0:

@@ -12,6 +12,7 @@ from chute.backends.types import (
     CallRecord,
     CallState,
     ClaimRequest,
+    CompleteRequest,
     FunctionRecord,
     FunctionStats,
     SubmitRequest,
@@ -60,6 +61,38 @@ class AsyncJobStore(ABC):
         RUNNING count above ``max_running`` (None = no cap). The records returned carry
         ``payload``. Atomic: two claimers never get the same attempt.
         """
+
+    @abstractmethod
+    async def job_submit_many(self, reqs: Sequence[SubmitRequest]) -> list[str]:
+        """``job_submit`` for each request, in order, in one round trip; returns the ids.
+
+        SQLite stores the batch in one transaction (all or nothing). Redis pipelines one
+        script per call: each call is stored atomically, and a batch interrupted by a lost
+        connection may be stored in part; submitting the same requests again (same call ids)
+        stores only the missing ones.
+        """
+
+    @abstractmethod
+    async def job_complete(
+        self, items: Sequence[CompleteRequest], claim: ClaimRequest | None = None
+    ) -> tuple[list[bool], list[CallRecord]]:
+        """End attempts (finish, retry or release each, fenced as the single operations are),
+        then, if ``claim`` is given, claim as ``job_claim`` does, all in one round trip.
+
+        Returns whether each item was written (False: its attempt was not current) and the
+        claimed calls. Atomicity as in ``job_submit_many``; every write stays fenced.
+
+        Raises:
+            ValueError: an item's ``how`` is not a ``Completion``.
+        """
+
+    @abstractmethod
+    async def job_heartbeat_many(self, attempts: Sequence[tuple[str, int]], lease: float) -> list[bool]:
+        """``job_heartbeat`` for each ``(call_id, attempt)``, in one round trip."""
+
+    @abstractmethod
+    async def job_get_many(self, call_ids: Sequence[str]) -> list[CallRecord | None]:
+        """``job_get`` for each id (None where unknown), in order, in one round trip."""
 
     @abstractmethod
     async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:

@@ -110,6 +110,7 @@ class RedisBackend(RedisJobs, Backend):
         self._direct = Direct(self._r) if isinstance(self._r, Redis) else None
         self._bdirect = Direct(self._rb) if isinstance(self._rb, Redis) else None
         self._puts: Batcher[_Put, PutStatus] = Batcher(self._put_group, cancel_safe=False)
+        self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:

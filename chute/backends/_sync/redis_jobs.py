@@ -15,22 +15,24 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, cast
 
+from redis import exceptions as rexc
 from redis import Redis
 from redis.cluster import RedisCluster
+from redis.commands.core import Script
 
+from chute.backends import _redis_job_cmds as cmds
 from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
 from chute.backends.types import (
     CallRecord,
     CallState,
     ClaimRequest,
+    CompleteRequest,
     FunctionRecord,
     FunctionStats,
     SubmitRequest,
 )
 
-# Expired job results/records cleaned on each submit (piggybacked garbage collection).
-_SUBMIT_SWEEP = 10
 # Index entries job_list walks per script call (it loops until `limit` calls matched).
 _LIST_BATCH = 500
 
@@ -42,6 +44,9 @@ class RedisJobs:
     _jk: rk.JobKeys
     _r: Redis | RedisCluster  # commands
     _rb: Redis | RedisCluster  # the pool for blocking commands
+    _lua: dict[str, Script]
+    _checked_server: bool
+    _loaded: set[str]  # scripts loaded before their first pipeline
 
     def _errors(self, object_id: str = "") -> AbstractContextManager[None]:
         raise NotImplementedError  # RedisBackend._errors
@@ -55,6 +60,46 @@ class RedisJobs:
         oid: str = "",
     ) -> Any:
         raise NotImplementedError  # RedisBackend._run
+
+    def _check_server(self) -> None:
+        raise NotImplementedError  # RedisBackend._check_server
+
+    def _run_cmd(self, cmd: cmds.Cmd) -> Any:
+        script, keys, args = cmd
+        return self._run(script, keys=keys, args=args)
+
+    def _pipeline(self, batch: Sequence[cmds.Cmd]) -> list[Any]:
+        """Run the scripts in order in one round trip (EVALSHA only: no SCRIPT EXISTS, which the
+        README's ACL does not grant). Scripts are loaded before their first pipeline; if the
+        server lost them since (a restart), the ones refused with NOSCRIPT (they did nothing)
+        are loaded and run again."""
+        if not self._checked_server:
+            self._check_server()
+        results: list[Any] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        with self._errors():
+            for name in {batch[i][0].name for i in todo} - self._loaded:
+                self._r.script_load(self._lua[name].script)
+                self._loaded.add(name)
+        while todo:
+            with self._errors():
+                pipe = self._r.pipeline(transaction=False)
+                for i in todo:
+                    script, keys, args = batch[i]
+                    pipe.evalsha(self._lua[script.name].sha, len(keys), *keys, *args)
+                out = pipe.execute(raise_on_error=False)
+                missing = []
+                for i, r in zip(todo, out, strict=True):
+                    if isinstance(r, rexc.NoScriptError):
+                        missing.append(i)
+                    elif isinstance(r, Exception):
+                        raise r
+                    else:
+                        results[i] = r
+                for name in {batch[i][0].name for i in missing}:
+                    self._r.script_load(self._lua[name].script)
+            todo = missing
+        return results
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -90,45 +135,37 @@ class RedisJobs:
         return FunctionStats(*counts)
 
     def job_submit(self, req: SubmitRequest) -> str:
-        jk = self._jk
-        fk = jk.fn(req.env, req.app, req.function)
-        keys = [
-            jk.seq,
-            jk.call(req.call_id),
-            jk.idem(req.env, req.app, req.function, req.idempotency_key or ""),
-            fk + b"pending",
-            fk + b"delayed",
-            fk + b"all",
-            fk + b"wake",
-            jk.calls(req.env),
-            jk.expiring,
-            jk.tomb,
-            jk.jobs_prefix,
-        ]
-        has_key = "0" if req.idempotency_key is None else "1"
-        args: list[bytes | str | int] = [
-            req.env,
-            req.app,
-            req.function,
-            req.call_id,
-            req.payload,
-            rk.us(req.result_ttl),
-            has_key,
-            _SUBMIT_SWEEP,
-        ]
-        stored: bytes = self._run(scripts.job_submit, keys=keys, args=args)
+        stored: bytes = self._run_cmd(cmds.submit(self._jk, req))
         return stored.decode()
 
     def job_claim(self, req: ClaimRequest) -> list[CallRecord]:
         if req.n <= 0:
             return []
-        jk = self._jk
-        fk = jk.fn(req.env, req.app, req.function)
-        keys = [fk + b"pending", fk + b"running", fk + b"delayed", jk.expiring, jk.tomb, jk.jobs_prefix]
-        cap = "" if req.max_running is None else req.max_running
-        args: list[bytes | str | int] = [req.worker, req.n, rk.us(req.lease), cap, req.max_lost]
-        claimed = self._run(scripts.job_claim, keys=keys, args=args)
+        claimed = self._run_cmd(cmds.claim(self._jk, req))
         return [rk.decode_call(v) for v in claimed]
+
+    def job_submit_many(self, reqs: Sequence[SubmitRequest]) -> list[str]:
+        out = self._pipeline([cmds.submit(self._jk, r) for r in reqs]) if reqs else []
+        return [bytes(v).decode() for v in out]
+
+    def job_complete(
+        self, items: Sequence[CompleteRequest], claim: ClaimRequest | None = None
+    ) -> tuple[list[bool], list[CallRecord]]:
+        batch = [cmds.complete(self._jk, it) for it in items]
+        if claim is not None and claim.n > 0:
+            batch.append(cmds.claim(self._jk, claim))
+        out = self._pipeline(batch) if batch else []
+        written = [bool(v) for v in out[: len(items)]]
+        claimed = [rk.decode_call(v) for v in out[len(items)]] if len(out) > len(items) else []
+        return written, claimed
+
+    def job_heartbeat_many(self, attempts: Sequence[tuple[str, int]], lease: float) -> list[bool]:
+        batch = [cmds.heartbeat(self._jk, call_id, attempt, lease) for call_id, attempt in attempts]
+        return [bool(v) for v in self._pipeline(batch)] if batch else []
+
+    def job_get_many(self, call_ids: Sequence[str]) -> list[CallRecord | None]:
+        out = self._pipeline([cmds.get(self._jk, i) for i in call_ids]) if call_ids else []
+        return [None if v is None else rk.decode_call(v) for v in out]
 
     def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
         if wait <= 0:
@@ -144,32 +181,18 @@ class RedisJobs:
                     return
 
     def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
-        keys = [self._jk.call(call_id)]
-        return bool(self._run(scripts.job_heartbeat, keys=keys, args=[call_id, attempt, rk.us(lease)]))
+        return bool(self._run_cmd(cmds.heartbeat(self._jk, call_id, attempt, lease)))
 
     def job_finish(
         self, call_id: str, attempt: int, state: CallState, result: bytes, *, error: str | None = None
     ) -> bool:
-        if state not in (CallState.SUCCEEDED, CallState.FAILED):
-            raise ValueError(f"job_finish takes SUCCEEDED or FAILED, not {state!r}")
-        jk = self._jk
-        keys = [jk.call(call_id), jk.done(call_id), jk.expiring, jk.tomb]
-        args: list[bytes | str | int] = [
-            call_id,
-            attempt,
-            state.value,
-            result,
-            error or "",
-            "0" if error is None else "1",
-        ]
-        return bool(self._run(scripts.job_finish, keys=keys, args=args))
+        return bool(self._run_cmd(cmds.finish(self._jk, call_id, attempt, state, result, error)))
 
     def job_retry(self, call_id: str, attempt: int, *, delay: float, error: str) -> bool:
-        keys = [self._jk.call(call_id)]
-        return bool(self._run(scripts.job_retry, keys=keys, args=[call_id, attempt, rk.us(delay), error]))
+        return bool(self._run_cmd(cmds.retry(self._jk, call_id, attempt, delay, error)))
 
     def job_release(self, call_id: str, attempt: int) -> bool:
-        return bool(self._run(scripts.job_release, keys=[self._jk.call(call_id)], args=[call_id, attempt]))
+        return bool(self._run_cmd(cmds.release(self._jk, call_id, attempt)))
 
     def job_cancel(self, call_id: str, *, result: bytes) -> bool:
         jk = self._jk
@@ -177,7 +200,7 @@ class RedisJobs:
         return bool(self._run(scripts.job_cancel, keys=keys, args=[call_id, result]))
 
     def job_get(self, call_id: str) -> CallRecord | None:
-        v = self._run(scripts.job_get, keys=[self._jk.call(call_id)], args=[call_id])
+        v = self._run_cmd(cmds.get(self._jk, call_id))
         return None if v is None else rk.decode_call(v)
 
     def job_wait(self, call_id: str, *, wait: float) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from chute import _validate
+from chute.backends import _sqlite_jobs_batch as jobs_batch
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._sync.base import Backend
@@ -22,6 +23,7 @@ from chute.backends.types import (
     CallRecord,
     CallState,
     ClaimRequest,
+    CompleteRequest,
     FunctionRecord,
     FunctionStats,
     Kind,
@@ -267,6 +269,32 @@ class SQLiteBackend(Backend):
         if waiters:
             self._wake(waiters)
         return calls
+
+    def job_submit_many(self, reqs: Sequence[SubmitRequest]) -> list[str]:
+        if not reqs:
+            return []
+        ids, waiters = self._conn.write(jobs_batch.submit_many, reqs, time.time())
+        if waiters:
+            self._wake(waiters)
+        return ids
+
+    def job_complete(
+        self, items: Sequence[CompleteRequest], claim: ClaimRequest | None = None
+    ) -> tuple[list[bool], list[CallRecord]]:
+        written, calls, waiters = self._conn.write(jobs_batch.complete, items, claim, time.time())
+        if waiters:
+            self._wake(waiters)
+        return written, calls
+
+    def job_heartbeat_many(self, attempts: Sequence[tuple[str, int]], lease: float) -> list[bool]:
+        if not attempts:
+            return []
+        return self._conn.write(jobs_batch.heartbeat_many, attempts, lease, time.time())
+
+    def job_get_many(self, call_ids: Sequence[str]) -> list[CallRecord | None]:
+        if not call_ids:
+            return []
+        return self._conn.read(jobs_batch.get_many, call_ids, time.time())
 
     def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
         if wait <= 0:

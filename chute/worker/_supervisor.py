@@ -1,0 +1,312 @@
+"""The supervisor: one per ``chute worker``; leases calls, feeds executors, records outcomes.
+
+One thread runs a selector loop over a wake-up socket, every executor's socket and its pidfd.
+Each turn: renew leases (every quarter lease), enforce deadlines, claim for the functions
+that have room, scale, wait for events, then write what happened to the backend. It never
+waits on a child: executors are reaped when their pidfd says they exited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from chute import _outcome, _settings_table
+from chute._app_file import apps_in, load_target
+from chute._client import Client
+from chute.app import MAX_LOST_ATTEMPTS, App
+from chute.backends.types import ClaimRequest, CompleteRequest, Completion
+from chute.exception import BackendUnavailableError, InvalidError
+from chute.worker._fleet import STOP_GRACE, Fleet, Outcome
+from chute.worker._scaling import Attempt, FnState, default_max_executors
+
+DEFAULT_LEASE = _settings_table.DEFAULT_LEASE
+DEFAULT_GRACE = 30.0
+
+
+def lease_seconds() -> float:
+    """``CHUTE_LEASE`` (seconds a claim lasts without renewal), validated with the settings."""
+    return Client.from_env().settings.lease
+
+
+class Pool:
+    """The autoscaled executors of one ``chute worker`` process. ``run()`` blocks until stopped.
+
+    Raises:
+        InvalidError: a target cannot be imported or defines no app, or ``max_executors < 1``.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[str],
+        *,
+        environment_name: str | None = None,
+        grace: float = DEFAULT_GRACE,
+        deploy: bool = True,
+        max_executors: int | None = None,
+    ) -> None:
+        if max_executors is not None and (not isinstance(max_executors, int) or max_executors < 1):
+            raise InvalidError(f"max_executors must be an int >= 1, got {max_executors!r}.")
+        self._client = Client.from_env()
+        self._env = environment_name or self._client.settings.env
+        self._lease = lease_seconds()
+        self._grace = grace
+        self._fns: list[FnState] = []
+        self.apps: list[App] = []
+        for target in targets:
+            for app in apps_in(load_target(target)):
+                self.apps.append(app)
+                self._fns += [FnState(target, fn) for fn in app.functions.values()]
+        if deploy:
+            for app in self.apps:
+                app.deploy(environment_name=self._env)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+        self.max_executors = max_executors or default_max_executors()
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
+        self._fleet = Fleet(self._fns, self.max_executors, self.worker_id, self._sel)
+        self._claim_due = True
+        self._stopping = False
+        self._next_beat = 0.0
+        self._started_at = time.time()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask ``run`` to stop gracefully (thread- and signal-safe)."""
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"s")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop()
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Claim and run calls until ``stop()`` (or SIGTERM/SIGINT), then shut down gracefully."""
+        if install_signal_handlers:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        backend = self._client.sync_backend()
+        for app in self.apps:
+            names = [fn.name for fn in app.functions.values()]
+            threading.Thread(
+                target=self._watch_for_work, args=(app.name, names), name="chute-work-watch", daemon=True
+            ).start()
+        try:
+            self._fleet.warm()
+            next_claim = 0.0
+            while not self._stop.is_set():
+                try:
+                    now = time.monotonic()
+                    self._beat_if_due(backend, now)
+                    self._fleet.enforce(now)
+                    everything = self._claim_due or now >= next_claim
+                    if everything:
+                        self._claim_due = False
+                        next_claim = now + 1.0  # also reaps leases of dead workers
+                    self._settle(backend, everything)
+                    self._fleet.scale(now)
+                    self._wait(min(next_claim, self._next_beat, self._fleet.next_timer()) - time.monotonic())
+                except BackendUnavailableError as exc:
+                    # Keep the pool (and running calls) alive through an outage. A result that
+                    # could not be recorded is not lost: its lease lapses and the call re-runs.
+                    print(f"chute worker: {exc} (retrying)", file=sys.stderr, flush=True)
+                    self._stop.wait(1.0)
+            self._shutdown(backend)
+        finally:
+            self._stop.set()
+            self._fleet.kill_all()
+            self._sel.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _watch_for_work(self, app: str, functions: list[str]) -> None:
+        backend = self._client.sync_backend()
+        while not self._stop.is_set():
+            try:
+                backend.job_wait_for_work(self._env, app, functions, wait=1.0)
+            except Exception:
+                time.sleep(1.0)  # backend unreachable: the main loop reports it; keep trying
+                continue
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"w")
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _wait(self, timeout: float) -> None:
+        fleet = self._fleet
+        fleet.flush_writes()
+        # Without pidfds exits are noticed by polling: wake at least every 0.25 s then.
+        limit = 0.25 if fleet._poll_only else 1.0
+        for key, mask in self._sel.select(max(0.0, min(timeout, limit))):
+            kind, e = key.data
+            if kind == "wake":
+                with contextlib.suppress(OSError):
+                    while self._wake_r.recv(4096):
+                        pass
+                self._claim_due = True
+            elif kind == "chan":
+                if mask & selectors.EVENT_WRITE:
+                    e.proc.channel.flush()
+                if mask & selectors.EVENT_READ:
+                    fleet.read(e)
+            elif kind == "pid":
+                fleet.on_exit(e)
+        fleet.poll_exits()
+
+    def _settle(self, backend: Any, everything: bool) -> None:
+        """Per function, one round trip: record the outcomes collected since the last turn
+        and claim as many calls as it has room for. Claims happen for every function when
+        woken (or once a second), else for those where room appeared."""
+        fleet = self._fleet
+        by_fn: dict[FnState, list[Outcome]] = {}
+        for o in fleet.outcomes:
+            by_fn.setdefault(o.attempt.fn, []).append(o)
+        for f in self._fns:
+            outcomes = by_fn.get(f, [])
+            claim = self._claim_request(f, everything or f.due or bool(outcomes), probe=everything)
+            if not outcomes and claim is None:
+                continue
+            items = [self._completion(o) for o in outcomes]
+            _, calls = backend.job_complete(items, claim)
+            done = set(map(id, outcomes))
+            fleet.outcomes = [o for o in fleet.outcomes if id(o) not in done]
+            if claim is not None:
+                f.hungry = len(calls) >= claim.n
+                if calls:
+                    fleet.place(f, [Attempt(call, f) for call in calls])
+
+    def _claim_request(self, f: FnState, due: bool, probe: bool) -> ClaimRequest | None:
+        if self._stopping or not due:
+            return None
+        fleet = self._fleet
+        f.due = False
+        fleet.place_staged(f)
+        room = fleet.room(f)
+        if room <= 0:
+            if not (probe and not f.staged and not f.executors):
+                return None
+            # The cap is taken by other functions. Probe: a call claimed now waits staged,
+            # which makes the others give way to a fair share (Fleet.scale).
+            room = 1
+        spec = f.spec
+        return ClaimRequest(
+            env=self._env,
+            app=f.fn.app_name,
+            function=f.fn.name,
+            worker=self.worker_id,
+            n=room,
+            lease=self._lease,
+            # Leased calls: those running plus those queued in serial executors (PREFETCH).
+            max_running=spec.max_containers * f.max_capacity,
+            max_lost=MAX_LOST_ATTEMPTS,
+        )
+
+    def _completion(self, o: Outcome) -> CompleteRequest:
+        """How to end an attempt: the function's result, a retry under its policy, or a failure."""
+        call = o.attempt.call
+        if o.kind == "ok":
+            return CompleteRequest(call.id, call.attempts, Completion.SUCCEEDED, o.outcome)
+        if o.kind == "release":
+            return CompleteRequest(call.id, call.attempts, Completion.RELEASE)
+        outcome, error = o.outcome, o.error or "error"
+        if o.kind == "killed":
+            assert o.exc is not None
+            outcome = _outcome.pack_error(o.exc, "", self._client.settings)
+            error = _outcome.error_line(o.exc)
+        retries = o.attempt.fn.spec.retries
+        if call.failures < retries.max_retries:
+            delay = retries.delay(call.failures + 1)
+            return CompleteRequest(call.id, call.attempts, Completion.RETRY, error=error, delay=delay)
+        return CompleteRequest(call.id, call.attempts, Completion.FAILED, outcome, error=error)
+
+    def _beat_if_due(self, backend: Any, now: float) -> None:
+        if now < self._next_beat:
+            return
+        self._next_beat = now + self._lease / 4
+        self._announce(backend)
+        held = list(self._fleet.held.values())
+        renewed = backend.job_heartbeat_many([(a.id, a.call.attempts) for a in held], self._lease)
+        for a, ok in zip(held, renewed, strict=True):
+            if not ok and a.id in self._fleet.held:
+                # Cancelled, or our lease lapsed and another worker took the call: stop it.
+                self._fleet.abandon(a, None)
+
+    def _announce(self, backend: Any) -> None:
+        """Tell the backend this pool is alive (and what it runs); learn who else is."""
+        info = {
+            "id": self.worker_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self._started_at,
+            "functions": [f.key for f in self._fns],
+            "executors": self._fleet.total(),
+            "max_executors": self.max_executors,
+            "running": [
+                {"call_id": a.id, "function": a.fn.key, "attempt": a.call.attempts}
+                for a in self._fleet.held.values()
+            ],
+        }
+        backend.worker_beat(self._env, self.worker_id, json.dumps(info).encode(), ttl=self._lease * 3)
+        peers: dict[str, int] = {}
+        for _, raw in backend.worker_list(self._env):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                for name in json.loads(raw)["functions"]:
+                    peers[name] = peers.get(name, 0) + 1
+        self._fleet.set_peers(peers)
+
+    def _shutdown(self, backend: Any) -> None:
+        """Let running calls finish within the grace period, then give the rest back."""
+        self._stopping = True
+        fleet = self._fleet
+        for f in self._fns:
+            for a in list(f.staged):
+                fleet.abandon(a, None)
+                fleet.outcomes.append(Outcome(a, "release"))
+        deadline = time.monotonic() + self._grace
+        while fleet.held and time.monotonic() < deadline:
+            now = time.monotonic()
+            self._beat_if_due(backend, now)
+            fleet.enforce(now)
+            self._settle(backend, False)
+            self._wait(min(deadline, self._next_beat, fleet.next_timer()) - now)
+            self._settle(backend, False)
+        # Calls still running are given back; idle executors are asked to stop (their exit
+        # hooks run) and killed if they have not exited within STOP_GRACE.
+        for f in self._fns:
+            for e in list(f.executors):
+                if e.calls:
+                    fleet.kill(e)
+                else:
+                    fleet.retire(e)
+        stop_by = time.monotonic() + STOP_GRACE
+        while fleet.total() and time.monotonic() < stop_by:
+            self._wait(stop_by - time.monotonic())
+        fleet.kill_all()
+        self._settle(backend, False)
+        backend.worker_gone(self._env, self.worker_id)
+
+
+def run_worker(
+    targets: Sequence[str],
+    *,
+    environment_name: str | None = None,
+    grace: float = DEFAULT_GRACE,
+    max_executors: int | None = None,
+) -> None:
+    """``chute worker``: run the pool of the apps in ``targets`` until SIGTERM/SIGINT."""
+    Pool(targets, environment_name=environment_name, grace=grace, max_executors=max_executors).run()

@@ -1,0 +1,128 @@
+"""The batched job operations of every backend (a real SQLite file and a real valkey-server):
+job_submit_many, job_complete (finish/retry/release + claim in one round trip),
+job_heartbeat_many, job_get_many; sync twins and the async source."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chute.backends import open_async_backend, open_backend
+from chute.backends._sync.base import Backend
+from chute.backends.types import CallState, ClaimRequest, CompleteRequest, Completion, SubmitRequest
+from chute.config import Settings
+
+ENV, APP, FN = "main", "app", "f"
+
+
+@pytest.fixture
+def b(backend_url: str) -> Iterator[Backend]:
+    backend = open_backend(Settings.from_env(url=backend_url))
+    yield backend
+    backend.close()
+
+
+def cid() -> str:
+    return f"fc-{uuid.uuid4().hex[:22]}"
+
+
+def reqs(n: int, fn: str = FN, **kw: Any) -> list[SubmitRequest]:
+    return [SubmitRequest(ENV, APP, fn, cid(), f"args{i}".encode(), 60.0, **kw) for i in range(n)]
+
+
+def claim_req(n: int, worker: str = "w1", **kw: Any) -> ClaimRequest:
+    opts: dict[str, Any] = {"lease": 30.0, "max_running": None, "max_lost": 3} | kw
+    return ClaimRequest(ENV, APP, FN, worker, n=n, **opts)
+
+
+def test_submit_many_keeps_order_and_is_claimed_fifo(b: Backend) -> None:
+    batch = reqs(250)
+    assert b.job_submit_many(batch) == [r.call_id for r in batch]
+    assert b.job_submit_many([]) == []
+    claimed = b.job_claim(claim_req(300))
+    assert [c.id for c in claimed] == [r.call_id for r in batch]
+    assert [c.payload for c in claimed] == [r.payload for r in batch]
+    assert b.job_stats(ENV, APP, FN).running == 250
+
+
+def test_submit_many_with_idempotency_keys(b: Backend) -> None:
+    first = SubmitRequest(ENV, APP, FN, cid(), b"x", 60.0, idempotency_key="k1")
+    again = SubmitRequest(ENV, APP, FN, cid(), b"y", 60.0, idempotency_key="k1")
+    other = SubmitRequest(ENV, APP, FN, cid(), b"z", 60.0, idempotency_key="k2")
+    assert b.job_submit_many([first, again, other]) == [first.call_id, first.call_id, other.call_id]
+    assert b.job_stats(ENV, APP, FN).pending == 2
+
+
+def test_complete_finishes_retries_releases_and_claims_in_one_call(b: Backend) -> None:
+    b.job_submit_many(reqs(6))
+    c = b.job_claim(claim_req(4))
+    items = [
+        CompleteRequest(c[0].id, c[0].attempts, Completion.SUCCEEDED, b"ok"),
+        CompleteRequest(c[1].id, c[1].attempts, Completion.FAILED, b"err", error="ValueError: x"),
+        CompleteRequest(c[2].id, c[2].attempts, Completion.RETRY, error="boom", delay=0.0),
+        CompleteRequest(c[3].id, c[3].attempts, Completion.RELEASE),
+        CompleteRequest(c[0].id, c[0].attempts + 1, Completion.SUCCEEDED, b"stale"),  # fenced out
+    ]
+    written, claimed = b.job_complete(items, claim_req(10))
+    assert written == [True, True, True, True, False]
+    # The claim ran after the completions: the retried and released calls are claimable again,
+    # next to the two never claimed.
+    assert {c[2].id, c[3].id} <= {x.id for x in claimed}, ([x.id for x in c], [x.id for x in claimed])
+    assert len(claimed) == 4
+    first, second = b.job_get_many([c[0].id, c[1].id])
+    assert first is not None and first.state is CallState.SUCCEEDED and first.result == b"ok"
+    assert second is not None and second.state is CallState.FAILED and second.error == "ValueError: x"
+    retried = next(x for x in claimed if x.id == c[2].id)
+    released = next(x for x in claimed if x.id == c[3].id)
+    assert (retried.attempts, retried.failures) == (2, 1)
+    assert (released.attempts, released.failures) == (1, 0)
+    assert b.job_complete([], None) == ([], [])
+
+
+def test_complete_claim_respects_max_running(b: Backend) -> None:
+    b.job_submit_many(reqs(5))
+    c = b.job_claim(claim_req(2, max_running=2))
+    assert len(c) == 2
+    # Finishing one frees one place under the cap, in the same round trip as the claim.
+    _, claimed = b.job_complete(
+        [CompleteRequest(c[0].id, c[0].attempts, Completion.SUCCEEDED, b"r")], claim_req(5, max_running=2)
+    )
+    assert len(claimed) == 1
+
+
+def test_heartbeat_many_and_get_many(b: Backend) -> None:
+    b.job_submit_many(reqs(3))
+    c = b.job_claim(claim_req(3))
+    b.job_cancel(c[1].id, result=b"cancelled")
+    attempts = [(x.id, x.attempts) for x in c] + [(c[2].id, 99)]
+    assert b.job_heartbeat_many(attempts, 30.0) == [True, False, True, False]
+    assert b.job_heartbeat_many([], 30.0) == []
+    got = b.job_get_many([c[1].id, "fc-" + "0" * 22, c[0].id])
+    assert got[0] is not None and got[0].state is CallState.CANCELLED
+    assert got[1] is None
+    assert got[2] is not None and got[2].state is CallState.RUNNING and got[2].payload is None
+    assert b.job_get_many([]) == []
+
+
+def test_complete_rejects_unknown_completion(b: Backend) -> None:
+    with pytest.raises(ValueError):
+        b.job_complete([CompleteRequest("fc-" + "1" * 22, 1, "bogus")])  # type: ignore[arg-type]
+
+
+async def test_async_source_batch_ops(backend_url: str) -> None:
+    backend = open_async_backend(Settings.from_env(url=backend_url))
+    try:
+        batch = reqs(20)
+        assert await backend.job_submit_many(batch) == [r.call_id for r in batch]
+        written, claimed = await backend.job_complete([], claim_req(20))
+        assert written == [] and len(claimed) == 20
+        items = [CompleteRequest(x.id, x.attempts, Completion.SUCCEEDED, b"v") for x in claimed]
+        assert (await backend.job_complete(items))[0] == [True] * 20
+        assert await backend.job_heartbeat_many([(claimed[0].id, 1)], 5.0) == [False]
+        records = await backend.job_get_many([x.id for x in claimed])
+        assert all(r is not None and r.result == b"v" for r in records)
+    finally:
+        await backend.aclose()
