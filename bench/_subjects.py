@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import pickle
 import sqlite3
+import time
 from typing import Any, Protocol
 
 import redis
@@ -141,6 +142,20 @@ class RawSQLite:
         rows.sort()  # RETURNING has no defined order; FIFO needs it (chute sorts too)
         return [pickle.loads(v) for _, v in rows]
 
+    def get_wait(self, timeout: float) -> Any:
+        """A blocking get the hand-written way: poll every 50 µs (SQLite has no wake-up)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            row = c.execute(_RAW_GET, (self.name,)).fetchone()
+            c.execute("COMMIT")
+            if row is not None:
+                return pickle.loads(row[0])
+            if time.monotonic() > deadline:
+                raise TimeoutError("raw sqlite3: nothing arrived")
+            time.sleep(0.00005)
+
     def close(self) -> None:
         self.conn.close()
 
@@ -151,10 +166,11 @@ class RawSQLite:
 class RawRedis:
     """A FIFO on one Redis list: RPUSH / LPOP of pickles."""
 
-    def __init__(self, url: str, key: str = "bench:raw") -> None:
+    def __init__(self, url: str, key: str = "bench:raw", reset: bool = True) -> None:
         self.r = redis.Redis.from_url(url)
         self.key = key
-        self.r.delete(key)
+        if reset:
+            self.r.delete(key)
 
     def put(self, v: Any) -> None:
         self.r.rpush(self.key, pickle.dumps(v, PROTOCOL))
@@ -169,6 +185,12 @@ class RawRedis:
     def get_many(self, n: int) -> list[Any]:
         data: list[bytes] | None = self.r.lpop(self.key, n)  # type: ignore[assignment]
         return [pickle.loads(d) for d in data or []]
+
+    def get_wait(self, timeout: float) -> Any:
+        got: Any = self.r.blpop([self.key], timeout=timeout)
+        if got is None:
+            raise TimeoutError("raw redis-py: nothing arrived")
+        return pickle.loads(got[1])
 
     def close(self) -> None:
         self.r.delete(self.key)

@@ -139,7 +139,19 @@ def _markdown(info: dict[str, Any], reports: list[Report], seconds: float) -> st
     for report in reports:
         for table in report.tables:
             lines.append(table.to_markdown())
-    return "\n".join(lines)
+    return "\n".join(lines) + _kept_sections()
+
+
+KEPT = "<!-- written by hand: run.py keeps everything below this line -->"
+
+
+def _kept_sections() -> str:
+    """The hand-written part of RESULTS.md (profiles, before/after notes), kept across runs."""
+    if not RESULTS_MD.exists():
+        return ""
+    text = RESULTS_MD.read_text()
+    at = text.find(KEPT)
+    return "" if at < 0 else "\n" + text[at:]
 
 
 def main(argv: list[str] | None = None) -> int:

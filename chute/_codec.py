@@ -33,7 +33,11 @@ def encode_items(settings: Settings, values: Sequence[Any], method: str) -> list
         RequestSizeError: an item is too large.
         SerializationError: an item cannot be pickled.
     """
-    return [check_item_size(settings, _serialize.dumps(v, settings.secret), method) for v in values]
+    items = _serialize.dumps_many(values, settings.secret)
+    if items and max(map(len, items)) > settings.limits.max_item_bytes:
+        for data in items:
+            check_item_size(settings, data, method)  # raises, with the message
+    return items
 
 
 def check_item_size(settings: Settings, data: bytes, method: str) -> bytes:

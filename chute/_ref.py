@@ -74,6 +74,8 @@ class ObjectRef:
     info: ObjectInfo | None = None
     closed: bool = False  # Queue.close() was called on this handle
     mp_style: bool = False  # a multiprocessing-style queue: get(block=False) raises queue.Empty
+    # Queue(write_behind=True): the chute._feeder.Feeder its puts go to, in this process.
+    feeder: Any = None
 
     @classmethod
     def of(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from chute import _validate
 from chute._async import queue_ops as aops
 from chute._client import Client
 from chute._dual import dual, dual_iter
-from chute._handle import EphemeralContext, Handle, ObjectManager
+from chute._feeder import Feeder
+from chute._handle import EphemeralContext, Handle, ObjectManager, _rebuild
 from chute._ref import ObjectRef
 from chute._sync import objects as sync_objects
 from chute._sync import queue_ops as ops
 from chute.backends.types import Kind
+from chute.exception import InvalidError
 
 
 class Queue(Handle):
@@ -46,15 +48,45 @@ class Queue(Handle):
     queue follows multiprocessing's conventions where they differ from Modal's:
     ``get(block=False)`` raises ``queue.Empty`` instead of returning ``None``, and
     ``maxsize`` caps each partition.
+
+    ``chute.Queue(write_behind=True)`` also takes ``multiprocessing.Queue``'s delivery contract:
+    ``put`` returns once the item is buffered in this process, and a feeder thread writes the
+    buffer in batches; ``close()`` + ``join_thread()``, interpreter exit and the end of a
+    ``multiprocessing`` child flush it, ``cancel_join_thread()`` gives that up. A crash loses
+    what was still buffered (see the README's Guarantees). Handles passed to other processes
+    write behind too. The default (``write_behind=False``) acknowledges each put once stored.
     """
 
     _kind: ClassVar[Kind] = Kind.QUEUE
     objects: ClassVar[ObjectManager]
 
-    def __init__(self, maxsize: int = 0) -> None:
+    def __init__(self, maxsize: int = 0, *, write_behind: bool = False) -> None:
+        """A queue owned by this process, like ``multiprocessing.Queue(maxsize)``.
+
+        Raises:
+            InvalidError: ``maxsize`` is not an int >= 0, or ``write_behind`` not a bool.
+
+        Example:
+            ```python
+            q = chute.Queue(maxsize=100, write_behind=True)
+            q.put("item")  # buffered; a feeder thread stores it
+            q.close()
+            q.join_thread()  # every buffered item is stored now
+            ```
+        """
         _validate.check_count(maxsize, "maxsize (0 = the partition limit)", minimum=0)
+        if not isinstance(write_behind, bool):
+            raise InvalidError(f"write_behind must be True or False, got {write_behind!r}.")
         self._ref = ObjectRef.of(Kind.QUEUE, mp_style=True)
         sync_objects.create_ephemeral(self._ref, maxsize or None)
+        if write_behind:
+            self._ref.feeder = Feeder(self._ref)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        rebuild, args = super().__reduce__()
+        if self._ref.feeder is None:
+            return rebuild, args
+        return _rebuild_write_behind, args  # the receiving process writes behind too
 
     # -- constructors --------------------------------------------------------------------
 
@@ -138,14 +170,36 @@ class Queue(Handle):
     get_nowait = dual(ops.queue_get_nowait, aops.queue_get_nowait, via="_ref")
 
     def close(self) -> None:
-        """multiprocessing's ``close``: this handle accepts no more puts (others are unaffected)."""
+        """multiprocessing's ``close``: this handle accepts no more puts (others are unaffected).
+
+        With ``write_behind``, the feeder thread exits once it has written what is buffered.
+        """
         self._ref.closed = True
+        if self._ref.feeder is not None:
+            self._ref.feeder.close()
 
     def join_thread(self) -> None:
-        """multiprocessing compatibility: nothing is buffered in a feeder thread, so no-op."""
+        """multiprocessing's ``join_thread``: with ``write_behind``, wait until every buffered
+        item is written (call ``close()`` first). Without it, nothing is buffered: no-op.
+
+        Raises:
+            ValueError: ``write_behind`` and ``close()`` was not called.
+        """
+        if self._ref.feeder is not None:
+            self._ref.feeder.join_thread()
 
     def cancel_join_thread(self) -> None:
-        """multiprocessing compatibility: no-op (see ``join_thread``)."""
+        """multiprocessing's ``cancel_join_thread``: with ``write_behind``, do not wait for the
+        feeder at exit, so items still buffered then may be lost. Without it: no-op."""
+        if self._ref.feeder is not None:
+            self._ref.feeder.cancel_join_thread()
+
+
+def _rebuild_write_behind(*args: Any) -> Queue:
+    q = _rebuild(*args)
+    assert isinstance(q, Queue)
+    q._ref.feeder = Feeder(q._ref)
+    return q
 
 
 Queue.objects = ObjectManager(Queue)

@@ -211,7 +211,7 @@ def _call_sites(path: Path) -> Iterator[CallSite]:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "_run"
+                and node.func.attr in ("_run", "_script_cmd")  # _script_cmd: EVALSHA for a pipeline
             ):
                 continue
             if isinstance(func, ast.AsyncFunctionDef | ast.FunctionDef) and func.name == "_run_cmd":

@@ -61,6 +61,7 @@ for _ in range(int(sys.argv[1])):
 
 def test_blocked_get_is_woken_by_another_process(chute_env: str) -> None:
     q = chute.Queue.from_name("wake", create_if_missing=True)
+    q.len()  # opens the backend (imports it, connects) now, not inside the first timed put
     rounds = 5
     child = run_py(WAITER, str(rounds))
     assert child.stdout is not None

@@ -163,7 +163,13 @@ async def partition_infos(ref: ObjectRef) -> list[PartitionInfo]:
 
 
 def decode(ref: ObjectRef, data: bytes) -> Any:
-    return _serialize.loads(data, ref.client.settings.secret, what=f"an item of {ref.describe()}")
+    return _serialize.loads(data, ref.client.settings.secret, what=lambda: f"an item of {ref.describe()}")
+
+
+def decode_many(ref: ObjectRef, datas: list[bytes]) -> list[Any]:
+    return _serialize.loads_many(
+        datas, ref.client.settings.secret, what=lambda: f"an item of {ref.describe()}"
+    )
 
 
 # -- value level (chute.Queue) ---------------------------------------------------------------
@@ -205,6 +211,12 @@ async def queue_put_many(
     if not block and timeout is not None:
         warnings.warn("Timeout is ignored for non-blocking put.", UserWarning, stacklevel=3)
     items = _codec.encode_items(ref.client.settings, vs, _method)
+    if ref.feeder is not None:  # write-behind (chute/_feeder.py): buffered, written by its thread
+        cap = await capacity(ref)
+        await ref.feeder.put.aio(
+            items, part=part, ttl=ttl, block=block, timeout=timeout, cap=cap, method=_method
+        )
+        return
     await put_bytes(ref, items, part=part, ttl=ttl, block=block, timeout=timeout, method=_method)
 
 
@@ -299,7 +311,7 @@ async def queue_get_many(
         ```
     """
     n = _validate.check_count(n_values, "n_values")
-    return [decode(ref, d) for d in await _get_values(ref, n, block, timeout, partition)]
+    return decode_many(ref, await _get_values(ref, n, block, timeout, partition))
 
 
 async def queue_get_nowait(ref: ObjectRef) -> Any:

@@ -106,6 +106,7 @@ def load(name: str) -> LuaScript:
 
 # -- queues: lua/queue_*.lua ------------------------------------------------------------------
 queue_put: Final = load("queue_put")
+queue_push: Final = load("queue_push")
 queue_pop: Final = load("queue_pop")
 queue_state: Final = load("queue_state")
 queue_len: Final = load("queue_len")

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -40,6 +41,8 @@ Body = Callable[Concatenate[sqlite3.Connection, P], T]
 
 # Tables of chute's schema; a non-empty database with none of them belongs to someone else.
 _OUR_TABLES = frozenset({"objects", "partitions", "items", "kv", "waiters", "functions", "calls", "workers"})
+# Longest sleep between two tries for the write lock (see SQLiteConn).
+_MAX_BACKOFF = 0.001
 
 
 def connect(settings: Settings, busy_timeout_ms: int) -> sqlite3.Connection:
@@ -131,7 +134,9 @@ class SQLiteConn:
 
     Not SQLite's busy handler: it sleeps 1, 2, 5, 10… ms between tries, so a writer that loses
     a race for the lock by microseconds waits milliseconds. Here the first retry comes after
-    50 µs and the back-off doubles up to 5 ms, until ``CHUTE_TIMEOUT``.
+    50 µs and the back-off doubles up to 1 ms, until ``CHUTE_TIMEOUT``: a queue transaction
+    holds the lock for tens of microseconds, and a consumer woken by a put must not sleep
+    through several of its producer's next puts (a convoy) before it gets its turn.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -162,7 +167,7 @@ class SQLiteConn:
                     raise _unavailable(self.settings, exc) from exc
                 deadline = deadline or now + self.settings.timeout
             time.sleep(delay)
-            delay = min(delay * 2, 0.005)
+            delay = min(delay * 2, _MAX_BACKOFF)
 
     def write(self, body: Body[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         c = self._conn()
@@ -218,7 +223,7 @@ class AsyncSQLiteConn:
     async def write(self, body: Body[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         c = self._conn()
         deadline = time.monotonic() + self.settings.timeout
-        delay = 0.0002
+        delay = 0.00005
         while True:
             try:
                 c.execute("BEGIN IMMEDIATE")
@@ -227,7 +232,7 @@ class AsyncSQLiteConn:
                 if not _is_busy(exc) or time.monotonic() >= deadline:
                     raise _unavailable(self.settings, exc) from exc
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.02)
+            delay = min(delay * 2, _MAX_BACKOFF)
         try:
             result = body(c, *args, **kwargs)
             c.execute("COMMIT")
@@ -281,6 +286,8 @@ def notify(waiters: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """Send a wake-up datagram to each waiter; return the ``(id, addr)`` of waiters that are gone."""
     global _sender
     if _sender is None or _sender[0] != os.getpid():
+        if _sender is not None:
+            _sender[1].detach()  # forked: the parent's socket is the parent's to close
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setblocking(False)
         _sender = (os.getpid(), sock)
@@ -297,20 +304,29 @@ def notify(waiters: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     return stale
 
 
+def _close_socket(sock: socket.socket, path: str | None, pid: int) -> None:
+    sock.close()
+    # A forked child dropping its parent's backend closes its copy of the descriptor only: the
+    # socket file is still the parent's.
+    if path is not None and pid == os.getpid():
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
 class _WaiterBase:
     def __init__(self) -> None:
         self.sock, self.addr, self._path = _bound_socket()
+        # Backends keep idle waiters for reuse; one whose backend is dropped without being
+        # closed (an event loop's, when the loop goes) still closes its socket.
+        self._finalizer = weakref.finalize(self, _close_socket, self.sock, self._path, os.getpid())
 
-    def _drain(self) -> None:
+    def drain(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while self.sock.recv(64):
                 pass
 
     def close(self) -> None:
-        self.sock.close()
-        if self._path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._path)
+        self._finalizer()
 
 
 class Waiter(_WaiterBase):
@@ -318,7 +334,7 @@ class Waiter(_WaiterBase):
 
     def wait(self, timeout: float) -> bool:
         ready, _, _ = select.select([self.sock], [], [], max(timeout, 0.0))
-        self._drain()
+        self.drain()
         return bool(ready)
 
 
@@ -342,5 +358,5 @@ class AsyncWaiter(_WaiterBase):
             woke = False
         finally:
             loop.remove_reader(fd)
-        self._drain()
+        self.drain()
         return woke

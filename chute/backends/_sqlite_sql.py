@@ -7,9 +7,10 @@ transaction is opened and retried differs (``_sqlite_conn``). Each body runs ins
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from chute.backends.types import Kind, ObjectInfo, PartitionInfo, PutStatus
 from chute.exception import NotFoundError
@@ -170,54 +171,119 @@ def collect_garbage(c: sqlite3.Connection, now: float) -> int:
 # -- queues ----------------------------------------------------------------------------------
 
 
+# The common put: a live partition with room whose expiry does not move (expiries are kept in
+# whole milliseconds, rounded up as on Redis, so puts within one millisecond with the same TTL
+# leave it alone). Not rewriting `expires_at` spares its index a page write per put. The
+# backend tries it when it wrote that same expiry last; `expires_at = ?` keeps it exact when
+# another process has moved the expiry since.
+_PUT_SAME_EXPIRY = (
+    "UPDATE partitions SET n = n + ? "
+    "WHERE object_id = ? AND part = ? AND expires_at = ? AND expires_at > ? AND n + ? <= ?"
+)
+# Next: a live partition with room, and a new expiry.
+_PUT_FAST = (
+    "UPDATE partitions SET n = n + ?, expires_at = ? "
+    "WHERE object_id = ? AND part = ? AND expires_at > ? AND n + ? <= ?"
+)
+# The common get: count `n` down in a live, non-empty partition (`n` always equals the
+# partition's item count, so the DELETE after it finds that many).
+_GET_FAST = (
+    "UPDATE partitions SET n = n - min(n, ?) WHERE object_id = ? AND part = ? AND expires_at > ? AND n > 0"
+)
+_INSERT_ITEM = "INSERT INTO items(object_id, part, data) VALUES (?, ?, ?)"
+# One item from the head; also says whether a put waits for room (cheaper than a separate
+# lookup here; for the INSERT of a put, RETURNING costs more than the lookup it would save).
+_TAKE_ONE = (
+    "DELETE FROM items WHERE seq = (SELECT seq FROM items WHERE object_id = ? AND part = ? "
+    "ORDER BY seq LIMIT 1) "
+    "RETURNING data, EXISTS(SELECT 1 FROM waiters WHERE object_id = ? AND part = ? AND for_space = 1)"
+)
+_WAITERS = "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for_space = ?"
+
+
+def expiry(now: float, ttl: float) -> float:
+    """A partition's expiry ``ttl`` seconds after ``now``, rounded up to a whole millisecond."""
+    return math.ceil((now + ttl) * 1000) / 1000
+
+
+class PutRequest(NamedTuple):
+    """One ``queue_put``, as the backends hand it to a (grouped) transaction."""
+
+    object_id: str
+    part: bytes
+    items: Sequence[bytes]
+    ttl: float
+    max_items: int
+    max_partitions: int
+
+
 def queue_put(
-    c: sqlite3.Connection,
-    object_id: str,
-    part: bytes,
-    items: Sequence[bytes],
-    now: float,
-    ttl: float,
-    max_items: int,
-    max_partitions: int,
+    c: sqlite3.Connection, req: PutRequest, now: float, expires: float, same: bool = False
 ) -> tuple[PutStatus, Waiters]:
-    key = (object_id, part)
-    if not items:
-        return _room(c, object_id, part, now, max_items, max_partitions), []
-    # Fast path, one statement: a live partition with room.
-    grown = c.execute(
-        "UPDATE partitions SET n = n + ?, expires_at = ? "
-        "WHERE object_id = ? AND part = ? AND expires_at > ? AND n + ? <= ?",
-        (len(items), now + ttl, object_id, part, now, len(items), max_items),
-    ).rowcount
-    if not grown:
-        row = c.execute("SELECT expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
-        if row is not None and row[0] > now:
-            return PutStatus.FULL, []  # live, but no room
-        # A new partition, or an expired one coming back to life: both count against the cap.
-        if row is None:
-            _require(c, object_id)
-        if len(items) > max_items:
-            return PutStatus.FULL, []
-        (live,) = c.execute(
-            "SELECT COUNT(*) FROM partitions WHERE object_id = ? AND expires_at > ?", (object_id, now)
-        ).fetchone()
-        if live >= max_partitions:
-            return PutStatus.TOO_MANY_PARTITIONS, []
-        if row is not None:
-            c.execute("DELETE FROM items WHERE object_id = ? AND part = ?", key)
-        c.execute(
-            "INSERT OR REPLACE INTO partitions VALUES (?, ?, ?, ?)", (object_id, part, len(items), now + ttl)
+    """Append ``req.items`` (all or nothing); the partition then expires at ``expires``.
+
+    ``same``: the partition probably has that expiry already (this process wrote it last).
+    """
+    object_id, part, items = req.object_id, req.part, req.items
+    k = len(items)
+    if not k:
+        return _room(c, object_id, part, now, req.max_items, req.max_partitions), []
+    if (
+        not (
+            same
+            and c.execute(_PUT_SAME_EXPIRY, (k, object_id, part, expires, now, k, req.max_items)).rowcount
         )
-    if len(items) == 1:
-        c.execute("INSERT INTO items(object_id, part, data) VALUES (?, ?, ?)", (object_id, part, items[0]))
+        and not c.execute(_PUT_FAST, (k, expires, object_id, part, now, k, req.max_items)).rowcount
+    ):
+        status = _put_new_or_full(c, req, now, expires)
+        if status is not PutStatus.OK:
+            return status, []
+    if k == 1:
+        c.execute(_INSERT_ITEM, (object_id, part, items[0]))
     else:
-        c.executemany(
-            "INSERT INTO items(object_id, part, data) VALUES (?, ?, ?)", [(object_id, part, d) for d in items]
-        )
-    waiters = c.execute(
-        "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for_space = 0", key
-    ).fetchall()
-    return PutStatus.OK, waiters
+        c.executemany(_INSERT_ITEM, [(object_id, part, d) for d in items])
+    return PutStatus.OK, c.execute(_WAITERS, (object_id, part, 0)).fetchall()
+
+
+def _put_new_or_full(c: sqlite3.Connection, req: PutRequest, now: float, expires: float) -> PutStatus:
+    """The put's fast path found no live partition with room: refuse, or (re)create it."""
+    key = (req.object_id, req.part)
+    row = c.execute("SELECT expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
+    if row is not None and row[0] > now:
+        return PutStatus.FULL  # live, but no room
+    # A new partition, or an expired one coming back to life: both count against the cap.
+    if row is None:
+        _require(c, req.object_id)
+    if len(req.items) > req.max_items:
+        return PutStatus.FULL
+    (live,) = c.execute(
+        "SELECT COUNT(*) FROM partitions WHERE object_id = ? AND expires_at > ?", (req.object_id, now)
+    ).fetchone()
+    if live >= req.max_partitions:
+        return PutStatus.TOO_MANY_PARTITIONS
+    if row is not None:
+        c.execute("DELETE FROM items WHERE object_id = ? AND part = ?", key)
+    c.execute("INSERT OR REPLACE INTO partitions VALUES (?, ?, ?, ?)", (*key, len(req.items), expires))
+    return PutStatus.OK
+
+
+def queue_put_group(
+    c: sqlite3.Connection, plans: Sequence[tuple[PutRequest, float, bool]], now: float
+) -> tuple[list[PutStatus | NotFoundError], Waiters]:
+    """Several puts (``(request, expires, same)`` as for ``queue_put``) in one transaction
+    (group commit), each still all or nothing: a refusal or a missing queue is found before
+    that put writes anything, and fails only that put."""
+    results: list[PutStatus | NotFoundError] = []
+    waiters: dict[int, bytes] = {}
+    for req, expires, same in plans:
+        try:
+            status, found = queue_put(c, req, now, expires, same)
+        except NotFoundError as exc:
+            results.append(exc)
+            continue
+        results.append(status)
+        waiters.update(found)
+    return results, list(waiters.items())
 
 
 def _room(
@@ -237,30 +303,37 @@ def _room(
 
 
 def queue_get(
-    c: sqlite3.Connection, object_id: str, part: bytes, n: int, now: float
-) -> tuple[list[bytes], Waiters]:
+    c: sqlite3.Connection,
+    object_id: str,
+    part: bytes,
+    n: int,
+    now: float,
+    addr: bytes | None = None,
+    wid: int | None = None,
+) -> tuple[list[bytes], Waiters, int | None]:
+    """Take up to ``n`` items: ``(items, waiters to wake, waiter id)``.
+
+    A blocking getter passes its wake-up address: when the partition is empty, it is
+    registered as a waiter in this same transaction (so a put that commits after it wakes
+    it: no lost wake-ups, no separate re-check), and the returned id is passed back on the
+    next try, which unregisters it in the transaction that takes its items.
+    """
     key = (object_id, part)
-    # Fast path: take the count down first (one statement for a live, non-empty partition);
-    # `n` always equals the partition's item count, so the DELETE below finds that many.
-    taken = c.execute(
-        "UPDATE partitions SET n = n - min(n, ?) "
-        "WHERE object_id = ? AND part = ? AND expires_at > ? AND n > 0",
-        (n, object_id, part, now),
-    ).rowcount
-    if not taken:
-        row = c.execute("SELECT expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
-        if row is None:
-            _require(c, object_id)
-        elif row[0] <= now:
-            c.execute("DELETE FROM partitions WHERE object_id = ? AND part = ?", key)
-        return [], []
-    if n == 1:
-        first = c.execute(
-            "DELETE FROM items WHERE seq = (SELECT seq FROM items WHERE object_id = ? AND part = ? "
-            "ORDER BY seq LIMIT 1) RETURNING data",
-            key,
+    if not c.execute(_GET_FAST, (n, object_id, part, now)).rowcount:
+        found = c.execute(
+            "SELECT expires_at FROM partitions WHERE object_id = ? AND part = ?", key
         ).fetchone()
-        data = [first[0]] if first else []
+        if found is None:
+            _require(c, object_id)
+        elif found[0] <= now:
+            c.execute("DELETE FROM partitions WHERE object_id = ? AND part = ?", key)
+        if addr is not None and wid is None:
+            wid = add_waiter(c, object_id, part, False, addr)
+        return [], [], wid
+    waiting = True
+    if n == 1:
+        first = c.execute(_TAKE_ONE, (object_id, part, object_id, part)).fetchone()
+        data, waiting = ([first[0]], first[1]) if first else ([], False)
     else:
         rows = c.execute(
             "DELETE FROM items WHERE seq IN (SELECT seq FROM items WHERE object_id = ? AND part = ? "
@@ -269,10 +342,9 @@ def queue_get(
         ).fetchall()
         rows.sort()  # RETURNING gives no order guarantee
         data = [r[1] for r in rows]
-    waiters = c.execute(
-        "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for_space = 1", key
-    ).fetchall()
-    return data, waiters
+    if wid is not None:
+        c.execute("DELETE FROM waiters WHERE id = ?", (wid,))
+    return data, c.execute(_WAITERS, (object_id, part, 1)).fetchall() if waiting else [], None
 
 
 def queue_len(c: sqlite3.Connection, object_id: str, part: bytes | None, now: float) -> int:

@@ -7,8 +7,10 @@ acknowledged when the child was killed.
 
 from __future__ import annotations
 
+import pickle
 import queue as stdlib_queue
 import random
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -288,3 +290,162 @@ def test_consumer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> No
     assert tally.kills >= 200
     assert (tally.duplicated, tally.unexpected) == (0, 0), tally.line()
     assert len(lost) <= inflight * GET_BATCH, tally.line()
+
+
+# -- 2b. write-behind producers killed mid stream ------------------------------------------------
+
+WB_ROUNDS = 40  # x 2 concurrent children = 80 kills
+
+
+def _write_behind_until_killed(q: chute.Queue, log_path: Path, child: int, seed: int) -> None:
+    rng = random.Random(seed)
+    log = AckLog(log_path)
+    seq = 0
+    while True:
+        # A fresh write-behind handle per round (what a child process unpickles); the round is
+        # acknowledged once close() + join_thread() returned: everything it buffered is stored.
+        h = pickle.loads(pickle.dumps(q))
+        n = rng.choice([1, 5, 20, 100])
+        for i in range(n):
+            h.put(make_item(child, seq + i))
+        h.close()
+        h.join_thread()
+        log.write("A", seq, n)
+        seq += n
+
+
+def test_write_behind_producer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
+    """Write-behind producers killed with -9 (>= 80 kills): every item of a flushed round is
+    stored exactly once; of the round in flight, what reached the queue is a prefix of what was
+    put (a crash loses the buffered tail, never an item in the middle)."""
+    tally.scenario = "2b write-behind kill -9"
+    q = chute.Queue(write_behind=True)
+    rng = random.Random(21)
+    quiesce()
+    child = 0
+    for _ in range(WB_ROUNDS):
+        procs = []
+        for _ in range(2):
+            procs.append(fork(_write_behind_until_killed, q, tmp_path / f"{child}.log", child, child))
+            child += 1
+        for proc in procs:
+            time.sleep(rng.uniform(0.005, 0.08))
+            kill9(proc)
+            tally.kills += 1
+
+    acked: set[tuple[int, int, int, int]] = set()
+    for c in range(child):
+        for _, seq, n in AckLog(tmp_path / f"{c}.log").records():
+            acked |= {(c, int(seq) + k, 0, 1) for k in range(int(n))}
+    items = [i for batch in drain(q, [None]).values() for i in batch]
+    idents = [check_item(i) for i in items]
+    corrupt = sum(1 for i in idents if i is None)
+    valid = [i for i in idents if i is not None]
+    per_child: dict[int, list[int]] = defaultdict(list)
+    for c, seq, _, _ in valid:
+        per_child[c].append(seq)
+    gaps = sum(1 for seqs in per_child.values() if sorted(seqs) != list(range(len(seqs))))
+    reordered = sum(1 for seqs in per_child.values() if seqs != sorted(seqs))
+    maybe = {(c, s, 0, 1) for c, seqs in per_child.items() for s in seqs}
+    tally.account(acked, valid, unexpected=corrupt, may_be_present=maybe)
+    tally.extra.update(
+        stored=len(valid),
+        stored_of_unflushed_rounds=len(set(valid) - acked),
+        gaps=gaps,
+        reordered=reordered,
+    )
+    assert tally.kills >= 80
+    assert (tally.lost, tally.duplicated, tally.unexpected, gaps, reordered) == (0, 0, 0, 0, 0), tally.line()
+
+
+# -- 2c. group commit: threads of one producer killed mid put --------------------------------------
+
+GC_ROUNDS = 40  # x 2 concurrent children (4 threads each) = 80 kills
+GC_THREADS = 4
+
+
+def _threads_until_killed(qname: str, log_dir: Path, child: int, seed: int) -> None:
+    q = chute.Queue.from_name(qname)
+
+    def produce(t: int) -> None:
+        rng = random.Random(seed * 100 + t)
+        log = AckLog(log_dir / f"{child}-{t}.log")
+        batch = 0
+        while True:
+            n = rng.choice([1, 1, 1, 3, 17])
+            items = [make_item(child * GC_THREADS + t, batch, i, n) for i in range(n)]
+            log.write("B", batch, n)
+            if n == 1:
+                q.put(items[0], partition=PARTS4[t])
+            else:
+                q.put_many(items, partition=PARTS4[t])
+            log.write("A", batch, n)
+            batch += 1
+
+    threads = [threading.Thread(target=produce, args=(t,), daemon=True) for t in range(GC_THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+
+
+def test_group_commit_producer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
+    """Producers whose 4 threads put at once (so their puts share commits / pipelines), killed
+    with -9 (>= 80 kills): every acknowledged put is stored exactly once, every batch is all or
+    nothing, each thread's order is kept."""
+    tally.scenario = "2c group commit kill -9"
+    qname = "chaos-group-commit"
+    chute.Queue.objects.create(qname)
+    rng = random.Random(22)
+    quiesce()
+    child = 0
+    for _ in range(GC_ROUNDS):
+        procs = []
+        for _ in range(2):
+            procs.append(fork(_threads_until_killed, qname, tmp_path, child, child))
+            child += 1
+        for proc in procs:
+            time.sleep(rng.uniform(0.01, 0.06))
+            kill9(proc)
+            tally.kills += 1
+
+    acked_batches: dict[tuple[int, int], int] = {}
+    inflight: dict[tuple[int, int], int] = {}
+    for c in range(child):
+        for t in range(GC_THREADS):
+            src = c * GC_THREADS + t
+            begun = {}
+            for kind, batch, n in AckLog(tmp_path / f"{c}-{t}.log").records():
+                if kind == "B":
+                    begun[(src, int(batch))] = int(n)
+                else:
+                    acked_batches[(src, int(batch))] = int(n)
+            inflight |= {k: n for k, n in begun.items() if k not in acked_batches}
+    q = chute.Queue.from_name(qname)
+    left = drain(q, PARTS4)
+    idents = [check_item(i) for batch in left.values() for i in batch]
+    corrupt = sum(1 for i in idents if i is None)
+    valid = [i for i in idents if i is not None]
+    per_batch: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
+    for src, batch, index, _ in valid:
+        per_batch[(src, batch)][index] += 1
+    partial = [k for k, n in inflight.items() if per_batch.get(k) and sorted(per_batch[k]) != list(range(n))]
+    partial += [k for k, n in acked_batches.items() if sorted(per_batch.get(k, {})) != list(range(n))]
+    reordered = 0
+    for items in left.values():
+        last: dict[int, int] = {}
+        for ident in filter(None, (check_item(i) for i in items)):
+            src, batch = ident[0], ident[1]
+            reordered += last.get(src, -1) > batch
+            last[src] = batch
+    acked_ids = {(s, b, i, n) for (s, b), n in acked_batches.items() for i in range(n)}
+    maybe = {(s, b, i, n) for (s, b), n in inflight.items() for i in range(n)}
+    tally.account(acked_ids, valid, unexpected=corrupt, may_be_present=maybe)
+    tally.extra.update(
+        batches_acked=len(acked_batches), kills_mid_put=len(inflight), partial_batches=len(partial)
+    )
+    tally.extra["reordered"] = reordered
+    assert tally.kills >= 80
+    assert (tally.lost, tally.duplicated, tally.unexpected, len(partial), reordered) == (0, 0, 0, 0, 0), (
+        tally.line()
+    )

@@ -63,6 +63,11 @@ class AsyncRedisClient:
         self._nodes: dict[tuple[str, bool], Redis] = {}
         self._stale = False  # a node client failed or was redirected: refresh the slot map first
 
+    @property
+    def standalone_blocking(self) -> Redis | None:
+        """The client whose connections may block (standalone servers; None on a Cluster)."""
+        return self._rb
+
     async def block(
         self, chunk: float, key: bytes, command: Callable[[Redis, float], Any]
     ) -> tuple[bool, Any]:

@@ -16,6 +16,7 @@ from chute.backends import _sqlite_jobs_batch as jobs_batch
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._async.base import AsyncBackend
+from chute.backends._batch import AsyncBatcher
 from chute.backends._sqlite_conn import AsyncSQLiteConn, AsyncWaiter, notify
 from chute.backends.types import (
     CallRecord,
@@ -31,10 +32,15 @@ from chute.backends.types import (
     SubmitRequest,
 )
 from chute.config import Settings
+from chute.exception import NotFoundError
 
 # A waiter re-checks the partition at least this often even without a wake-up datagram:
 # a safety net for a writer killed between its commit and its sendto.
 _RECHECK = 1.0
+# Wake-up sockets kept bound between blocking calls (one per concurrently blocked call).
+_IDLE_WAITERS = 8
+# Partitions whose last expiry a backend remembers (forgotten all at once beyond that).
+_EXPIRIES = 1024
 
 
 class AsyncSQLiteBackend(AsyncBackend):
@@ -43,6 +49,11 @@ class AsyncSQLiteBackend(AsyncBackend):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._conn = AsyncSQLiteConn(settings)
+        # Concurrent puts of this process's threads (sync) or this loop's tasks share a commit.
+        self._puts: AsyncBatcher[sql.PutRequest, PutStatus] = AsyncBatcher(self._put_group, cancel_safe=True)
+        self._idle_waiters: list[AsyncWaiter] = []
+        # The expiry this process last gave each partition it put to (see sql.queue_put).
+        self._expiries: dict[tuple[str, bytes], float] = {}
         # job_wait_for_work's registrations, kept between calls (see there).
         self._work_waiters: dict[tuple[str, ...], tuple[AsyncWaiter, list[int]]] = {}
 
@@ -115,43 +126,80 @@ class AsyncSQLiteBackend(AsyncBackend):
         max_partitions: int,
     ) -> PutStatus:
         _validate.check_ttl(ttl)
-        status, waiters = await self._conn.write(
-            sql.queue_put, object_id, part, items, time.time(), ttl, max_items, max_partitions
-        )
+        return await self._puts.submit(sql.PutRequest(object_id, part, items, ttl, max_items, max_partitions))
+
+    async def _put_group(self, reqs: Sequence[sql.PutRequest]) -> list[PutStatus | NotFoundError]:
+        now = time.time()
+        last = self._expiries
+        if len(reqs) == 1:  # alone: the common case, kept short
+            r = reqs[0]
+            key, expires = (r.object_id, r.part), sql.expiry(now, r.ttl)
+            status, waiters = await self._conn.write(sql.queue_put, r, now, expires, last.get(key) == expires)
+            if status is PutStatus.OK and r.items:
+                last[key] = expires
+            if waiters:
+                await self._wake(waiters)
+            return [status]
+        if len(last) > _EXPIRIES:
+            last.clear()
+        plans = []
+        for r in reqs:
+            expires = sql.expiry(now, r.ttl)
+            plans.append((r, expires, last.get((r.object_id, r.part)) == expires))
+        results, waiters = await self._conn.write(sql.queue_put_group, plans, now)
+        for (r, expires, _), result in zip(plans, results, strict=True):
+            if result is PutStatus.OK and r.items:
+                last[(r.object_id, r.part)] = expires
         if waiters:
             await self._wake(waiters)
-        return status
+        return results
+
+    def _take_waiter(self) -> AsyncWaiter:
+        try:
+            return self._idle_waiters.pop()
+        except IndexError:
+            return AsyncWaiter()
+
+    def _give_back(self, waiter: AsyncWaiter) -> None:
+        # A wake-up socket is kept for the next blocking call (binding one per call costs more
+        # than the wait it serves). Not drained here: a datagram left over from its last wait
+        # only makes a later wait re-check once.
+        if len(self._idle_waiters) < _IDLE_WAITERS:
+            self._idle_waiters.append(waiter)
+        else:
+            waiter.close()
 
     async def queue_get(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
-        items, waiters = await self._conn.write(sql.queue_get, object_id, part, n, time.time())
-        if waiters:
-            await self._wake(waiters)
-        if items or wait <= 0:
+        if wait <= 0:
+            items, waiters, _ = await self._conn.write(sql.queue_get, object_id, part, n, time.time())
+            if waiters:
+                await self._wake(waiters)
             return items
         deadline = time.monotonic() + wait
-        waiter = AsyncWaiter()
+        waiter = self._take_waiter()
+        wid: int | None = None
         try:
-            # Register first, then re-check: a put that commits in between is seen by the
-            # re-check, and any later put finds our row and wakes us. No lost wake-ups.
-            wid = await self._conn.write(sql.add_waiter, object_id, part, False, waiter.addr)
-            try:
-                while True:
-                    items, waiters = await self._conn.write(sql.queue_get, object_id, part, n, time.time())
-                    if waiters:
-                        await self._wake(waiters)
-                    remaining = deadline - time.monotonic()
-                    if items or remaining <= 0:
-                        return items
-                    await waiter.wait(min(remaining, _RECHECK))
-            finally:
-                await self._conn.write(sql.remove_waiters, [wid])
+            while True:
+                # An empty partition registers us in the same transaction that found it empty:
+                # a put that commits after it sees our row and wakes us. No lost wake-ups.
+                items, waiters, wid = await self._conn.write(
+                    sql.queue_get, object_id, part, n, time.time(), waiter.addr, wid
+                )
+                if waiters:
+                    await self._wake(waiters)
+                remaining = deadline - time.monotonic()
+                if items or remaining <= 0:
+                    return items
+                await waiter.wait(min(remaining, _RECHECK))
         finally:
-            waiter.close()
+            if wid is not None:
+                await self._conn.write(sql.remove_waiters, [wid])
+            self._give_back(waiter)
 
     async def queue_wait(self, object_id: str, part: bytes, *, wait: float, for_space: bool) -> None:
         if wait <= 0:
             return
-        waiter = AsyncWaiter()
+        waiter = self._take_waiter()
         try:
             wid = await self._conn.write(sql.add_waiter, object_id, part, for_space, waiter.addr)
             try:
@@ -159,7 +207,7 @@ class AsyncSQLiteBackend(AsyncBackend):
             finally:
                 await self._conn.write(sql.remove_waiters, [wid])
         finally:
-            waiter.close()
+            self._give_back(waiter)
 
     async def queue_len(self, object_id: str, part: bytes | None) -> int:
         return await self._conn.read(sql.queue_len, object_id, part, time.time())
@@ -349,5 +397,8 @@ class AsyncSQLiteBackend(AsyncBackend):
         for waiter, ids in waiters.values():
             with contextlib.suppress(Exception):
                 await self._conn.write(sql.remove_waiters, ids)
+            waiter.close()
+        idle, self._idle_waiters = self._idle_waiters, []
+        for waiter in idle:
             waiter.close()
         await self._conn.aclose()

@@ -18,7 +18,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis.exceptions as rexc
 from redis import Redis
@@ -31,7 +31,9 @@ from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
 from chute.backends._sync.base import Backend
 from chute.backends._sync.redis_client import RedisClient
+from chute.backends._sync.redis_direct import Direct
 from chute.backends._sync.redis_jobs import RedisJobs
+from chute.backends._batch import Batcher
 from chute.backends.types import (
     Kind,
     ObjectInfo,
@@ -60,6 +62,7 @@ _ACKED_WRITES = frozenset(
     s.name
     for s in (
         scripts.queue_put,
+        scripts.queue_push,
         scripts.queue_clear,
         scripts.kv_put,
         scripts.kv_clear,
@@ -75,6 +78,19 @@ _ACKED_WRITES = frozenset(
         scripts.job_cancel,
     )
 )
+
+_SEQ = rk.SEQ_BYTES  # each stored item starts with its 8-byte sequence number
+
+
+class _Put(NamedTuple):
+    """One queue_put, as the group commit hands it to ``_put_group``."""
+
+    object_id: str
+    part: bytes
+    items: Sequence[bytes]
+    ttl_ms: int
+    max_items: int
+    max_partitions: int
 
 
 class RedisBackend(RedisJobs, Backend):
@@ -96,6 +112,14 @@ class RedisBackend(RedisJobs, Backend):
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, Script] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
         self._checked_server = False
+        # The queue hot path: its own connections on a standalone server (redis_direct), and
+        # concurrent puts of this process (threads) or loop (tasks) in one pipeline.
+        # Not with ?wait_replicas: every acknowledged write there goes through _run's WAIT.
+        fast = not opts.cluster and not opts.wait_replicas
+        blocking = self._c.standalone_blocking
+        self._direct = Direct(cast(Redis, self._r)) if fast else None
+        self._bdirect = Direct(blocking) if fast and blocking is not None else None
+        self._puts: Batcher[_Put, PutStatus] = Batcher(self._put_group, cancel_safe=False)
         self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
         self._located: dict[str, str] = {}  # see RedisJobs._located
         self._registered: set[tuple[str, str, str]] = set()
@@ -344,28 +368,150 @@ class RedisBackend(RedisJobs, Backend):
     ) -> PutStatus:
         # Validated here, before the script: a script that fails half-way keeps its writes.
         _validate.check_ttl(ttl)
-        k = self._keys(object_id)
+        return self._puts.submit(_Put(object_id, part, items, rk.ms(ttl), max_items, max_partitions))
+
+    def _put_group(self, puts: Sequence[_Put]) -> list[PutStatus | Error]:
+        """Concurrent puts in one pipeline of the lean script (one round trip); the few that
+        need the full one (a new or expired partition, a missing queue) run it after."""
+        if self._direct is None:  # Cluster or ?wait_replicas: one script per put, on its node
+            return [self._put_one(p) for p in puts]
+        if not self._checked_server:
+            self._check_server()
+        commands = []
+        for p in puts:
+            k = self._keys(p.object_id)
+            commands.append(
+                self._script_cmd(
+                    scripts.queue_push,
+                    keys=[k.parts, k.seq, k.part(p.part)],
+                    args=[p.part, p.ttl_ms, p.max_items, *p.items],
+                )
+            )
+        with self._errors():
+            replies = self._direct_script(commands)
+        results: list[PutStatus | Error] = []
+        for p, reply in zip(puts, replies, strict=True):
+            try:
+                if isinstance(reply, rexc.ResponseError):
+                    with self._errors(p.object_id):
+                        raise reply
+                results.append(PutStatus(reply) if reply >= 0 else self._put_full(p))
+            except Error as exc:
+                results.append(exc)
+        return results
+
+    def _put_one(self, p: _Put) -> PutStatus | Error:
+        k = self._keys(p.object_id)
+        try:
+            reply = self._run(
+                scripts.queue_push,
+                keys=[k.parts, k.seq, k.part(p.part)],
+                args=[p.part, p.ttl_ms, p.max_items, *p.items],
+                oid=p.object_id,
+            )
+            return PutStatus(reply) if reply >= 0 else self._put_full(p)
+        except Error as exc:
+            return exc
+
+    def _put_full(self, p: _Put) -> PutStatus:
+        k = self._keys(p.object_id)
         status = self._run(
             scripts.queue_put,
-            keys=[k.marker, k.parts, k.seq, k.part(part), k.part_prefix],
-            args=[part, rk.ms(ttl), max_items, max_partitions, *items],
-            oid=object_id,
+            keys=[k.marker, k.parts, k.seq, k.part(p.part), k.part_prefix],
+            args=[p.part, p.ttl_ms, p.max_items, p.max_partitions, *p.items],
+            oid=p.object_id,
         )
         return PutStatus(status)
 
+    def _script_cmd(
+        self, script: scripts.LuaScript, *, keys: Sequence[bytes], args: Sequence[bytes | str | int]
+    ) -> tuple[bytes | str | int, ...]:
+        """The EVALSHA command running ``script`` (sent by ``_direct_script``)."""
+        return ("EVALSHA", self._lua[script.name].sha, len(keys), *keys, *args)
+
+    def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
+        """``commands`` (EVALSHA) in one round trip; a script the server lost (restart, SCRIPT
+        FLUSH) is loaded again and the commands that failed on it are sent once more."""
+        assert self._direct is not None
+        with self._slots:
+            replies = self._direct.call_each(commands)
+        again = [i for i, r in enumerate(replies) if isinstance(r, rexc.NoScriptError)]
+        if again:
+            for sha in {commands[i][1] for i in again}:
+                script = next(s for s in self._lua.values() if s.sha == sha)
+                self._r.script_load(script.script)
+            with self._slots:
+                retried = self._direct.call_each([commands[i] for i in again])
+            for i, reply in zip(again, retried, strict=True):
+                replies[i] = reply
+        return replies
+
     def queue_get(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
+        if self._direct is None or self._bdirect is None:
+            return self._queue_get_general(object_id, part, n, wait=wait)
+        k = self._keys(object_id)
+        key = k.part(part)
+        if not self._checked_server:
+            self._check_server()
+        if wait <= 0 or not self._bdirect.warm:
+            # Also a blocking get's first try while no blocking connection is open yet: its
+            # handshake may wait a whole blocking socket timeout on a stalled server.
+            popped = self._lpop(key, n)
+            if popped:
+                return [i[_SEQ:] for i in popped]
+            if wait <= 0:
+                self._require(k, object_id)
+                return []
+        # One round trip per wait: the existence check and the blocking pop, which returns at
+        # once when the partition has items. Blocked pops are not woken by a deletion, so a
+        # long wait re-checks every chunk.
+        deadline = time.monotonic() + wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            chunk = rk.chunk(remaining)
+            if n == 1:
+                pop: tuple[bytes | str | int | float, ...] = ("BLPOP", key, chunk)
+            else:
+                pop = ("BLMPOP", chunk, 1, key, "LEFT", "COUNT", n)
+            if not self._c.block_slots.acquire(chunk):
+                # Every blocking connection stayed busy for the chunk: pop without blocking.
+                exists, popped = True, self._lpop(key, n)
+                if popped:
+                    return [i[_SEQ:] for i in popped]
+                continue
+            try:
+                with self._errors():
+                    exists, popped = self._bdirect.call_first(
+                        ("EXISTS", k.marker), pop, first_timeout=self.settings.timeout
+                    )
+            finally:
+                self._c.block_slots.release()
+            if not exists:
+                raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
+            if popped:
+                return [popped[1][_SEQ:]] if n == 1 else [i[_SEQ:] for i in popped[1]]
+        self._require(k, object_id)  # deleted while we were blocked?
+        return []
+
+    def _lpop(self, key: bytes, n: int) -> list[bytes]:
+        assert self._direct is not None
+        with self._errors():
+            with self._slots:
+                (popped,) = self._direct.call(("LPOP", key, n))
+        return cast(list[bytes], popped or [])
+
+    def _queue_get_general(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
         k = self._keys(object_id)
         key = k.part(part)
         items: list[bytes] = self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
         if items or wait <= 0:
-            return [rk.split_seq(i)[1] for i in items]
+            return [i[_SEQ:] for i in items]
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
             ran, popped = self._pop_blocking(key, n, rk.chunk(remaining))
             if not ran:  # every blocking connection was busy: pop without blocking
                 popped = self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
             if popped:
-                return [rk.split_seq(i)[1] for i in popped]
+                return [i[_SEQ:] for i in popped]
             # Blocked pops are not woken by a deletion: check before blocking again.
             self._require(k, object_id)
         return []
@@ -488,4 +634,7 @@ class RedisBackend(RedisJobs, Backend):
                 self._r.ping()
 
     def close(self) -> None:
+        for direct in (self._direct, self._bdirect):
+            if direct is not None:
+                direct.close()
         self._c.close()

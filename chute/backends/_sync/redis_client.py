@@ -64,6 +64,11 @@ class RedisClient:
         self._nodes: dict[tuple[str, bool], Redis] = {}
         self._stale = False  # a node client failed or was redirected: refresh the slot map first
 
+    @property
+    def standalone_blocking(self) -> Redis | None:
+        """The client whose connections may block (standalone servers; None on a Cluster)."""
+        return self._rb
+
     def block(self, chunk: float, key: bytes, command: Callable[[Redis, float], Any]) -> tuple[bool, Any]:
         """``(True, command(client, chunk))``: a blocking command of at most ``chunk`` s on
         ``key`` (and keys of its slot), or ``(False, None)`` when every blocking connection stayed
