@@ -222,6 +222,9 @@ class FunctionRef:
     bind_args: Callable[[], tuple[Any, ...]] | None = None
     # An adapter serving many clients (the Modal wire server) pins its own client.
     pinned_client: Client | None = None
+    # A ``with_options`` variant's per-call overrides (``timeout``, ``retries`` as JSON-ready
+    # values), stored with each call it submits and applied by the worker that runs it.
+    call_options: dict[str, Any] | None = None
 
     @property
     def client(self) -> Client:

@@ -17,6 +17,7 @@ chute before this format (one pickle of a tuple) are still read by ``unpack``/``
 
 from __future__ import annotations
 
+import json
 import pickle
 import struct
 from dataclasses import dataclass
@@ -93,7 +94,32 @@ def check_args_size(payload: bytes, settings: Settings) -> bytes:
     return _check_size(payload, settings, "The call's arguments")
 
 
+# Per-call options (``with_options(timeout=, retries=, …)`` of a variant): a JSON header before
+# the sealed arguments, ``b"\x02" + len(>H) + json``, read by the worker without unpickling.
+_CALL_OPTIONS = 0x02
+_OPTIONS_LEN = struct.Struct(">H")
+
+
+def add_call_options(payload: bytes, options: dict[str, Any]) -> bytes:
+    """``payload`` (sealed arguments) with per-call ``options`` (JSON-ready) in front."""
+    if not options:
+        return payload
+    header = json.dumps(options, sort_keys=True, separators=(",", ":")).encode()
+    return bytes([_CALL_OPTIONS]) + _OPTIONS_LEN.pack(len(header)) + header + payload
+
+
+def split_call_options(payload: bytes) -> tuple[dict[str, Any], bytes]:
+    """``(options, sealed arguments)`` of a stored call payload (``{}`` without options)."""
+    if not payload or payload[0] != _CALL_OPTIONS:
+        return {}, payload
+    (size,) = _OPTIONS_LEN.unpack_from(payload, 1)
+    start = 1 + _OPTIONS_LEN.size
+    options: dict[str, Any] = json.loads(payload[start : start + size])
+    return options, payload[start + size :]
+
+
 def load_args(payload: bytes, settings: Settings, call_id: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    _, payload = split_call_options(payload)
     args, kwargs = _serialize.loads(payload, settings.secret, what=f"the arguments of {call_id}")
     return tuple(args), dict(kwargs)
 

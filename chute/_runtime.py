@@ -182,6 +182,22 @@ def mount_plan(volumes: Mapping[str, Volume]) -> list[Mount]:
     return sorted(mounts, key=lambda m: m.path)
 
 
+def function_mounts(fn: Function[..., Any]) -> list[tuple[str, str, bool, str]]:
+    """The mounts of a function's executor as ``(path, source directory, read_only, volume)``,
+    parents first (what ``chute.worker._platform.mount_volumes`` takes).
+
+    Raises:
+        NotFoundError: a volume does not exist (and was not declared ``create_if_missing``).
+        InvalidError: see ``mount_plan``.
+    """
+    options = fn._options
+    if options is None or not options.volumes:
+        return []
+    for vol in options.volumes.values():
+        vol.local_path  # noqa: B018 - creates it if declared create_if_missing, else NotFoundError
+    return [(m.path, str(m.source), m.read_only, m.volume) for m in mount_plan(options.volumes)]
+
+
 def function_environment(fn: Function[..., Any], base: Mapping[str, str]) -> dict[str, str]:
     """``executor_environment`` for a function, resolving its secrets (reads the backend for
     named secrets, ``.env`` files for ``from_dotenv``).
@@ -201,6 +217,7 @@ __all__ = [
     "Mount",
     "executor_environment",
     "function_environment",
+    "function_mounts",
     "mount_plan",
     "run_call",
     "run_call_async",

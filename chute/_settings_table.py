@@ -68,6 +68,13 @@ def _count(name: str, raw: str) -> object:
     return _validate.env_count(name, raw)
 
 
+def _flag(name: str, raw: str) -> object:
+    value = raw.strip().lower()
+    if value not in ("0", "1", "true", "false", "yes", "no"):
+        raise InvalidError(f"{name}={raw!r} must be 0 or 1.")
+    return value in ("1", "true", "yes")
+
+
 def _port(name: str, raw: str) -> object:
     try:
         port = int(raw.strip())
@@ -133,6 +140,13 @@ VARS: tuple[Var, ...] = (
         _text,
         "beside the SQLite file (else the user data dir)",
         "where `chute.Volume`s live; a shared path shares them between machines",
+        settings=False,
+    ),
+    Var(
+        "CHUTE_MOUNT_NAMESPACES",
+        _flag,
+        "`1`",
+        "`0`: never mount volumes in a private mount namespace (a function with `volumes=` then fails)",
         settings=False,
     ),
     Var(

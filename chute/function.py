@@ -141,13 +141,22 @@ class Function(Generic[P, R]):
         ``spawn`` idempotent: spawning again with the same key, while the first call's result
         is kept, returns the first call instead of running it twice.
 
-        The variant's calls go to the function's own workers; running them with the variant's
-        timeout, retries and resources is the worker's part (not yet applied per call).
+        The variant's calls go to the function's own workers, which run each of them with the
+        variant's ``timeout`` and ``retries`` (stored with the call). The other options
+        (resources, ``max_containers``, ``secrets``…) describe the variant but do not change how
+        the base function's executors run: define a second function for those.
 
         Raises:
             InvalidError: an option out of range.
         """
-        fn = self._copy(idempotency_key=idempotency_key or self._ref.idempotency_key)
+        per_call = dict(self._ref.call_options or {})
+        if timeout is not None:
+            per_call["timeout"] = float(timeout)
+        if retries is not None:
+            per_call["retries"] = dataclasses.asdict(Retries.of(retries))
+        fn = self._copy(
+            idempotency_key=idempotency_key or self._ref.idempotency_key, call_options=per_call or None
+        )
         fn._ref.spec, fn._options = _options.with_options(
             self.spec,
             self._options,

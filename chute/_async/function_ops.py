@@ -61,8 +61,8 @@ async def update_autoscaler(
 ) -> FunctionAutoscalerSettings:
     """Override the function's autoscaler settings in its deployed spec, until the next deploy.
 
-    Omitted arguments keep their value. Workers read the stored spec (applying an override
-    to a running worker without a restart is the worker's part).
+    Omitted arguments keep their value. Running workers adopt the new settings at their next
+    registry beat (every quarter of ``CHUTE_LEASE``), without a restart.
 
     Raises:
         InvalidError: a negative ``min_containers``/``buffer_containers``, ``max_containers``

@@ -135,6 +135,8 @@ def _request(
         )
     settings = fn.client.settings
     env = fn.env_name or settings.env
+    if fn.call_options:
+        payload = _outcome.add_call_options(payload, fn.call_options)
     return SubmitRequest(
         env=env,
         app=fn.app_name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,6 +14,7 @@ import chute
 from chute import _validate
 from chute import worker as worker_mod
 from chute._client import Client
+from chute._resources import Need, pending_reason, worker_capacity
 from chute._sync import inspection
 from chute.app import App, FunctionSpec
 from chute.call import FunctionCall
@@ -100,11 +103,32 @@ def worker(
             "(default: one per CPU, at least 4).",
         ),
     ] = None,
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            "--gpus",
+            help="GPU ids this worker gives to functions with gpu= (e.g. 0,1; 'none': no GPUs). "
+            "Default: those nvidia-smi lists.",
+        ),
+    ] = None,
+    cpu: Annotated[
+        float | None,
+        typer.Option("--cpu", help="CPU cores the executors' cpu= requests may add up to (default: all)."),
+    ] = None,
+    memory: Annotated[
+        int | None,
+        typer.Option(
+            "--memory", help="MiB the executors' memory= requests may add up to (default: the machine's)."
+        ),
+    ] = None,
 ) -> None:
     """Run an autoscaled pool of worker processes for the apps (deploys them too). Stop with SIGTERM."""
     with cli_errors():
         _validate.check_seconds(grace, "--grace")
-        pool = worker_mod.Pool(app_files, environment_name=env, grace=grace, max_executors=max_executors)
+        capacity = worker_capacity(gpus, cpu, memory)
+        pool = worker_mod.Pool(
+            app_files, environment_name=env, grace=grace, max_executors=max_executors, capacity=capacity
+        )
         names = ", ".join(f"{f.app_name}.{f.name}" for a in pool.apps for f in a.functions.values())
         err_console.print(f"chute worker {pool.worker_id}: serving {names}", highlight=False)
         pool.run()
@@ -179,11 +203,23 @@ def call_cancel(call_id: CallIdArg) -> None:
 # -- chute app / function ----------------------------------------------------------------------------
 
 
+def _live_workers(env: str) -> list[dict[str, Any]]:
+    out = []
+    for _, raw in inspection.workers(Client.from_env(), env):
+        with contextlib.suppress(ValueError):
+            info = json.loads(raw)
+            if isinstance(info, dict):
+                out.append(info)
+    return out
+
+
 def _function_rows(env: str) -> list[dict[str, Any]]:
     rows = []
+    workers = _live_workers(env)
     for view in inspection.functions(Client.from_env(), env):
         record, stats = view.record, view.stats
         spec = FunctionSpec.from_json(record.spec)
+        need = Need.of(spec.gpu, spec.cpu, spec.memory)
         rows.append(
             {
                 "app": record.app,
@@ -199,6 +235,11 @@ def _function_rows(env: str) -> list[dict[str, Any]]:
                 "retries": spec.retries.max_retries,
                 "timeout": spec.timeout,
                 "max_containers": spec.max_containers,
+                "gpu": spec.gpu,
+                "cpu": spec.cpu,
+                "memory": spec.memory,
+                # Why its calls wait (None when a live worker can run them).
+                "pending_reason": pending_reason(f"{record.app}.{record.name}", need, workers, stats.pending),
             }
         )
     return rows
@@ -246,3 +287,6 @@ def function_list(env: EnvOption = None, json_: JsonOption = False) -> None:
             str(r["max_containers"]),
         )
     console.print(table)
+    for r in rows:
+        if r["pending_reason"] and (r["backlog"] or r["gpu"] or r["cpu"] or r["memory"]):
+            console.print(f"{r['app']}.{r['function']} waits: {r['pending_reason']}", highlight=False)

@@ -27,10 +27,17 @@ processes, *executors* (Modal's containers), each serving one function:
 - **Graceful stop.** SIGTERM/SIGINT: stop claiming, let running calls finish for up to
   ``grace`` seconds, give back the leases of the rest (not counted as failures), exit 0.
 
+- **Resources.** ``gpu=``/``cpu=``/``memory=`` requests are held against the worker's
+  ``--gpus/--cpu/--memory`` (``_placement``); a function that never fits is not claimed (its
+  calls wait for a worker that has it). A ``memory=`` limit kills an executor above it
+  (``_limits``); ``volumes=`` are bind-mounted in the executor's private mount namespace
+  (``_platform``). ``update_autoscaler`` reaches running workers at each beat (``_autoscaler``).
+
 Modules: ``_supervisor`` (the loop, leases, outcomes), ``_fleet`` (executors: feeding,
-containment, reaping, scaling), ``_scaling`` (bookkeeping, fair shares), ``_proc`` (process
-control and framing), ``_executor`` / ``_batching`` / ``_service`` (inside an executor),
-user code is loaded by ``chute._app_file``.
+containment, reaping, scaling), ``_scaling`` (bookkeeping, fair shares), ``_placement``,
+``_limits``, ``_platform``, ``_autoscaler`` (see above), ``_proc`` (process control and
+framing), ``_executor`` / ``_batching`` / ``_service`` (inside an executor), user code is
+loaded by ``chute._app_file``.
 """
 
 from chute._app_file import apps_in, load_target

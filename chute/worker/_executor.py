@@ -36,7 +36,9 @@ from chute import _outcome
 from chute._context import enter_executor
 from chute._runtime import run_call, run_call_async
 from chute.config import Settings
+from chute.exception import ExecutionError
 from chute.worker._batching import Batcher
+from chute.worker._platform import MountUnavailable, mount_volumes
 from chute.worker._proc import BlockingChannel, die_with_parent, frame, set_title
 from chute.worker._service import Service, load_service
 
@@ -67,6 +69,12 @@ def main() -> None:
     parent_path: list[str] = init["sys_path"]
     sys.path[:] = parent_path + [p for p in sys.path if p not in parent_path]
     set_title(init["title"])
+    mount_error: str | None = None
+    try:
+        # First, while this process has one thread (unshare refuses CLONE_NEWUSER otherwise).
+        mount_volumes(init.get("mounts") or [], init.get("mount_namespaces", True))
+    except MountUnavailable as exc:
+        mount_error = str(exc)
     die_with_parent(init["parent"])
     enter_executor()
     # A process the user's code forks must not hold our socket: the supervisor would never
@@ -76,6 +84,8 @@ def main() -> None:
     try:
         if init.get("fatal"):  # the supervisor could not prepare this executor (e.g. a missing secret)
             raise RuntimeError(init["fatal"])
+        if mount_error is not None:
+            raise ExecutionError(mount_error)
         service = load_service(init["target"], init["app"], init["function"])
         service.enter()
     except Exception as exc:  # the supervisor reports it, and fails the calls sent here with it

@@ -27,12 +27,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from chute._runtime import function_environment
-from chute.exception import RemoteError
+from chute._resources import Capacity
+from chute._runtime import function_environment, function_mounts
+from chute.exception import FunctionTimeoutError, RemoteError
+from chute.worker._limits import MemoryWatch
+from chute.worker._placement import Ledger
 from chute.worker._proc import ExecutorProcess
 from chute.worker._scaling import INF, Attempt, Executor, FnState, quotas
 
-# An executor gets this long to import the user's code before its first call's timeout starts.
+# An executor gets this long to import the user's code and run @enter before its calls fail
+# (a function's ``startup_timeout`` replaces it).
 STARTUP_GRACE = 120.0
 CANCEL_GRACE = 2.0
 DRAIN_LIMIT = 30.0
@@ -57,8 +61,19 @@ class Outcome:
 
 
 class Fleet:
-    def __init__(self, fns: list[FnState], max_executors: int, worker_id: str, selector: Any) -> None:
+    def __init__(
+        self,
+        fns: list[FnState],
+        max_executors: int,
+        worker_id: str,
+        selector: Any,
+        capacity: Capacity | None = None,
+        mount_namespaces: bool = True,
+    ) -> None:
         self.fns = fns
+        self.ledger = Ledger(capacity or Capacity((), float("inf"), 1 << 40))
+        self.memory = MemoryWatch()
+        self.mount_namespaces = mount_namespaces
         self.max_executors = max_executors
         self.worker_id = worker_id
         self.sel: selectors.BaseSelector = selector
@@ -96,12 +111,23 @@ class Fleet:
         return [e for e in f.executors if not e.retiring]
 
     def _can_start(self, f: FnState) -> bool:
-        return len(self._active(f)) < self.share(f) and self.total() < self.max_executors
+        return (
+            len(self._active(f)) < self.share(f)
+            and self.total() < self.max_executors
+            and self.ledger.startable(f.need) > 0
+        )
 
     def room(self, f: FnState) -> int:
         """Calls ``f`` can take now: free slots plus those of executors it may still start.
         (Quotas do not limit this: they decide who gives way once the cap is reached.)"""
-        startable = max(0, min(f.share - len(self._active(f)), self.max_executors - self.total()))
+        startable = max(
+            0,
+            min(
+                f.share - len(self._active(f)),
+                self.max_executors - self.total(),
+                self.ledger.startable(f.need),
+            ),
+        )
         capacity = sum(e.free() for e in f.executors) + startable * f.capacity - len(f.staged)
         return min(capacity, f.share * f.capacity - f.live_calls)
 
@@ -117,13 +143,19 @@ class Fleet:
             "title": f"chute executor {f.key} (worker {self.worker_id})",
         }
         env: dict[str, str] | None = None
+        gpus = self.ledger.take(f.need)
         try:
             # The function's secrets, env= and image env: resolved here (named secrets are read
             # from the backend), so the executor starts with them as Modal's containers do.
             env = function_environment(f.fn, os.environ)
+            if self.ledger.capacity.gpus:
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)  # its own GPUs (none: none)
+            init["mounts"] = function_mounts(f.fn)
+            init["mount_namespaces"] = self.mount_namespaces
         except Exception as exc:
             init["fatal"] = f"its environment cannot be prepared: {exc}"
-        e = Executor(ExecutorProcess(init, env), f)
+        e = Executor(ExecutorProcess(init, env), f, gpus=gpus)
+        e.start_by = e.started_at + (f.spec.startup_timeout or STARTUP_GRACE)
         f.executors.append(e)
         self.sel.register(e.proc.channel, selectors.EVENT_READ, ("chan", e))
         if e.proc.pidfd is not None:
@@ -168,13 +200,15 @@ class Fleet:
             e.calls[a.id] = a
             a.queued = report_start
             a.started = now
+            if spec.single_use_containers:
+                e.retiring = True  # its one input: recycled (exit hooks run) once it is done
             if report_start:
-                a.deadline = now + STARTUP_GRACE + spec.batch_wait_ms / 1000 + spec.timeout
+                a.deadline = now + STARTUP_GRACE + spec.batch_wait_ms / 1000 + a.timeout
             elif e.ready_at is None:
-                a.deadline = now + STARTUP_GRACE + spec.timeout
+                a.deadline = e.start_by + a.timeout  # enforce() fails it at start_by if not ready
             else:
-                a.deadline = now + spec.timeout + DISPATCH_MARGIN
-            batches.setdefault(e, []).append((a.id, a.call.payload, report_start))
+                a.deadline = now + a.timeout + DISPATCH_MARGIN
+            batches.setdefault(e, []).append((a.id, a.payload, report_start))
         for e, batch in batches.items():
             e.proc.channel.send(("run", batch))
 
@@ -190,19 +224,18 @@ class Fleet:
     def on_message(self, e: Executor, message: Any) -> None:
         kind, body = message[0], message[1]
         now = time.monotonic()
-        timeout = e.fn.spec.timeout
         if kind == "done":
             self._on_done(e, body)
         elif kind == "start":
             for call_id in body:
                 a = e.calls.get(call_id)
                 if a is not None and a.queued:
-                    a.queued, a.deadline, a.started = False, now + timeout, now
+                    a.queued, a.deadline, a.started = False, now + a.timeout, now
         elif kind == "ready":
             e.ready_at = now
             for a in e.calls.values():
                 if not a.queued:
-                    a.deadline, a.started = now + timeout + DISPATCH_MARGIN, now
+                    a.deadline, a.started = now + a.timeout + DISPATCH_MARGIN, now
         elif kind == "fatal":
             e.fatal = str(body)
             print(f"chute worker: {body}", file=sys.stderr, flush=True)
@@ -269,6 +302,16 @@ class Fleet:
         e.proc.kill()
         self._forget(e)
 
+    def fail(self, e: Executor, exc: Exception) -> None:
+        """Kill the executor's process group now; the calls inside fail with ``exc``."""
+        for a in e.calls.values():
+            self.held.pop(a.id, None)
+            self.outcomes.append(Outcome(a, "killed", exc=exc))
+        e.calls.clear()
+        e.zombies.clear()
+        e.proc.kill()
+        self._forget(e)
+
     def retire(self, e: Executor) -> None:
         """Scale down: no new calls; once empty, ask it to stop (its exit hooks run), then kill."""
         e.retiring = True
@@ -281,6 +324,7 @@ class Fleet:
         if e in e.fn.executors:
             e.fn.executors.remove(e)
             e.fn.due = True
+            self.ledger.give(e.fn.need, e.gpus)
         if e.proc.channel.sock.fileno() >= 0:
             self.sel.unregister(e.proc.channel)
         if e.proc.poll() is None:
@@ -353,21 +397,20 @@ class Fleet:
 
     def next_timer(self) -> float:
         times = [a.deadline for a in self.held.values()]
-        times += [e.kill_at for f in self.fns for e in f.executors]
+        times += [min(e.kill_at, INF if e.ready_at else e.start_by) for f in self.fns for e in f.executors]
+        times.append(self.memory.next_check(any(f.need.memory_limit and f.executors for f in self.fns)))
         return min(times, default=INF)
 
     def enforce(self, now: float) -> None:
-        """Time out attempts, kill executors whose grace ran out, stop drained ones."""
-        from chute.exception import FunctionTimeoutError
-
+        """Time out attempts, kill executors whose grace ran out or that are over their memory
+        limit or did not start in time, stop drained ones."""
+        self._enforce_limits(now)
         expired = [a for a in self.held.values() if now >= a.deadline]
         for e in {a.executor for a in expired if a.executor is not None}:
             self.read(e)  # an outcome may be waiting unread: it beat the deadline
         for a in [a for a in expired if a.id in self.held]:
-            spec = a.fn.spec
             self.abandon(
-                a,
-                FunctionTimeoutError(f"{a.fn.key} ({a.id}) exceeded its timeout of {spec.timeout:g} s"),
+                a, FunctionTimeoutError(f"{a.fn.key} ({a.id}) exceeded its timeout of {a.timeout:g} s")
             )
         for f in self.fns:
             for e in list(f.executors):
@@ -378,6 +421,23 @@ class Fleet:
                         self.kill(e)  # what is left inside was given up on
                     else:
                         self.retire(e)
+
+    def _enforce_limits(self, now: float) -> None:
+        limited = [e for f in self.fns if f.need.memory_limit for e in f.executors]
+        for e, exc in self.memory.over_limit(limited, now):
+            print(f"chute worker: {exc}", file=sys.stderr, flush=True)
+            self.fail(e, exc)
+        for e in [e for f in self.fns for e in f.executors if e.ready_at is None and now >= e.start_by]:
+            self.read(e)  # it may have become ready (or failed) just now
+            if e.ready_at is None and e in e.fn.executors and not e.fatal:
+                took = e.fn.spec.startup_timeout or STARTUP_GRACE
+                self.fail(
+                    e,
+                    FunctionTimeoutError(
+                        f"the executor of {e.fn.key} did not start within {took:g} s (startup_timeout): "
+                        "importing the app or its @enter took too long"
+                    ),
+                )
 
     def scale(self, now: float) -> None:
         """Rebalance between functions at the cap; stop executors idle past scaledown_window.
@@ -407,9 +467,13 @@ class Fleet:
             del self.suspects[call_id]
 
     def warm(self) -> None:
-        """Start ``min_containers`` executors per function (within the worker cap)."""
+        """Start ``min_containers`` executors per function (within the worker cap and resources)."""
         for f in self.fns:
-            while len(f.executors) < f.spec.min_containers and self.total() < self.max_executors:
+            while (
+                len(self._active(f)) < min(f.spec.min_containers, f.share)
+                and self.total() < self.max_executors
+                and self.ledger.startable(f.need) > 0
+            ):
                 self.start(f)
 
     def flush_writes(self) -> None:

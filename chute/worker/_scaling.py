@@ -14,14 +14,18 @@ function may have.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from chute.app import Function, FunctionSpec
+from chute._outcome import split_call_options
+from chute._resources import Need
+from chute.app import Function, FunctionSpec, Retries
 from chute.backends.types import CallRecord
+from chute.exception import InvalidError
 from chute.worker._proc import ExecutorProcess
 
 INF = math.inf
@@ -48,10 +52,32 @@ class Attempt:
     deadline: float = INF  # monotonic: the attempt times out then
     queued: bool = False  # dispatched with report_start: the deadline is set when it starts
     started: float = 0.0  # monotonic, when it started running (as far as the supervisor knows)
+    # The call's own overrides (a ``with_options`` variant's timeout/retries), and its
+    # arguments as the executor takes them (without that header).
+    options: dict[str, Any] = field(init=False)
+    payload: bytes | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.options, self.payload = {}, self.call.payload
+        if self.payload is not None:
+            self.options, self.payload = split_call_options(self.payload)
 
     @property
     def id(self) -> str:
         return self.call.id
+
+    @property
+    def timeout(self) -> float:
+        value = self.options.get("timeout")
+        return float(value) if isinstance(value, int | float) else self.fn.spec.timeout
+
+    @property
+    def retries(self) -> Retries:
+        value = self.options.get("retries")
+        if isinstance(value, dict):
+            with contextlib.suppress(TypeError, InvalidError):
+                return Retries(**value)
+        return self.fn.spec.retries
 
 
 @dataclass(eq=False)
@@ -69,6 +95,9 @@ class Executor:
     fatal: str | None = None
     idle_since: float = field(default_factory=time.monotonic)
     write_registered: bool = False  # the selector watches its socket for writability
+    gpus: tuple[str, ...] = ()  # the GPU ids it holds (its CUDA_VISIBLE_DEVICES)
+    start_by: float = INF  # monotonic: not ready by then (startup_timeout) and it is killed
+    ran_one: bool = False  # single_use_containers: it took its one input
 
     @property
     def load(self) -> int:
@@ -109,6 +138,7 @@ class FnState:
     is_async: bool = field(init=False)
     serial: bool = field(init=False)  # one call at a time in the executor's main thread
     max_capacity: int = field(init=False)  # the most one executor ever holds (slots + prefetch)
+    need: Need = field(init=False)  # what one executor holds of the worker's GPUs, CPU, memory
     _prefetch_below: float = field(init=False)
     avg_s: float = 1.0  # EWMA of a call's run time (pessimistic until measured)
 
@@ -117,8 +147,12 @@ class FnState:
         self.key = f"{self.fn.app_name}.{self.fn.name}"
         self.is_async = inspect.iscoroutinefunction(self.fn._raw)
         self.serial = not self.is_async and self.spec.max_inputs == 1 and self.spec.batch_max_size is None
+        self.need = Need.of(self.spec.gpu, self.spec.cpu, self.spec.memory)
         slots = self.spec.slots
-        if self.serial:
+        if self.spec.single_use_containers:
+            # One input per executor, then it is recycled: no prefetch, no second slot.
+            self.max_capacity, self._prefetch_below = 1, 0.0
+        elif self.serial:
             self.max_capacity, self._prefetch_below = slots + PREFETCH, PREFETCH_BELOW
         elif self.spec.batch_max_size is None:
             self.max_capacity, self._prefetch_below = 2 * slots, CONCURRENT_PREFETCH_BELOW
@@ -129,7 +163,9 @@ class FnState:
     @property
     def capacity(self) -> int:
         """Calls one executor holds now: its slots, plus queued ones while calls are short."""
-        return self.max_capacity if self.avg_s < self._prefetch_below else self.spec.slots
+        if self.avg_s < self._prefetch_below:
+            return self.max_capacity
+        return min(self.spec.slots, self.max_capacity)
 
     def ran(self, seconds: float) -> None:
         self.avg_s += 0.2 * (seconds - self.avg_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Callable
@@ -40,7 +41,25 @@ class Service:
         return not self.is_async and self.max_inputs == 1 and self.batch_max_size is None
 
     def enter(self) -> None:
-        """Set-up before the first input (``@app.cls``: instance and ``@enter`` hooks)."""
+        """Set-up before the first input. An ``@app.cls`` without parameters whose ``@enter``
+        hooks are all sync builds its one instance now, so its hooks run before the executor
+        reports ready (within ``startup_timeout``); other classes build theirs on first use."""
+        raw = self.raw
+        if not isinstance(raw, functools.partial) or not raw.args:
+            return
+        from chute import cls as cls_module
+        from chute._partial import Flags, partials
+
+        target = raw.args[0]
+        if raw.func is not cls_module.run_method or not isinstance(target, cls_module.Cls) or target._types:
+            return
+        user_cls = target._require_local()
+        hooks = [
+            *partials(user_cls, Flags.ENTER_PRE_SNAPSHOT).values(),
+            *partials(user_cls, Flags.ENTER_POST_SNAPSHOT).values(),
+        ]
+        if not any(inspect.iscoroutinefunction(h.raw_f) for h in hooks):
+            cls_module.executor_instance(target, {})
 
     def exit(self) -> None:
         """Tear-down when the executor stops (``@app.cls``: ``@exit`` hooks of the instances

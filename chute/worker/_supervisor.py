@@ -25,9 +25,11 @@ from typing import Any
 from chute import _outcome, _settings_table
 from chute._app_file import apps_in, load_target
 from chute._client import Client
+from chute._resources import Capacity, worker_capacity
 from chute.app import MAX_LOST_ATTEMPTS, App
 from chute.backends.types import ClaimRequest, CompleteRequest, Completion
 from chute.exception import BackendUnavailableError, InvalidError
+from chute.worker._autoscaler import AutoscalerRefresh
 from chute.worker._fleet import STOP_GRACE, Fleet, Outcome
 from chute.worker._scaling import Attempt, FnState, default_max_executors
 
@@ -55,6 +57,7 @@ class Pool:
         grace: float = DEFAULT_GRACE,
         deploy: bool = True,
         max_executors: int | None = None,
+        capacity: Capacity | None = None,
     ) -> None:
         if max_executors is not None and (not isinstance(max_executors, int) or max_executors < 1):
             raise InvalidError(f"max_executors must be an int >= 1, got {max_executors!r}.")
@@ -78,7 +81,16 @@ class Pool:
         self._wake_r.setblocking(False)
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
-        self._fleet = Fleet(self._fns, self.max_executors, self.worker_id, self._sel)
+        self.capacity = capacity or worker_capacity(None, None, None)
+        self._fleet = Fleet(
+            self._fns,
+            self.max_executors,
+            self.worker_id,
+            self._sel,
+            self.capacity,
+            mount_namespaces=_settings_table.read("CHUTE_MOUNT_NAMESPACES") is not False,
+        )
+        self._autoscaler = AutoscalerRefresh(self._fns, self._env)
         self._claim_due = True
         self._stopping = False
         self._next_beat = 0.0
@@ -195,6 +207,8 @@ class Pool:
             return None
         fleet = self._fleet
         f.due = False
+        if not fleet.ledger.ever_fits(f.need):
+            return None  # its calls wait for a worker with the GPUs/CPU/memory (listings say why)
         fleet.place_staged(f)
         room = fleet.room(f)
         if room <= 0:
@@ -228,7 +242,7 @@ class Pool:
             assert o.exc is not None
             outcome = _outcome.pack_error(o.exc, "", self._client.settings)
             error = _outcome.error_line(o.exc)
-        retries = o.attempt.fn.spec.retries
+        retries = o.attempt.retries  # the function's, or its with_options variant's
         if call.failures < retries.max_retries:
             delay = retries.delay(call.failures + 1)
             return CompleteRequest(call.id, call.attempts, Completion.RETRY, error=error, delay=delay)
@@ -256,6 +270,8 @@ class Pool:
             "functions": [f.key for f in self._fns],
             "executors": self._fleet.total(),
             "max_executors": self.max_executors,
+            "capacity": self.capacity.to_json(),
+            "max_containers": {f.key: f.spec.max_containers for f in self._fns},
             "running": [
                 {"call_id": a.id, "function": a.fn.key, "attempt": a.call.attempts}
                 for a in self._fleet.held.values()
@@ -267,7 +283,10 @@ class Pool:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 for name in json.loads(raw)["functions"]:
                     peers[name] = peers.get(name, 0) + 1
+        changed = self._autoscaler.refresh(backend)
         self._fleet.set_peers(peers)
+        if changed:
+            self._fleet.warm()
 
     def _shutdown(self, backend: Any) -> None:
         """Let running calls finish within the grace period, then give the rest back."""
@@ -307,6 +326,13 @@ def run_worker(
     environment_name: str | None = None,
     grace: float = DEFAULT_GRACE,
     max_executors: int | None = None,
+    capacity: Capacity | None = None,
 ) -> None:
     """``chute worker``: run the pool of the apps in ``targets`` until SIGTERM/SIGINT."""
-    Pool(targets, environment_name=environment_name, grace=grace, max_executors=max_executors).run()
+    Pool(
+        targets,
+        environment_name=environment_name,
+        grace=grace,
+        max_executors=max_executors,
+        capacity=capacity,
+    ).run()

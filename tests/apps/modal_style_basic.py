@@ -18,7 +18,6 @@ def square(x: int) -> int:
     secrets=[modal.Secret.from_dict({"TOKEN": "s3cr3t-value"})],
     env={"MODE": "test"},
     volumes={"/data": volume},
-    gpu="A10G",
     cpu=2.0,
     memory=1024,
     timeout=60,

@@ -9,7 +9,7 @@ with image.imports():
     import not_installed_anywhere  # noqa: F401  # only in the remote image
 
 
-@app.cls(image=image, gpu="H100", scaledown_window=30, enable_memory_snapshot=True)
+@app.cls(image=image, scaledown_window=30, enable_memory_snapshot=True)  # gpu= would wait for a GPU worker
 class Model:
     name: str = modal.parameter()
     scale: int = modal.parameter(default=2)
