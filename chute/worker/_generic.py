@@ -28,6 +28,7 @@ from types import FrameType
 
 from chute import _deploy
 from chute._client import Client
+from chute.exception import InvalidError
 from chute.worker._code import default_cache_dir, materialize
 from chute.worker._supervisor import DEFAULT_GRACE, Pool
 
@@ -94,6 +95,13 @@ class AllApps:
         d = _deploy.store(env)
         try:
             names = _deploy.app_names(d)
+            if not names and d.len():
+                # Keys are sealed with CHUTE_SECRET too: under another secret they do not match.
+                raise InvalidError(
+                    "its code store holds entries whose signature does not match this worker's "
+                    "CHUTE_SECRET (deployed with another secret, or without one): start the worker "
+                    "with the deployer's CHUTE_SECRET"
+                )
         except Exception as exc:
             self._say((env, ""), f"cannot read the deployed apps of environment {env!r}: {exc}")
             return
