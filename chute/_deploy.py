@@ -116,20 +116,25 @@ def _python_files(folder: Path) -> Iterable[Path]:
             yield p
 
 
-def _local_modules(root: Path) -> dict[str, Path]:
-    """Files of modules imported by now that live under ``root`` (not installed packages)."""
+def _local_modules(roots: list[Path]) -> dict[str, Path]:
+    """Files of modules imported by now from under ``roots`` (the app's folder and the working
+    directory; not installed packages, not chute), each at the path its dotted name gives, so
+    ``import a.b`` finds it in the bundle."""
     out: dict[str, Path] = {}
-    for mod in list(sys.modules.values()):
+    for name, mod in list(sys.modules.items()):
         file = getattr(mod, "__file__", None)
-        if not file or not file.endswith(".py"):
+        if not file or not file.endswith(".py") or name.split(".")[0] in ("chute", "__main__"):
             continue
         path = Path(file).resolve()
-        if not path.is_relative_to(root) or _SKIP_PARTS.intersection(path.relative_to(root).parts):
+        root = next((r for r in roots if path.is_relative_to(r)), None)
+        if root is None or _SKIP_PARTS.intersection(path.relative_to(root).parts):
             continue
-        if path.name == "__init__.py":  # a package: all its sources travel (lazy imports too)
-            for p in _python_files(path.parent):
-                out[p.relative_to(root).as_posix()] = p
-        out[path.relative_to(root).as_posix()] = path
+        package = path.name == "__init__.py"
+        tail = name.replace(".", "/") + ("/__init__.py" if package else ".py")
+        if not path.as_posix().endswith("/" + tail):
+            continue  # imported under another name (the app file itself): added as the entry
+        # Modules imported later (lazily) travel when named with add_local_python_source.
+        out[tail] = path
     return out
 
 
@@ -180,8 +185,7 @@ def _image_files(apps: list[App], base: Path) -> dict[str, Path]:
 
 def bundle(app_file: Path, module: ModuleType, apps: list[App]) -> tuple[bytes, str, int]:
     """The deterministic zip of the app's code, its sha256 and its file count."""
-    root = app_file.resolve().parent
-    files = _local_modules(root)
+    files = _local_modules([app_file.resolve().parent, Path.cwd().resolve()])
     files.update(_image_files(apps, Path.cwd()))
     files[app_file.name] = app_file.resolve()
     out = io.BytesIO()

@@ -11,30 +11,34 @@ from chute._client import Client
 from chute.app import App
 from chute.backends.types import CallState
 from chute.call import FunctionCall
-from chute.exception import InvalidError, NotFoundError
+from chute.exception import NotFoundError
 
 
 def _env(env: str | None) -> str:
     return _validate.check_env(env or Client.from_env().settings.env)
 
 
-def deploy_file(app_file: str, env: str | None = None) -> list[tuple[App, _deploy.Version]]:
+def deploy_file(app_file: str, env: str | None = None) -> list[tuple[App, _deploy.Version | None]]:
     """Register the apps of ``app_file`` and upload their code as a new version of each.
 
+    A module name (``pkg.app``) is registered without its code (None for its version):
+    ``chute worker pkg.app`` serves it where the module is installed.
+
     Raises:
-        InvalidError: the file cannot be imported, defines no app, or is a module name (code
-            travels from files only).
+        InvalidError: the file cannot be imported or defines no app.
     """
     path = Path(app_file)
-    if not path.is_file():
-        raise InvalidError(f"chute deploy needs an app file (got {app_file!r}): code travels from files.")
     env = _env(env)
     module = load_target(app_file)
     apps = apps_in(module)
+    if not path.is_file():  # a module name: registered, but code travels from files only
+        for app in apps:
+            app.deploy(environment_name=env)
+        return [(app, None) for app in apps]
     data, digest, files = _deploy.bundle(path, module, apps)
     d = _deploy.store(env)
     _deploy.put_blob(d, data, digest)
-    out = []
+    out: list[tuple[App, _deploy.Version | None]] = []
     for app in apps:
         app.deploy(environment_name=env)
         specs = sorted((name, fn.spec.to_json().decode()) for name, fn in app.functions.items())

@@ -120,7 +120,7 @@ def deployment(chute_env: str, tmp_path: Path) -> Iterator[Deployment]:
 
 def test_worker_elsewhere_serves_deployed_code(deployment: Deployment) -> None:
     out = deployment.deploy("v1")
-    assert "version 1" in out
+    assert "version 1," in out
     log = deployment.start_worker()
     f = chute.Function.from_name("dapp", "f")
     assert f.remote(21) == "v1:42:from-assets"  # helper, package and add_local_dir travelled

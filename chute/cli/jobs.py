@@ -88,9 +88,14 @@ def deploy(app_file: AppFileArg, env: EnvOption = None) -> None:
 
     with cli_errors():
         for app, version in _deploy_ops.deploy_file(app_file, env):
+            code = (
+                "registered only: code travels from files"
+                if version is None
+                else f"version {version.number}, code {version.hash[:12]}, {version.files} files"
+            )
             console.print(
-                f"Deployed app [bold]{app.name}[/bold] version {version.number} ({version.hash[:12]}, "
-                f"{version.files} files): {', '.join(sorted(app.functions)) or 'no functions'}."
+                f"Deployed app [bold]{app.name}[/bold] ({code}): "
+                f"{', '.join(sorted(app.functions)) or 'no functions'}."
             )
 
 
