@@ -160,6 +160,15 @@ def _remote(remote: str) -> str:
     return "/".join(parts)
 
 
+def _existing(base: Path, local: str, method: str) -> Path:
+    path = (base / local).resolve()
+    if not path.exists():
+        raise InvalidError(
+            f"{method}: {local!r} does not exist (paths are relative to where you deploy from)."
+        )
+    return path
+
+
 def _image_files(apps: list[App], base: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     images = [app.image for app in apps] + [
@@ -172,12 +181,12 @@ def _image_files(apps: list[App], base: Path) -> dict[str, Path]:
                 for name in args["modules"]:
                     out.update(_python_source(name))
             elif step.method == "add_local_dir":
-                local = (base / args["local"]).resolve()
+                local = _existing(base, args["local"], step.method)
                 for p in sorted(local.rglob("*")):
                     if p.is_file():
                         out[f"{_remote(args['remote']).rstrip('/')}/{p.relative_to(local).as_posix()}"] = p
             elif step.method == "add_local_file":
-                local = (base / args["local"]).resolve()
+                local = _existing(base, args["local"], step.method)
                 remote = args["remote"]
                 out[_remote(remote + local.name if remote.endswith("/") else remote)] = local
     return {k.lstrip("/"): v for k, v in out.items()}
