@@ -16,6 +16,7 @@ bundle (``_code.materialize``), so it imports the deployed code, never local fil
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from types import FrameType
 
 from chute import _deploy
 from chute._client import Client
+from chute._resources import worker_capacity
 from chute.exception import InvalidError
 from chute.worker._code import default_cache_dir, materialize
 from chute.worker._supervisor import DEFAULT_GRACE, Pool
@@ -56,12 +58,14 @@ class AllApps:
         grace: float = DEFAULT_GRACE,
         max_executors: int | None = None,
         cache_dir: Path | None = None,
+        resources: tuple[str | None, float | None, int | None] = (None, None, None),
     ) -> None:
         self._client = Client.from_env()
         self.envs = list(envs) or [self._client.settings.env]
         self.grace = grace
         self.max_executors = max_executors
         self.cache = cache_dir or default_cache_dir()
+        self.resources = resources  # --gpus, --cpu, --memory: given to each app's pool
         self.children: dict[tuple[str, str], _Child] = {}
         self.retiring: list[_Child] = []
         self._said: dict[tuple[str, str], str] = {}
@@ -132,7 +136,7 @@ class AllApps:
 
     def _start(self, env: str, version: _deploy.Version, folder: Path) -> _Child:
         argv = [sys.executable, "-m", "chute.worker._generic", env, version.entry, repr(self.grace)]
-        argv.append(str(self.max_executors or 0))
+        argv += [str(self.max_executors or 0), json.dumps(self.resources)]
         proc = subprocess.Popen(argv, cwd=folder, stdin=subprocess.DEVNULL)
         return _Child(env, version.app, version.number, version.hash, proc, time.monotonic())
 
@@ -160,14 +164,16 @@ class AllApps:
 
 
 def _child_main(argv: Sequence[str]) -> None:
-    """One version's pool (``python -m chute.worker._generic ENV ENTRY GRACE MAX``, cwd = bundle)."""
-    env, entry, grace, max_executors = argv
+    """One version's pool (``python -m chute.worker._generic ENV ENTRY GRACE MAX RESOURCES``, cwd =
+    the bundle; RESOURCES is the JSON of ``--gpus``, ``--cpu``, ``--memory``)."""
+    env, entry, grace, max_executors, resources = argv
     pool = Pool(
         [entry],
         environment_name=env,
         grace=float(grace),
         deploy=False,
         max_executors=int(max_executors) or None,
+        capacity=worker_capacity(*json.loads(resources)),
     )
     pool.run()
 
