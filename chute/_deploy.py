@@ -59,10 +59,12 @@ class Version:
     files: int
     signature: str | None = None
     rollback_of: int | None = None
+    packages: list[str] = field(default_factory=list)  # pip_install/uv_pip_install of its images
 
     def signed_text(self) -> bytes:
         specs = json.dumps(sorted(self.specs))
-        return f"{self.app}\n{self.number}\n{self.hash}\n{self.entry}\n{specs}".encode()
+        packages = json.dumps(self.packages)
+        return f"{self.app}\n{self.number}\n{self.hash}\n{self.entry}\n{specs}\n{packages}".encode()
 
     def sign(self, secret: bytes) -> str:
         return hmac.new(secret, self.signed_text(), hashlib.sha256).hexdigest()
@@ -169,13 +171,26 @@ def _existing(base: Path, local: str, method: str) -> Path:
     return path
 
 
+def _images(apps: list[App]) -> list[Any]:
+    images = [app.image for app in apps]
+    images += [fn._options.image for app in apps for fn in app.functions.values() if fn._options is not None]
+    return [i for i in images if i is not None]
+
+
+def packages(apps: list[App]) -> list[str]:
+    """What the apps' images ``pip_install``/``uv_pip_install`` (workers install it, see ``_deps``)."""
+    out: set[str] = set()
+    for image in _images(apps):
+        for step in image._steps:
+            if step.method in ("pip_install", "uv_pip_install"):
+                out.update(step.args.get("packages") or [])
+    return sorted(out)
+
+
 def _image_files(apps: list[App], base: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
-    images = [app.image for app in apps] + [
-        fn._options.image for app in apps for fn in app.functions.values() if fn._options is not None
-    ]
-    for image in images:
-        for step in image._steps if image is not None else ():
+    for image in _images(apps):
+        for step in image._steps:
             args = step.args
             if step.method == "add_local_python_source":
                 for name in args["modules"]:
@@ -271,7 +286,7 @@ def add_version(d: Dict, name: str, base: Version, *, rollback_of: int | None = 
     number = max((v.number for v in record.versions), default=0) + 1
     version = Version(
         number, name, base.hash, base.entry, base.specs, time.time(), base.size, base.files,
-        rollback_of=rollback_of,
+        rollback_of=rollback_of, packages=base.packages,
     )  # fmt: skip
     if settings.secret is not None:
         version.signature = version.sign(settings.secret)

@@ -43,6 +43,7 @@ def deploy_file(app_file: str, env: str | None = None) -> list[tuple[App, _deplo
         app.deploy(environment_name=env)
         specs = sorted((name, fn.spec.to_json().decode()) for name, fn in app.functions.items())
         base = _deploy.Version(0, app.name, digest, path.name, specs, 0.0, len(data), files)
+        base.packages = _deploy.packages([app])
         out.append((app, _deploy.add_version(d, app.name, base)))
     return out
 

@@ -3,7 +3,8 @@
 Real processes on every backend: the app is deployed from one folder (``python -m chute
 deploy``), the generic worker runs in another folder holding none of its files, and the test
 process calls the functions by name. Redeploys while calls run, rollback, ``app stop``, a
-worker with another CHUTE_SECRET, and the warning to a caller that no worker serves.
+worker with another CHUTE_SECRET, image packages installed once per machine, and the warning
+to a caller that no worker serves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,3 +221,47 @@ def test_no_worker_warning(
         call.get(timeout=2)
     (message,) = [r.getMessage() for r in caplog.records if r.name == "chute"]
     assert "dapp.f" in message and "no worker is running" in message and "chute worker --all" in message
+
+
+PIP_APP = """
+import chute
+
+app = chute.App("pipapp", image=chute.Image.debian_slim().pip_install({wheel!r}))
+
+
+@app.function()
+def g():
+    import chutetinypkg
+
+    return chutetinypkg.VALUE
+"""
+
+
+def _wheel(folder: Path) -> Path:
+    """A pure-Python wheel made by hand (no index, no build backend needed)."""
+    info = "chutetinypkg-0.1.dist-info"
+    files = {
+        "chutetinypkg/__init__.py": "VALUE = 'tiny'\n",
+        f"{info}/METADATA": "Metadata-Version: 2.1\nName: chutetinypkg\nVersion: 0.1\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{p},,\n" for p in [*files, f"{info}/RECORD"])
+    path = folder / "chutetinypkg-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return path
+
+
+def test_image_packages_installed_once_per_machine(deployment: Deployment) -> None:
+    wheel = _wheel(deployment.src)
+    (deployment.src / "pipapp.py").write_text(PIP_APP.format(wheel=str(wheel)))
+    deployment.cli("deploy", "pipapp.py")
+    first = deployment.start_worker()
+    assert chute.Function.from_name("pipapp", "g").remote() == "tiny"
+    assert "installed" in first.read_text()
+    second = deployment.start_worker()  # same machine, same cache: reuses the install
+    deployment.wait_log(second, "serving pipapp version 1")
+    assert "installed" not in second.read_text()
+    with pytest.raises(ImportError):
+        import chutetinypkg  # noqa: F401  # only the app's pools have it

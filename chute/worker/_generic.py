@@ -10,6 +10,8 @@ bundle (``_code.materialize``), so it imports the deployed code, never local fil
   claimed from then on run the new version.
 - **Stopped app** (``chute app stop``): its pool is sent SIGTERM the same way.
 - **Refused code** (signature, missing bundle): not served; the reason is printed once.
+- **Packages** an image ``pip_install``s are installed once per machine (``_deps``) and put
+  first on the pool's ``PYTHONPATH``.
 - A pool that dies is started again at the next look.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -27,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from chute import _deploy
+from chute import _deploy, _settings_table
 from chute._client import Client
 from chute._resources import worker_capacity
 from chute.exception import InvalidError
+from chute.worker import _deps
 from chute.worker._code import default_cache_dir, materialize
 from chute.worker._supervisor import DEFAULT_GRACE, Pool
 
@@ -125,19 +129,25 @@ class AllApps:
                     if time.monotonic() - child.started < RESTART_DELAY:
                         continue
                 folder = materialize(d, version, self.cache, self._client.settings.secret)
+                deps = _deps.ensure(version.packages, self.cache / "deps")
             except Exception as exc:
                 self._say(key, f"not serving {name} ({env}): {exc}")
                 continue
-            new = self._start(env, version, folder)
+            new = self._start(env, version, folder, deps)
             if child is not None:
                 self._retire(child)
             self.children[key] = new
             self._say(key, f"serving {name} version {version.number} ({version.hash[:12]}) in {env!r}")
 
-    def _start(self, env: str, version: _deploy.Version, folder: Path) -> _Child:
+    def _start(self, env: str, version: _deploy.Version, folder: Path, deps: Path | None) -> _Child:
         argv = [sys.executable, "-m", "chute.worker._generic", env, version.entry, repr(self.grace)]
         argv += [str(self.max_executors or 0), json.dumps(self.resources)]
-        proc = subprocess.Popen(argv, cwd=folder, stdin=subprocess.DEVNULL)
+        environ = dict(os.environ)
+        if deps is not None:  # the image's packages first: the pool and its executors import them
+            environ["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(deps), _settings_table.raw("PYTHONPATH")])
+            )
+        proc = subprocess.Popen(argv, cwd=folder, stdin=subprocess.DEVNULL, env=environ)
         return _Child(env, version.app, version.number, version.hash, proc, time.monotonic())
 
     def _retire(self, child: _Child) -> None:
