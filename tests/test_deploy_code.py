@@ -143,7 +143,7 @@ def test_redeploy_while_calls_run_then_rollback(deployment: Deployment) -> None:
     log = deployment.start_worker()
     f = chute.Function.from_name("dapp", "f")
     old = f.spawn(1)
-    wait_until(lambda: old.get_call_graph()[0].status.name == "PENDING" and _running(old), timeout=60)
+    wait_until(lambda: _running(old), timeout=60, what="the v1 call running")
     deployment.deploy("v2")
     deployment.wait_log(log, "serving dapp version 2")
     assert f.remote(2) == "v2:4:from-assets"  # new calls run v2 while v1's call still runs
