@@ -10,6 +10,9 @@ like ``Queue``: ``fn.spawn(...)`` runs the sync twin on the caller's thread,
 from __future__ import annotations
 
 import builtins
+import contextlib
+import json
+import logging
 import time
 from collections.abc import Iterator, Iterable, Sequence
 from typing import Any
@@ -23,6 +26,9 @@ from chute._progress import Progress
 from chute.backends.types import CallRecord, CallState, SubmitRequest
 from chute.exception import InvalidError, NotFoundError, OutputExpiredError, RemoteError
 
+# A caller still waiting on a pending call after this long is warned if no live worker serves it.
+NO_WORKER_AFTER = 5.0
+_log = logging.getLogger("chute")
 # Longest single blocking wait on a call; longer waits loop (Modal long-polls for 55 s).
 MAX_WAIT_CHUNK = 10.0
 # First wait on the first of several calls before the others are re-read (``wait_any``),
@@ -231,17 +237,51 @@ def get(call: CallRef, timeout: float | None = None) -> Any:
     """
     timeout = _validate.check_timeout(timeout)
     backend = call.client.sync_backend()
-    deadline = None if timeout is None else time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    warn_at: float | None = started + NO_WORKER_AFTER
     while True:
         record = _record(call)
         if record.state.terminal:
             return outcome(call, record)
+        if warn_at is not None and time.monotonic() >= warn_at and record.state is CallState.PENDING:
+            warn_at = None
+            warn_if_unserved(call.client, record, time.monotonic() - started)
         remaining = MAX_WAIT_CHUNK if deadline is None else deadline - time.monotonic()
+        if warn_at is not None:
+            remaining = min(remaining, max(0.01, warn_at - time.monotonic()))
         if remaining <= 0:
             raise builtins.TimeoutError(
                 f"Function call {call.id} is still {record.state.value} after {timeout:g} s."
             )
         backend.job_wait(call.id, wait=min(remaining, MAX_WAIT_CHUNK))
+
+
+def warn_if_unserved(client: Client, record: CallRecord, waited: float) -> None:
+    """Log a warning (to stderr, once per wait) when no live worker serves the call's function,
+    so a caller never waits without a word (a worker announces its functions every lease/4)."""
+    key = f"{record.app}.{record.function}"
+    try:
+        workers = client.sync_backend().worker_list(record.env)
+    except Exception:
+        return  # the wait itself reports an unreachable backend
+    for _, raw in workers:
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+            if key in json.loads(raw)["functions"]:
+                return
+    reason = (
+        f"no worker is running in environment {record.env!r}"
+        if not workers
+        else f"none of the {len(workers)} live workers of environment {record.env!r} serves it"
+    )
+    _log.warning(
+        "chute: call %s of %s is still pending after %.0f s: %s. Start one: `chute worker --all` "
+        "(serves deployed code) or `chute worker FILE.py`.",
+        record.id,
+        key,
+        waited,
+        reason,
+    )
 
 
 def outcome(call: CallRef, record: CallRecord) -> Any:

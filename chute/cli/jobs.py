@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,8 +19,9 @@ from chute._resources import Need, pending_reason, worker_capacity
 from chute._sync import inspection
 from chute.app import App, FunctionSpec
 from chute.call import FunctionCall
+from chute.cli import deploy as deploy_cli
 from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, jsonable, print_json
-from chute.exception import Error
+from chute.exception import Error, InvalidError
 
 AppFileArg = Annotated[str, typer.Argument(help="Python file (or module) defining a chute.App.")]
 CallIdArg = Annotated[str, typer.Argument(help="Function call id (fc-…).")]
@@ -40,6 +42,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(call_cli, name="call")
     root.add_typer(app_cli, name="app")
     root.add_typer(function_cli, name="function")
+    deploy_cli.register(app_cli)
 
 
 def _env(env: str | None) -> str:
@@ -80,18 +83,39 @@ def run(
 
 
 def deploy(app_file: AppFileArg, env: EnvOption = None) -> None:
-    """Register the app's functions so Function.from_name finds them from any process."""
+    """Register the app's functions and upload its code (a new version): `chute worker --all` runs it."""
+    from chute import _deploy_ops
+
     with cli_errors():
-        for app in _apps(app_file):
-            app.deploy(environment_name=env)
+        for app, version in _deploy_ops.deploy_file(app_file, env):
+            code = (
+                "registered only: code travels from files"
+                if version is None
+                else f"version {version.number}, code {version.hash[:12]}, {version.files} files"
+            )
             console.print(
-                f"Deployed app [bold]{app.name}[/bold]: {', '.join(sorted(app.functions)) or 'no functions'}."
+                f"Deployed app [bold]{app.name}[/bold] ({code}): "
+                f"{', '.join(sorted(app.functions)) or 'no functions'}."
             )
 
 
 def worker(
-    app_files: Annotated[list[str], typer.Argument(help="Python files (or modules) defining chute Apps.")],
-    env: EnvOption = None,
+    app_files: Annotated[
+        list[str] | None, typer.Argument(help="Python files (or modules) defining chute Apps.")
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env", "-e", help="Environment (repeatable with --all); default $CHUTE_ENV or 'main'."
+        ),
+    ] = None,
+    all_apps: Annotated[
+        bool,
+        typer.Option("--all", help="Serve every app deployed with `chute deploy`, from the backend's code."),
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="Where --all keeps fetched code (~/.cache/chute/code).")
+    ] = None,
     grace: Annotated[float, typer.Option(help="Seconds running calls get to finish on SIGTERM.")] = (
         worker_mod.DEFAULT_GRACE
     ),
@@ -122,12 +146,37 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run an autoscaled pool of worker processes for the apps (deploys them too). Stop with SIGTERM."""
+    """Run an autoscaled pool of worker processes for the apps (deploys them too), or with --all for
+    every deployed app. Stop with SIGTERM."""
     with cli_errors():
         _validate.check_seconds(grace, "--grace")
+        if all_apps:
+            if app_files:
+                raise InvalidError("chute worker --all serves deployed code: give no app files.")
+            from chute.worker._generic import AllApps
+
+            worker_capacity(gpus, cpu, memory)  # a bad value fails here, not in every app's pool
+            generic = AllApps(
+                env or [],
+                grace=grace,
+                max_executors=max_executors,
+                cache_dir=cache_dir,
+                resources=(gpus, cpu, memory),
+            )
+            err_console.print(f"chute worker --all: environments {', '.join(generic.envs)}", highlight=False)
+            generic.run()
+            return
+        if not app_files:
+            raise InvalidError("chute worker needs app files, or --all to serve every deployed app.")
+        if env is not None and len(env) > 1:
+            raise InvalidError("Several --env are for --all; an app file's pool serves one environment.")
         capacity = worker_capacity(gpus, cpu, memory)
         pool = worker_mod.Pool(
-            app_files, environment_name=env, grace=grace, max_executors=max_executors, capacity=capacity
+            app_files,
+            environment_name=env[0] if env else None,
+            grace=grace,
+            max_executors=max_executors,
+            capacity=capacity,
         )
         names = ", ".join(f"{f.app_name}.{f.name}" for a in pool.apps for f in a.functions.values())
         err_console.print(f"chute worker {pool.worker_id}: serving {names}", highlight=False)
