@@ -150,6 +150,13 @@ VARS: tuple[Var, ...] = (
         settings=False,
     ),
     Var(
+        "CHUTE_PORTABLE",
+        _flag,
+        "`0`",
+        "1: use the portable fallbacks (no `prctl`, pidfds, abstract sockets) on Linux too, as on macOS",
+        settings=False,
+    ),
+    Var(
         "CHUTE_WEB_PORT",
         _port,
         "8001",

@@ -27,7 +27,6 @@ import os
 import signal
 import socket
 import sys
-import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 from chute import _outcome
 from chute._context import enter_executor
 from chute._runtime import run_call, run_call_async
+from chute._traceback import format_user_exception
 from chute.config import Settings
 from chute.exception import ExecutionError
 from chute.worker._batching import Batcher
@@ -56,7 +56,7 @@ def run_sync_call(service: Service, call_id: str, payload: bytes, settings: Sett
 
 
 def failure(call_id: str, exc: BaseException, settings: Settings) -> Done:
-    text = "".join(traceback.format_exception(exc))
+    text = format_user_exception(exc)  # starts at the user's function, not at this module
     return (call_id, False, _outcome.pack_error(exc, text, settings, call_id), _outcome.error_line(exc))
 
 
