@@ -32,9 +32,16 @@ import pytest
 import redis
 
 from chute.backends import _redis_keys, _redis_scripts
-from chute.backends._async.store_logs import LogChunk
 from chute.backends._redis_scripts import LuaScript
-from chute.backends.types import CALL_TOMBSTONE, CallState, ClaimRequest, Kind, PutStatus, SubmitRequest
+from chute.backends.types import (
+    CALL_TOMBSTONE,
+    CallState,
+    ClaimRequest,
+    Kind,
+    LogChunk,
+    PutStatus,
+    SubmitRequest,
+)
 from tests import test_redis_specific
 from tests._servers import RedisServer
 from tests.test_redis_specific import ar, close, make, new_dict, new_queue, put, settings

@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from chute.backends.types import CompleteRequest, Completion
+from chute.backends.types import CompleteRequest, Completion, LogChunk
+from chute.worker import _capture
 
 if TYPE_CHECKING:
-    from chute.worker._fleet import Outcome
+    from chute.worker._fleet import Fleet, Outcome
+    from chute.worker._scaling import Attempt
 
 log = logging.getLogger("chute.worker")
 
@@ -82,3 +84,21 @@ def interrupted(pool: _Stoppable, again: bool, grace: float) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def chunks(held: Mapping[str, Attempt], body: list[tuple[str, bytes]]) -> list[LogChunk]:
+    """An executor's ``("logs", body)`` as chunks of the attempts it holds (others are dropped:
+    a zombie's output belongs to no current attempt)."""
+    out = []
+    for call_id, data in body:
+        a = held.get(call_id)
+        if a is not None and data:
+            out.append(LogChunk(call_id, a.call.attempts, data, a.fn.spec.result_ttl))
+    return out
+
+
+def store(backend: Any, fleet: Fleet) -> None:
+    """Write the output collected since the last turn (one backend call)."""
+    if fleet.logs:
+        pending, fleet.logs = fleet.logs, []
+        backend.call_logs_append(pending, max_bytes=_capture.max_bytes() or 1)

@@ -194,6 +194,7 @@ class Pool:
         and claim as many calls as it has room for. Claims happen for every function when
         woken (or once a second), else for those where room appeared."""
         fleet = self._fleet
+        _logs.store(backend, fleet)  # before the results: a finished call's output is complete
         by_fn: dict[FnState, list[Outcome]] = {}
         for o in fleet.outcomes:
             by_fn.setdefault(o.attempt.fn, []).append(o)

@@ -10,7 +10,7 @@ import asyncio
 
 from chute._outcome import new_call_id
 from chute.backends._async.base import AsyncBackend
-from chute.backends._async.store_logs import LogChunk
+from chute.backends.types import LogChunk
 
 
 async def test_call_logs_append_per_attempt_in_order(b: AsyncBackend) -> None:

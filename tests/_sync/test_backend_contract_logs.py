@@ -11,7 +11,7 @@ import time
 
 from chute._outcome import new_call_id
 from chute.backends._sync.base import Backend
-from chute.backends._sync.store_logs import LogChunk
+from chute.backends.types import LogChunk
 
 
 def test_call_logs_append_per_attempt_in_order(b: Backend) -> None:

@@ -32,11 +32,11 @@ from chute.backends._async.base import AsyncBackend
 from chute.backends._async.redis_client import AsyncRedisClient
 from chute.backends._async.redis_direct import AsyncDirect
 from chute.backends._async.redis_jobs import AsyncRedisJobs
-from chute.backends._async.store_logs import LogChunk
 from chute.backends._batch import AsyncBatcher
 from chute.backends._call_tags import home_tag
 from chute.backends.types import (
     Kind,
+    LogChunk,
     ObjectInfo,
     PartitionInfo,
     PutStatus,

@@ -17,7 +17,6 @@ from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_logs_sql as logs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._async.base import AsyncBackend
-from chute.backends._async.store_logs import LogChunk
 from chute.backends._batch import AsyncBatcher
 from chute.backends._sqlite_conn import AsyncSQLiteConn, AsyncWaiter, notify
 from chute.backends.types import (
@@ -28,6 +27,7 @@ from chute.backends.types import (
     FunctionRecord,
     FunctionStats,
     Kind,
+    LogChunk,
     ObjectInfo,
     PartitionInfo,
     PutStatus,

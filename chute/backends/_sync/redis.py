@@ -34,10 +34,10 @@ from chute.backends._sync.redis_client import RedisClient
 from chute.backends._sync.redis_direct import Direct
 from chute.backends._sync.redis_jobs import RedisJobs
 from chute.backends._batch import Batcher
-from chute.backends._sync.store_logs import LogChunk
 from chute.backends._call_tags import home_tag
 from chute.backends.types import (
     Kind,
+    LogChunk,
     ObjectInfo,
     PartitionInfo,
     PutStatus,

@@ -19,7 +19,6 @@ from chute.backends import _sqlite_logs_sql as logs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._sync.base import Backend
 from chute.backends._batch import Batcher
-from chute.backends._sync.store_logs import LogChunk
 from chute.backends._sqlite_conn import SQLiteConn, Waiter, notify
 from chute.backends.types import (
     CallRecord,
@@ -29,6 +28,7 @@ from chute.backends.types import (
     FunctionRecord,
     FunctionStats,
     Kind,
+    LogChunk,
     ObjectInfo,
     PartitionInfo,
     PutStatus,

@@ -8,18 +8,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class LogChunk:
-    """Output of attempt ``attempt`` of ``call_id``, to append; the log expires ``ttl`` seconds
-    after this write (the worker passes the function's ``result_ttl``)."""
-
-    call_id: str
-    attempt: int
-    data: bytes
-    ttl: float
+from chute.backends.types import LogChunk
 
 
 class CallLogStore(ABC):
