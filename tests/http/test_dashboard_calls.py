@@ -13,7 +13,10 @@ from tests.http.test_dashboard_browser import ARTIFACTS, Tab, browser, tab  # no
 
 
 def test_calls_filters_search_detail_cancel_at_800px(
-    tab: Tab, chute_env: str, workers: Workers, deployed: None
+    tab: Tab,  # noqa: F811 - the fixture imported above
+    chute_env: str,
+    workers: Workers,
+    deployed: None,
 ) -> None:
     from tests.http import http_app
 
