@@ -98,3 +98,13 @@ def _executors(pool: psutil.Process) -> list[psutil.Process]:
         except psutil.Error:
             pass
     return out
+
+
+def test_group_memory_and_mounts_on_the_portable_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    me = os.getpgid(0)
+    linux_rss = _platform.group_rss(me)
+    monkeypatch.setenv("CHUTE_PORTABLE", "1")
+    portable_rss = _platform.group_rss(me)  # psutil instead of /proc
+    assert linux_rss and portable_rss and 0.5 < portable_rss / linux_rss < 2, (linux_rss, portable_rss)
+    with pytest.raises(_platform.MountUnavailable, match="CHUTE_PORTABLE=1"):
+        _platform.mount_volumes([("/mnt/x", "/tmp", False, "vol")])

@@ -33,13 +33,13 @@ from typing import Any
 
 from chute import _outcome
 from chute._context import enter_executor
+from chute._platform import MountUnavailable, mount_volumes
 from chute._runtime import run_call, run_call_async
 from chute._traceback import format_user_exception
 from chute.config import Settings
 from chute.exception import ExecutionError
 from chute.worker import _capture
 from chute.worker._batching import Batcher
-from chute.worker._platform import MountUnavailable, mount_volumes
 from chute.worker._proc import BlockingChannel, die_with_parent, frame, set_title
 from chute.worker._service import Service, load_service
 
