@@ -8,8 +8,6 @@ command line, so the app layer never imports the worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -19,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from chute import _settings_table
+from chute import _platform, _settings_table
 from chute._context import is_local
 from chute.exception import InvalidError
 
@@ -31,9 +29,7 @@ QUIET_ENV = "CHUTE_QUIET_IGNORED_OPTIONS"
 
 
 def _die_with_parent() -> None:
-    if sys.platform == "linux":
-        with contextlib.suppress(Exception):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    _platform.parent_death_signal(signal.SIGTERM)
 
 
 def start_pool(targets: list[str], environment_name: str | None) -> Callable[[], None]:

@@ -184,7 +184,7 @@ def mount_plan(volumes: Mapping[str, Volume]) -> list[Mount]:
 
 def function_mounts(fn: Function[..., Any]) -> list[tuple[str, str, bool, str]]:
     """The mounts of a function's executor as ``(path, source directory, read_only, volume)``,
-    parents first (what ``chute.worker._platform.mount_volumes`` takes).
+    parents first (what ``chute._platform.mount_volumes`` takes).
 
     Raises:
         NotFoundError: a volume does not exist (and was not declared ``create_if_missing``).

@@ -21,6 +21,7 @@ DEFAULT_ENV = "main"
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_LEASE = 10.0
 DEFAULT_EPHEMERAL_TTL = 60.0
+DEFAULT_CALL_LOG_BYTES = 64 * 1024
 # Backend timeouts and leases: at most a day (a lease is renewed every quarter of it).
 MAX_TIMEOUT = 24 * 3600.0
 
@@ -66,6 +67,10 @@ def _ttl(name: str, raw: str) -> object:
 
 def _count(name: str, raw: str) -> object:
     return _validate.env_count(name, raw)
+
+
+def _count_or_zero(name: str, raw: str) -> object:
+    return 0 if raw.strip() == "0" else _validate.env_count(name, raw)
 
 
 def _flag(name: str, raw: str) -> object:
@@ -147,6 +152,20 @@ VARS: tuple[Var, ...] = (
         _flag,
         "`1`",
         "`0`: never mount volumes in a private mount namespace (a function with `volumes=` then fails)",
+        settings=False,
+    ),
+    Var(
+        "CHUTE_CALL_LOG_BYTES",
+        _count_or_zero,
+        "64 KiB",
+        "bytes of a call's stdout/stderr kept per attempt (the last ones; `chute call logs`); 0: keep none",
+        settings=False,
+    ),
+    Var(
+        "CHUTE_PORTABLE",
+        _flag,
+        "`0`",
+        "1: use the portable fallbacks (no `prctl`, pidfds, abstract sockets) on Linux too, as on macOS",
         settings=False,
     ),
     Var(

@@ -33,7 +33,15 @@ import redis
 
 from chute.backends import _redis_keys, _redis_scripts
 from chute.backends._redis_scripts import LuaScript
-from chute.backends.types import CALL_TOMBSTONE, CallState, ClaimRequest, Kind, PutStatus, SubmitRequest
+from chute.backends.types import (
+    CALL_TOMBSTONE,
+    CallState,
+    ClaimRequest,
+    Kind,
+    LogChunk,
+    PutStatus,
+    SubmitRequest,
+)
 from tests import test_redis_specific
 from tests._servers import RedisServer
 from tests.test_redis_specific import ar, close, make, new_dict, new_queue, put, settings
@@ -79,7 +87,7 @@ STORED_KEY_FIELDS = {
 ALL_ARGS_ARE_KEYS = {"DEL", "EXISTS", "UNLINK"}
 NO_KEYS = {"TIME"}
 FIRST_ARG_IS_KEY = set(
-    "GET SET INCR INCRBY PEXPIRE PEXPIREAT HDEL HEXISTS HGET HINCRBY HKEYS HLEN HMGET HSET HSETNX "
+    "GET SET INCR INCRBY PEXPIRE PEXPIREAT HDEL HEXISTS HGET HGETALL HINCRBY HKEYS HLEN HMGET HSET HSETNX "
     "LINDEX LLEN LPOP LPUSH LRANGE LTRIM RPUSH ZADD ZCARD ZCOUNT ZPOPMIN ZRANGE ZRANGEBYLEX "
     "ZRANGEBYSCORE ZREM ZREMRANGEBYSCORE ZREVRANGEBYSCORE ZSCORE".split()
 )
@@ -704,6 +712,8 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         await ar(b.worker_beat(env, "w", b"{}", ttl=60))
         assert [w for w, _ in await ar(b.worker_list(env))] == ["w"]
         await ar(b.worker_gone(env, "w"))
+        await ar(b.call_logs_append([LogChunk(c.id, c.attempts, b"out", 60)], max_bytes=10))
+        assert await ar(b.call_logs(c.id)) == [(c.attempts, b"out")]
         assert await ar(b.collect_garbage()) == 0  # sweeps the function's slot
     finally:
         await close(b)

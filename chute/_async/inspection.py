@@ -71,3 +71,9 @@ async def server_time(client: Client) -> float:
 async def collect_garbage(client: Client) -> int:
     """Delete expired ephemeral objects and long-expired call records; how many went."""
     return await client.async_backend().collect_garbage()
+
+
+async def call_logs(client: Client, call_id: str) -> list[tuple[int, bytes]]:
+    """What the call printed (stdout and stderr, the last ``CHUTE_CALL_LOG_BYTES`` of each
+    attempt) as ``(attempt, bytes)``, by attempt; ``[]`` when it printed nothing or expired."""
+    return await client.async_backend().call_logs(call_id)

@@ -69,3 +69,9 @@ def server_time(client: Client) -> float:
 def collect_garbage(client: Client) -> int:
     """Delete expired ephemeral objects and long-expired call records; how many went."""
     return client.sync_backend().collect_garbage()
+
+
+def call_logs(client: Client, call_id: str) -> list[tuple[int, bytes]]:
+    """What the call printed (stdout and stderr, the last ``CHUTE_CALL_LOG_BYTES`` of each
+    attempt) as ``(attempt, bytes)``, by attempt; ``[]`` when it printed nothing or expired."""
+    return client.sync_backend().call_logs(call_id)

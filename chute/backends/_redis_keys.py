@@ -220,6 +220,9 @@ class ShardKeys:
     def done(self, call_id: str) -> bytes:
         return self.base + f"done:{call_id}".encode()
 
+    def logs(self, call_id: str) -> bytes:
+        return self.base + f"logs:{call_id}".encode()
+
     def loc(self, call_id: str) -> bytes:
         return self.base + f"loc:{call_id}".encode()
 

@@ -148,6 +148,8 @@ job_list: Final = load("job_list")
 job_sweep: Final = load("job_sweep")
 
 # -- workers: lua/worker_*.lua -----------------------------------------------------------------
+call_log_append: Final = load("call_log_append")
+call_log_read: Final = load("call_log_read")
 worker_beat: Final = load("worker_beat")
 worker_gone: Final = load("worker_gone")
 worker_list: Final = load("worker_list")

@@ -22,7 +22,6 @@ import secrets
 import select
 import socket
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +29,9 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Concatenate, ParamSpec, TypeVar
 
+from chute import _platform
 from chute.backends import _sqlite_jobs_sql as jobs_sql
+from chute.backends import _sqlite_logs_sql as logs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.config import Settings
 from chute.exception import BackendUnavailableError, InvalidError
@@ -85,7 +86,7 @@ def _open(conn: sqlite3.Connection, settings: Settings, busy_timeout_ms: int) ->
         if conn.execute("PRAGMA user_version").fetchone()[0] < sql.SCHEMA_VERSION:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            for stmt in (sql.SCHEMA + jobs_sql.SCHEMA).split(";"):
+            for stmt in (sql.SCHEMA + jobs_sql.SCHEMA + logs_sql.SCHEMA).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
             conn.execute(f"PRAGMA user_version = {sql.SCHEMA_VERSION}")
@@ -259,7 +260,7 @@ class AsyncSQLiteConn:
 
 # -- cross-process wake-up ---------------------------------------------------------------------
 
-_ABSTRACT = sys.platform.startswith("linux")
+_ABSTRACT = _platform.abstract_sockets()
 _sender: tuple[int, socket.socket] | None = None
 
 
@@ -296,7 +297,8 @@ def notify(waiters: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     stale = []
     for wid, addr in waiters:
         try:
-            sender.sendto(b"\x01", addr if _ABSTRACT else addr.decode())
+            # An abstract address starts with NUL (whatever this process would pick itself).
+            sender.sendto(b"\x01", addr if addr[:1] == b"\0" else addr.decode())
         except BlockingIOError:
             pass  # its buffer is full of wake-ups already: it is awake
         except OSError:

@@ -168,3 +168,14 @@ class CompleteRequest:
     result: bytes = b""
     error: str | None = None
     delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """Output of attempt ``attempt`` of ``call_id``, to append; the log expires ``ttl`` seconds
+    after this write (the worker passes the function's ``result_ttl``)."""
+
+    call_id: str
+    attempt: int
+    data: bytes
+    ttl: float

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from chute._version import __version__
-from chute.cli import jobs
+from chute.cli import call_logs, jobs
 from chute.cli._common import err_console
 from chute.cli.dict import dict_cli
 from chute.cli.modal_server import modal_server
@@ -32,6 +32,7 @@ app = typer.Typer(
 app.add_typer(queue_cli, name="queue")
 app.add_typer(dict_cli, name="dict")
 app.add_typer(secret_cli, name="secret")
+call_logs.register(jobs.call_cli)
 
 
 def _needs_extra(

@@ -24,6 +24,27 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback from the first frame of the user's code: typer's, click's and chute's
+    own frames above it left out (``chute run``)."""
+    import click
+
+    from chute._traceback import CHUTE_DIR, format_user_exception, package_dirs
+
+    return format_user_exception(exc, (CHUTE_DIR, *package_dirs([typer, click])))
+
+
+def say_empty(what: str, env: str | None) -> bool:
+    """For an empty listing: print what was read where (backend and environment), return True."""
+    from chute._client import Client
+
+    settings = Client.from_env().settings
+    console.print(
+        f"No {what} in environment {env or settings.env!r} of {settings.url.redacted}.", highlight=False
+    )
+    return True
+
+
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """Turn chute errors into a one-line message and exit code 1 (no traceback)."""

@@ -17,6 +17,7 @@ from chute.cli._common import (
     console,
     jsonable,
     print_json,
+    say_empty,
 )
 from chute.dict import Dict
 from chute.exception import NotFoundError
@@ -64,6 +65,8 @@ def list_(env: EnvOption = None, json_: JsonOption = False) -> None:
             )
     if json_:
         print_json(rows)
+        return
+    if not rows and say_empty("dicts", env):
         return
     table = Table("Name", "Created at", "Created by")
     for r in rows:

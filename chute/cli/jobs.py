@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.table import Table
 
@@ -20,7 +21,17 @@ from chute._sync import inspection
 from chute.app import App, FunctionSpec
 from chute.call import FunctionCall
 from chute.cli import deploy as deploy_cli
-from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, jsonable, print_json
+from chute.cli._common import (
+    EnvOption,
+    JsonOption,
+    cli_errors,
+    console,
+    err_console,
+    jsonable,
+    print_json,
+    say_empty,
+    user_traceback,
+)
 from chute.exception import Error, InvalidError
 
 AppFileArg = Annotated[str, typer.Argument(help="Python file (or module) defining a chute.App.")]
@@ -77,7 +88,13 @@ def run(
     if entrypoint is not None and "::" not in app_ref:
         app_ref = f"{app_ref}::{entrypoint}"
     with cli_errors():
-        code = run_mod.run_ref(app_ref, ctx.args, env=env, detach=detach, write=write_result)
+        try:
+            code = run_mod.run_ref(app_ref, ctx.args, env=env, detach=detach, write=write_result)
+        except (Error, click.exceptions.ClickException, click.exceptions.Exit, typer.Exit):
+            raise
+        except Exception as exc:  # the user's code failed: show its traceback, not typer's and ours
+            err_console.print(user_traceback(exc), highlight=False, markup=False, end="")
+            raise typer.Exit(1) from None
     if code:
         raise typer.Exit(code)
 
@@ -147,7 +164,10 @@ def worker(
     ] = None,
 ) -> None:
     """Run an autoscaled pool of worker processes for the apps (deploys them too), or with --all for
-    every deployed app. Stop with SIGTERM."""
+    every deployed app.
+
+    Ctrl-C (or SIGTERM) stops gracefully: running calls get --grace seconds, the rest are given
+    back; a second Ctrl-C stops at once."""
     with cli_errors():
         _validate.check_seconds(grace, "--grace")
         if all_apps:
@@ -308,6 +328,8 @@ def app_list(env: EnvOption = None, json_: JsonOption = False) -> None:
     if json_:
         print_json(list(apps.values()))
         return
+    if not apps and say_empty("deployed apps", env):
+        return
     table = Table("App", "Functions", "Backlog", "Running")
     for entry in apps.values():
         table.add_row(
@@ -323,6 +345,8 @@ def function_list(env: EnvOption = None, json_: JsonOption = False) -> None:
         rows = _function_rows(_env(env))
     if json_:
         print_json(rows)
+        return
+    if not rows and say_empty("deployed functions", env):
         return
     table = Table(
         "App", "Function", "Backlog", "Running", "Succeeded", "Failed", "Retries", "Timeout", "Max containers"

@@ -19,6 +19,7 @@ from chute.cli._common import (
     display,
     jsonable,
     print_json,
+    say_empty,
 )
 from chute.exception import NotFoundError
 from chute.queue import Queue
@@ -66,6 +67,8 @@ def list_(env: EnvOption = None, json_: JsonOption = False) -> None:
             )
     if json_:
         print_json(rows)
+        return
+    if not rows and say_empty("queues", env):
         return
     table = Table("Name", "Created at", "Created by", "Partitions", "Total size")
     for r in rows:

@@ -12,7 +12,16 @@ import typer
 from rich.table import Table
 
 from chute import secret as secret_mod
-from chute.cli._common import EnvOption, JsonOption, YesOption, cli_errors, confirm, console, print_json
+from chute.cli._common import (
+    EnvOption,
+    JsonOption,
+    YesOption,
+    cli_errors,
+    confirm,
+    console,
+    print_json,
+    say_empty,
+)
 from chute.exception import InvalidError
 
 secret_cli = typer.Typer(help="Named secrets (environment variables for functions).", no_args_is_help=True)
@@ -65,6 +74,8 @@ def list_(env: EnvOption = None, json_: JsonOption = False) -> None:
     ]
     if json_:
         print_json(rows)
+        return
+    if not rows and say_empty("secrets", env):
         return
     table = Table("Name", "Keys", "Created at", "Created by", "Encrypted")
     for r in rows:

@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import signal
 import socket
 import sys
 import tempfile
-import threading
-import time
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp
 
+from chute import _platform
 from chute.http.auth import Token, TokenSet
 from chute.web.spec import WebSpec
 
@@ -86,16 +84,7 @@ def fastapi_app(raw: Any, web: WebSpec) -> ASGIApp:
 
 def _die_with_parent(parent: int) -> None:
     """Never outlive ``chute serve``, even when it is killed with ``kill -9``."""
-    if sys.platform == "linux":
-        with contextlib.suppress(Exception):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="chute-parent-watch", daemon=True).start()
+    _platform.die_with_parent(parent, signal.SIGTERM)
 
 
 def _tokens(raw: list[dict[str, Any]]) -> TokenSet:

@@ -31,11 +31,12 @@ processes, *executors* (Modal's containers), each serving one function:
   ``--gpus/--cpu/--memory`` (``_placement``); a function that never fits is not claimed (its
   calls wait for a worker that has it). A ``memory=`` limit kills an executor above it
   (``_limits``); ``volumes=`` are bind-mounted in the executor's private mount namespace
-  (``_platform``). ``update_autoscaler`` reaches running workers at each beat (``_autoscaler``).
+  (``chute._platform``). ``update_autoscaler`` reaches running workers at each beat (``_autoscaler``).
 
 Modules: ``_supervisor`` (the loop, leases, outcomes), ``_fleet`` (executors: feeding,
 containment, reaping, scaling), ``_scaling`` (bookkeeping, fair shares), ``_placement``,
-``_limits``, ``_platform``, ``_autoscaler`` (see above), ``_proc`` (process control and
+``_limits``, ``_autoscaler`` (see above; Linux-only calls: ``chute._platform``), ``_logs``
+(per-call log lines), ``_capture`` (per-call output), ``_proc`` (process control and
 framing), ``_executor`` / ``_batching`` / ``_service`` (inside an executor), user code is
 loaded by ``chute._app_file``.
 """

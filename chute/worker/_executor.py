@@ -27,18 +27,19 @@ import os
 import signal
 import socket
 import sys
-import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chute import _outcome
 from chute._context import enter_executor
+from chute._platform import MountUnavailable, mount_volumes
 from chute._runtime import run_call, run_call_async
+from chute._traceback import format_user_exception
 from chute.config import Settings
 from chute.exception import ExecutionError
+from chute.worker import _capture
 from chute.worker._batching import Batcher
-from chute.worker._platform import MountUnavailable, mount_volumes
 from chute.worker._proc import BlockingChannel, die_with_parent, frame, set_title
 from chute.worker._service import Service, load_service
 
@@ -49,14 +50,15 @@ def run_sync_call(service: Service, call_id: str, payload: bytes, settings: Sett
     """Run one call of a sync function here; never raises for the function's own errors."""
     try:
         args, kwargs = _outcome.load_args(payload, settings, call_id)
-        value = run_call(service.handler, call_id, args, kwargs)
+        with _capture.capturing(call_id):
+            value = run_call(service.handler, call_id, args, kwargs)
         return (call_id, True, _outcome.pack_value(value, settings), None)
     except Exception as exc:
         return failure(call_id, exc, settings)
 
 
 def failure(call_id: str, exc: BaseException, settings: Settings) -> Done:
-    text = "".join(traceback.format_exception(exc))
+    text = format_user_exception(exc)  # starts at the user's function, not at this module
     return (call_id, False, _outcome.pack_error(exc, text, settings, call_id), _outcome.error_line(exc))
 
 
@@ -94,17 +96,20 @@ def main() -> None:
     from chute._client import Client
 
     settings = Client.from_env().settings
+    sink = _capture.install()
     channel.send(("ready", os.getpid()))
     try:
         if service.serial:
-            _serve_serial(channel, service, settings)
+            _serve_serial(channel, service, settings, _capture.SerialShipper(channel, sink))
         else:
-            asyncio.run(LoopServer(sock, channel, service, settings).serve())
+            asyncio.run(LoopServer(sock, channel, service, settings, sink).serve())
     finally:
         service.exit()
 
 
-def _serve_serial(channel: BlockingChannel, service: Service, settings: Settings) -> None:
+def _serve_serial(
+    channel: BlockingChannel, service: Service, settings: Settings, shipper: _capture.SerialShipper
+) -> None:
     """One call at a time, in order. Between calls, read what arrived without blocking: a
     cancel drops a queued call (reported done), so it never starts."""
     queue: deque[tuple[str, bytes, bool]] = deque()
@@ -136,14 +141,22 @@ def _serve_serial(channel: BlockingChannel, service: Service, settings: Settings
             announced = bool(queue) and queue[0][2]
             if announced:
                 out.append(("start", [queue[0][0]]))  # one write for both
-            channel.send_all(out)
+            shipper.send_all(out)  # the call's last output first
 
 
 class LoopServer:
     """Serves calls on an asyncio loop: tasks for async functions, threads for sync ones."""
 
-    def __init__(self, sock: socket.socket, channel: BlockingChannel, service: Service, settings: Settings):
+    def __init__(
+        self,
+        sock: socket.socket,
+        channel: BlockingChannel,
+        service: Service,
+        settings: Settings,
+        sink: _capture.Captured | None = None,
+    ):
         self._sock, self._channel, self._service, self._settings = sock, channel, service, settings
+        self._sink = sink
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._out = bytearray()
         self._done: list[Done] = []
@@ -169,6 +182,8 @@ class LoopServer:
         loop.add_reader(self._sock.fileno(), self._on_readable)
         for message in self._channel.feed(b""):  # read along with "init", before the loop started
             self._handle(message)
+        if self._sink is not None:
+            loop.call_later(_capture.SHIP_EVERY, self._ship_output)
         try:
             await self._stopped.wait()
         finally:
@@ -225,10 +240,14 @@ class LoopServer:
     async def _call_one(self, call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """One call, with its call context (``current_function_call_id()``)."""
         if self._threads is None:
-            return await run_call_async(self._service.handler, call_id, args, kwargs)
+            with _capture.capturing(call_id):  # this task's context only
+                return await run_call_async(self._service.handler, call_id, args, kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._threads, functools.partial(run_call, self._service.handler, call_id, args, kwargs)
+            self._threads,
+            functools.partial(
+                _capture.run_captured, call_id, run_call, self._service.handler, call_id, args, kwargs
+            ),
         )
 
     async def _run_one(self, call_id: str, payload: bytes, report_start: bool) -> None:
@@ -275,8 +294,16 @@ class LoopServer:
             self._flush_soon = True
             asyncio.get_running_loop().call_soon(self._flush)
 
+    def _ship_output(self) -> None:
+        """Every SHIP_EVERY: send what calls printed (a call's last output goes with its done)."""
+        if self._sink is not None and self._sink.has_pending():
+            self._schedule_flush()
+        asyncio.get_running_loop().call_later(_capture.SHIP_EVERY, self._ship_output)
+
     def _flush(self) -> None:
         self._flush_soon = False
+        if self._sink is not None and self._sink.has_pending():
+            self._out += frame(("logs", self._sink.drain()))  # before the calls' done
         if self._starts:
             self._out += frame(("start", self._starts))
             self._starts = []

@@ -29,7 +29,9 @@ from typing import Any
 
 from chute._resources import Capacity
 from chute._runtime import function_environment, function_mounts
+from chute.backends.types import LogChunk
 from chute.exception import FunctionTimeoutError, RemoteError
+from chute.worker import _logs
 from chute.worker._limits import MemoryWatch
 from chute.worker._placement import Ledger
 from chute.worker._proc import ExecutorProcess
@@ -85,6 +87,7 @@ class Fleet:
         self._rotation = 0
         self._next_scale = 0.0
         self._poll_only = False  # no pidfds: poll exit codes at each turn
+        self.logs: list[LogChunk] = []  # calls' output to store (``_logs.store``)
 
     # -- counts ----------------------------------------------------------------------------
 
@@ -236,6 +239,8 @@ class Fleet:
             for a in e.calls.values():
                 if not a.queued:
                     a.deadline, a.started = now + a.timeout + DISPATCH_MARGIN, now
+        elif kind == "logs":
+            self.logs += _logs.chunks(e.calls, body)
         elif kind == "fatal":
             e.fatal = str(body)
             print(f"chute worker: {body}", file=sys.stderr, flush=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sys
 
+from chute._platform import group_rss
 from chute.exception import ResourceExhaustedError
-from chute.worker._platform import group_rss
 from chute.worker._scaling import INF, Executor
 
 CHECK_EVERY = 0.5

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import pickle
@@ -25,9 +24,10 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
+
+from chute import _platform
 
 _HEADER = struct.Struct(">I")
 _CHUTE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
@@ -188,9 +188,7 @@ class ExecutorProcess:
         self.pid = self.proc.pid
         self.channel = Channel(ours)
         self.channel.send(("init", init))
-        self.pidfd: int | None = None
-        with contextlib.suppress(AttributeError, OSError):
-            self.pidfd = os.pidfd_open(self.pid)
+        self.pidfd = _platform.pidfd_open(self.pid)  # None off Linux: the supervisor polls then
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -225,24 +223,12 @@ def set_title(title: str) -> None:
 
         setproctitle.setproctitle(title)
     except ImportError:  # pragma: no cover - setproctitle is a dependency; keep the short name at least
-        if sys.platform == "linux":
-            with contextlib.suppress(Exception):
-                ctypes.CDLL(None).prctl(15, title.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+        _platform.set_name(title)
 
 
 def die_with_parent(parent: int) -> None:
     """Make sure an executor never outlives its supervisor (``kill -9`` included)."""
-    if sys.platform == "linux":
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent:
-                os._exit(70)
-            time.sleep(0.5)
-
-    threading.Thread(target=watch, name="chute-parent-watch", daemon=True).start()
+    _platform.die_with_parent(parent, signal.SIGKILL, on_death=lambda: os._exit(70))
 
 
 def is_gone(exc: OSError) -> bool:

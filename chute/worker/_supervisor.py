@@ -29,6 +29,7 @@ from chute._resources import Capacity, worker_capacity
 from chute.app import MAX_LOST_ATTEMPTS, App
 from chute.backends.types import ClaimRequest, CompleteRequest, Completion
 from chute.exception import BackendUnavailableError, InvalidError
+from chute.worker import _logs
 from chute.worker._autoscaler import AutoscalerRefresh
 from chute.worker._fleet import STOP_GRACE, Fleet, Outcome
 from chute.worker._scaling import Attempt, FnState, default_max_executors
@@ -104,11 +105,19 @@ class Pool:
         with contextlib.suppress(OSError):
             self._wake_w.send(b"s")
 
+    def hard_stop(self) -> None:
+        """Kill every executor and exit the process now (the second Ctrl-C)."""
+        self._fleet.kill_all()
+        os._exit(130)
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:
+            _logs.interrupted(self, self._stop.is_set(), self._grace)
         self.stop()
 
     def run(self, *, install_signal_handlers: bool = True) -> None:
         """Claim and run calls until ``stop()`` (or SIGTERM/SIGINT), then shut down gracefully."""
+        _logs.configure()
         if install_signal_handlers:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
@@ -185,6 +194,7 @@ class Pool:
         and claim as many calls as it has room for. Claims happen for every function when
         woken (or once a second), else for those where room appeared."""
         fleet = self._fleet
+        _logs.store(backend, fleet)  # before the results: a finished call's output is complete
         by_fn: dict[FnState, list[Outcome]] = {}
         for o in fleet.outcomes:
             by_fn.setdefault(o.attempt.fn, []).append(o)
@@ -194,6 +204,7 @@ class Pool:
             if not outcomes and claim is None:
                 continue
             items = [self._completion(o) for o in outcomes]
+            _logs.attempts_ended(outcomes, items)
             _, calls = backend.job_complete(items, claim)
             done = set(map(id, outcomes))
             fleet.outcomes = [o for o in fleet.outcomes if id(o) not in done]

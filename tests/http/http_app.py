@@ -16,6 +16,7 @@ def add(a: int, b: int = 0) -> int:
 
 @app.function()
 def boom(message: str) -> None:
+    print(f"about to fail: {message}")  # kept as the call's log (GET /calls/{id}/logs)
     raise ValueError(f"boom: {message}")
 
 

@@ -9,7 +9,8 @@ clients' clocks disagree.
 
 Each capability is an ABC of its own module, with its contracts in the docstrings:
 ``store_objects`` (named objects), ``store_queue`` (queues), ``store_kv`` (dicts),
-``store_jobs`` (function calls), ``store_workers`` (worker registry). ``AsyncBackend`` is all
+``store_jobs`` (function calls), ``store_workers`` (worker registry), ``store_logs``
+(calls' captured output). ``AsyncBackend`` is all
 of them plus the lifecycle below. Adding a backend means writing one module in
 ``chute/backends/_async/`` that subclasses ``AsyncBackend``, registering its scheme in
 ``chute.backends.open_backend``, and running ``scripts/unasync.py``; the contract suite
@@ -22,13 +23,16 @@ from abc import abstractmethod
 
 from chute.backends._async.store_jobs import AsyncJobStore
 from chute.backends._async.store_kv import AsyncKVStore
+from chute.backends._async.store_logs import AsyncCallLogStore
 from chute.backends._async.store_objects import AsyncObjectStore
 from chute.backends._async.store_queue import AsyncQueueStore
 from chute.backends._async.store_workers import AsyncWorkerRegistry
 from chute.config import Settings
 
 
-class AsyncBackend(AsyncObjectStore, AsyncQueueStore, AsyncKVStore, AsyncJobStore, AsyncWorkerRegistry):
+class AsyncBackend(
+    AsyncObjectStore, AsyncQueueStore, AsyncKVStore, AsyncJobStore, AsyncWorkerRegistry, AsyncCallLogStore
+):
     """A storage backend. Subclasses must implement every abstract method."""
 
     settings: Settings

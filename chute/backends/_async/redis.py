@@ -33,8 +33,10 @@ from chute.backends._async.redis_client import AsyncRedisClient
 from chute.backends._async.redis_direct import AsyncDirect
 from chute.backends._async.redis_jobs import AsyncRedisJobs
 from chute.backends._batch import AsyncBatcher
+from chute.backends._call_tags import home_tag
 from chute.backends.types import (
     Kind,
+    LogChunk,
     ObjectInfo,
     PartitionInfo,
     PutStatus,
@@ -632,6 +634,25 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
     async def kv_clear(self, object_id: str) -> None:
         k = self._keys(object_id)
         await self._run(scripts.kv_clear, keys=[k.marker, k.kv, k.kz], oid=object_id)
+
+    # -- call logs -------------------------------------------------------------------------
+
+    def _logs_slot(self, call_id: str) -> rk.ShardKeys:
+        # The slot the call's id names (fixed for the id, wherever the call moved).
+        return self._jk.shard(home_tag(call_id))
+
+    async def call_logs_append(self, chunks: Sequence[LogChunk], *, max_bytes: int) -> None:
+        for c in chunks:
+            if c.data:
+                await self._run(
+                    scripts.call_log_append,
+                    keys=[self._logs_slot(c.call_id).logs(c.call_id)],
+                    args=[c.attempt, c.data, max_bytes, max(1, int(c.ttl * 1000))],
+                )
+
+    async def call_logs(self, call_id: str) -> list[tuple[int, bytes]]:
+        flat = await self._run(scripts.call_log_read, keys=[self._logs_slot(call_id).logs(call_id)])
+        return sorted((int(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2))
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from chute import _validate
 from chute.backends import _sqlite_jobs_batch as jobs_batch
 from chute.backends import _sqlite_jobs_sql as jobs_sql
+from chute.backends import _sqlite_logs_sql as logs_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._async.base import AsyncBackend
 from chute.backends._batch import AsyncBatcher
@@ -26,6 +27,7 @@ from chute.backends.types import (
     FunctionRecord,
     FunctionStats,
     Kind,
+    LogChunk,
     ObjectInfo,
     PartitionInfo,
     PutStatus,
@@ -111,6 +113,7 @@ class AsyncSQLiteBackend(AsyncBackend):
     async def collect_garbage(self) -> int:
         n = await self._conn.write(sql.collect_garbage, time.time())
         await self._conn.write(jobs_sql.collect_garbage, time.time())
+        await self._conn.write(logs_sql.collect_garbage, time.time())
         return n
 
     # -- queues ----------------------------------------------------------------------------
@@ -383,6 +386,17 @@ class AsyncSQLiteBackend(AsyncBackend):
 
     async def worker_list(self, env: str) -> list[tuple[str, bytes]]:
         return await self._conn.read(jobs_sql.worker_list, env, time.time())
+
+    # -- call logs -------------------------------------------------------------------------
+
+    async def call_logs_append(self, chunks: Sequence[LogChunk], *, max_bytes: int) -> None:
+        now = time.time()
+        rows = [(c.call_id, c.attempt, c.data, now + c.ttl) for c in chunks if c.data]
+        if rows:
+            await self._conn.write(logs_sql.append, rows, max_bytes)
+
+    async def call_logs(self, call_id: str) -> list[tuple[int, bytes]]:
+        return await self._conn.read(logs_sql.read, call_id, time.time())
 
     # -- lifecycle -------------------------------------------------------------------------
 

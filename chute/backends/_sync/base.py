@@ -10,7 +10,8 @@ clients' clocks disagree.
 
 Each capability is an ABC of its own module, with its contracts in the docstrings:
 ``store_objects`` (named objects), ``store_queue`` (queues), ``store_kv`` (dicts),
-``store_jobs`` (function calls), ``store_workers`` (worker registry). ``Backend`` is all
+``store_jobs`` (function calls), ``store_workers`` (worker registry), ``store_logs``
+(calls' captured output). ``Backend`` is all
 of them plus the lifecycle below. Adding a backend means writing one module in
 ``chute/backends/_async/`` that subclasses ``Backend``, registering its scheme in
 ``chute.backends.open_backend``, and running ``scripts/unasync.py``; the contract suite
@@ -23,13 +24,14 @@ from abc import abstractmethod
 
 from chute.backends._sync.store_jobs import JobStore
 from chute.backends._sync.store_kv import KVStore
+from chute.backends._sync.store_logs import CallLogStore
 from chute.backends._sync.store_objects import ObjectStore
 from chute.backends._sync.store_queue import QueueStore
 from chute.backends._sync.store_workers import WorkerRegistry
 from chute.config import Settings
 
 
-class Backend(ObjectStore, QueueStore, KVStore, JobStore, WorkerRegistry):
+class Backend(ObjectStore, QueueStore, KVStore, JobStore, WorkerRegistry, CallLogStore):
     """A storage backend. Subclasses must implement every abstract method."""
 
     settings: Settings

@@ -34,8 +34,10 @@ from chute.backends._sync.redis_client import RedisClient
 from chute.backends._sync.redis_direct import Direct
 from chute.backends._sync.redis_jobs import RedisJobs
 from chute.backends._batch import Batcher
+from chute.backends._call_tags import home_tag
 from chute.backends.types import (
     Kind,
+    LogChunk,
     ObjectInfo,
     PartitionInfo,
     PutStatus,
@@ -619,6 +621,25 @@ class RedisBackend(RedisJobs, Backend):
     def kv_clear(self, object_id: str) -> None:
         k = self._keys(object_id)
         self._run(scripts.kv_clear, keys=[k.marker, k.kv, k.kz], oid=object_id)
+
+    # -- call logs -------------------------------------------------------------------------
+
+    def _logs_slot(self, call_id: str) -> rk.ShardKeys:
+        # The slot the call's id names (fixed for the id, wherever the call moved).
+        return self._jk.shard(home_tag(call_id))
+
+    def call_logs_append(self, chunks: Sequence[LogChunk], *, max_bytes: int) -> None:
+        for c in chunks:
+            if c.data:
+                self._run(
+                    scripts.call_log_append,
+                    keys=[self._logs_slot(c.call_id).logs(c.call_id)],
+                    args=[c.attempt, c.data, max_bytes, max(1, int(c.ttl * 1000))],
+                )
+
+    def call_logs(self, call_id: str) -> list[tuple[int, bytes]]:
+        flat = self._run(scripts.call_log_read, keys=[self._logs_slot(call_id).logs(call_id)])
+        return sorted((int(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2))
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -321,7 +321,8 @@ async function refresh() {
     renderDicts(data);
     renderFunctions(data);
     renderWorkers(data);
-    renderCalls(data);
+    renderFunctionFilter(data);
+    await loadCalls(data);  // calls.js: filters, search, paging, detail
     drawDepth(history.series || {});
     drawThroughput(history.series || {});
     setStatus(`updated ${new Date().toLocaleTimeString()}`);

@@ -1,5 +1,19 @@
-"""The Linux-specific calls of the worker, in one place, each with its fallback.
+"""Every Linux-only call chute makes, each with its portable fallback.
 
+chute runs on Linux and macOS (Windows is not supported: executors rely on ``fork``-style
+process groups and POSIX signals). What Linux gives that the others lack, and the fallback
+used elsewhere (and on Linux with ``CHUTE_PORTABLE=1``, which is how the tests cover it):
+
+- **parent-death signal** (``prctl(PR_SET_PDEATHSIG)``): a child process is signalled the
+  moment its parent dies. Fallback: a daemon thread polls ``os.getppid()`` every half second
+  and acts when the parent changed (so a child may outlive a ``kill -9``'d parent by 0.5 s).
+  The thread runs on Linux too, as a second line (the signal is lost if the parent dies
+  between ``fork`` and ``prctl``);
+- **pidfds** (``os.pidfd_open``): the supervisor's selector wakes the moment an executor
+  exits. Fallback: ``None``, and the supervisor polls exit codes every 0.25 s;
+- **abstract unix sockets** (no file on disk) for SQLite's cross-process wake-ups. Fallback:
+  a socket file in a short temporary path;
+- **process name** (``prctl(PR_SET_NAME)``) when ``setproctitle`` is missing. Fallback: none;
 - **Private mounts** (``mount_volumes``, in an executor before it imports user code): the
   executor leaves the host's mount namespace (``unshare(CLONE_NEWNS)``, with
   ``CLONE_NEWUSER`` when it is not root, so no privilege is needed where unprivileged user
@@ -7,7 +21,8 @@
   and bind-mounts each volume's directory at its mount path (read-only for
   ``read_only()`` handles). A missing mount point is created first (an empty directory is
   left on the host). Fallback: where this is not possible (not Linux, user namespaces
-  disabled, a container without ``CAP_SYS_ADMIN``, or ``CHUTE_MOUNT_NAMESPACES=0``)
+  disabled, a container without ``CAP_SYS_ADMIN``, ``CHUTE_MOUNT_NAMESPACES=0`` or
+  ``CHUTE_PORTABLE=1``)
   ``MountUnavailable`` says which path could not be mounted and why; the executor reports it
   and the calls sent to it fail with that message.
 - **Memory of a process group** (``group_rss``): read from ``/proc`` on Linux; elsewhere from
@@ -24,9 +39,84 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 
+from chute import _settings_table
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+POLL_INTERVAL = 0.5
+
+
+_FORCED = ", or CHUTE_PORTABLE=1 forces the portable path" if sys.platform.startswith("linux") else ""
+
+
+def linux() -> bool:
+    """Whether the Linux-only calls are used: on Linux, unless ``CHUTE_PORTABLE=1``."""
+    return sys.platform.startswith("linux") and not _settings_table.read("CHUTE_PORTABLE")
+
+
+def _prctl(option: int, arg: int | bytes) -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
+
+
+def die_with_parent(
+    parent: int, sig: int = signal.SIGKILL, on_death: Callable[[], None] | None = None
+) -> None:
+    """End this process when ``parent`` (its parent's pid) exits, ``kill -9`` included.
+
+    On Linux the kernel sends ``sig`` at once; everywhere a watcher thread also checks every
+    ``POLL_INTERVAL`` and then calls ``on_death`` (default: send ourselves ``sig``).
+    """
+    if linux():
+        _prctl(_PR_SET_PDEATHSIG, int(sig))
+    if on_death is None:
+
+        def on_death() -> None:
+            os.kill(os.getpid(), sig)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(POLL_INTERVAL)
+        on_death()
+
+    threading.Thread(target=watch, name="chute-parent-watch", daemon=True).start()
+
+
+def parent_death_signal(sig: int) -> None:
+    """Ask the kernel to send ``sig`` when the parent dies (Linux only, no fallback): for a
+    ``preexec_fn``, where no thread may start. A child that must also die elsewhere calls
+    :func:`die_with_parent` itself."""
+    if linux():
+        _prctl(_PR_SET_PDEATHSIG, int(sig))
+
+
+def set_name(name: str) -> None:
+    """The short process name (``top``'s COMMAND) on Linux; nothing elsewhere."""
+    if linux():
+        _prctl(_PR_SET_NAME, name.encode()[:15])
+
+
+def pidfd_open(pid: int) -> int | None:
+    """A file descriptor readable once ``pid`` exits (Linux >= 5.3), else None: poll then."""
+    if not linux():
+        return None
+    with contextlib.suppress(AttributeError, OSError):
+        return os.pidfd_open(pid)
+    return None
+
+
+def abstract_sockets() -> bool:
+    """Whether unix sockets may live in the abstract namespace (no file to clean up)."""
+    return linux()
+
+
+# -- the worker: private mounts, memory of a process group --------------------------------------
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 MS_RDONLY = 0x1
@@ -88,9 +178,9 @@ def mount_volumes(mounts: Sequence[MountSpec], enabled: bool = True) -> None:
         raise MountUnavailable(
             fix.format(why="private mount namespaces are disabled (CHUTE_MOUNT_NAMESPACES=0)")
         )
-    if sys.platform != "linux":
+    if not linux():
         raise MountUnavailable(
-            fix.format(why=f"private mount namespaces need Linux (this is {sys.platform})")
+            fix.format(why=f"private mount namespaces need Linux (this is {sys.platform}{_FORCED})")
         )
     try:
         libc = _libc()
@@ -114,7 +204,7 @@ def mount_volumes(mounts: Sequence[MountSpec], enabled: bool = True) -> None:
 def group_rss(pgid: int) -> int | None:
     """Resident memory (bytes) of every process in process group ``pgid``; None when this
     platform cannot tell."""
-    if sys.platform == "linux":
+    if linux():
         return _proc_group_rss(pgid)
     try:
         import psutil  # type: ignore[import-untyped, unused-ignore]
