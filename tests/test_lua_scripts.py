@@ -73,6 +73,9 @@ KEY_PREFIXES = {
     # (claim, list, sweep, the earlier call of an idempotency key), and the keys of the function
     # a swept call belongs to (fbase): all in the slot of one function tag.
     "jobs_prefix": "call records of ids read from an index; a swept call's function keys",
+    # P{jobs}:f:<env>:<app>:<fn>: -- the per-key sets (F kq:<key>) of the concurrency keys read
+    # from the function's `keys` ZSET (job_claim's round-robin).
+    "fn_prefix": "a function's per-concurrency-key sets, named by its keys ZSET",
 }
 # Hash fields holding key names, written by the script that declared those keys, read back by
 # scripts that know the record only. Unavoidable for scripts addressed by a call id alone
@@ -87,7 +90,8 @@ STORED_KEY_FIELDS = {
 ALL_ARGS_ARE_KEYS = {"DEL", "EXISTS", "UNLINK"}
 NO_KEYS = {"TIME"}
 FIRST_ARG_IS_KEY = set(
-    "GET SET INCR INCRBY PEXPIRE PEXPIREAT HDEL HEXISTS HGET HGETALL HINCRBY HKEYS HLEN HMGET HSET HSETNX "
+    "GET SET INCR INCRBY PEXPIRE PEXPIREAT PERSIST HDEL HEXISTS HGET HGETALL HINCRBY HKEYS HLEN HMGET HSET "
+    "HSETNX SADD SREM SCARD "
     "LINDEX LLEN LPOP LPUSH LRANGE LTRIM RPUSH ZADD ZCARD ZCOUNT ZPOPMIN ZRANGE ZRANGEBYLEX "
     "ZRANGEBYSCORE ZREM ZREMRANGEBYSCORE ZREVRANGEBYSCORE ZSCORE".split()
 )
