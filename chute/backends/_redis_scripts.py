@@ -149,7 +149,7 @@ job_sweep: Final = load("job_sweep")
 job_requeue: Final = load("job_requeue")
 job_progress: Final = load("job_progress")
 job_schedule_init: Final = load("job_schedule_init")
-job_schedule_pause: Final = load("job_schedule_pause")
+job_schedule_update: Final = load("job_schedule_update")
 job_schedule_tick: Final = load("job_schedule_tick")
 
 # -- workers: lua/worker_*.lua -----------------------------------------------------------------

@@ -73,10 +73,13 @@ def schedule_init(
     return _schedule(row)
 
 
-def schedule_pause(c: sqlite3.Connection, env: str, app: str, function: str, paused: bool) -> bool:
+def schedule_update(
+    c: sqlite3.Connection, env: str, app: str, function: str, paused: bool | None, next_at: float | None
+) -> bool:
     cur = c.execute(
-        "UPDATE schedules SET paused = ? WHERE env = ? AND app = ? AND function = ?",
-        (int(paused), env, app, function),
+        "UPDATE schedules SET paused = COALESCE(?, paused), next_at = COALESCE(?, next_at) "
+        "WHERE env = ? AND app = ? AND function = ?",
+        (None if paused is None else int(paused), next_at, env, app, function),
     )
     return cur.rowcount > 0
 

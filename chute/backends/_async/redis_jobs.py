@@ -531,9 +531,13 @@ class AsyncRedisJobs:
         row = await self._run(scripts.job_schedule_init, keys=[key], args=[sig, cmds.sched_us(next_at)])
         return cmds.decode_schedule(env, app, function, row)
 
-    async def job_schedule_pause(self, env: str, app: str, function: str, paused: bool) -> bool:
+    async def job_schedule_update(
+        self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
+    ) -> bool:
         key = self._sched(env, app, function)
-        return bool(await self._run(scripts.job_schedule_pause, keys=[key], args=["1" if paused else "0"]))
+        pause = "" if paused is None else "1" if paused else "0"
+        nxt = "" if next_at is None else cmds.sched_us(next_at)
+        return bool(await self._run(scripts.job_schedule_update, keys=[key], args=[pause, nxt]))
 
     async def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
         sk, loc = await self._place(req)

@@ -396,8 +396,10 @@ class AsyncSQLiteBackend(AsyncBackend):
     ) -> ScheduleRecord:
         return await self._conn.write(jobs_control.schedule_init, env, app, function, sig, next_at)
 
-    async def job_schedule_pause(self, env: str, app: str, function: str, paused: bool) -> bool:
-        return await self._conn.write(jobs_control.schedule_pause, env, app, function, paused)
+    async def job_schedule_update(
+        self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
+    ) -> bool:
+        return await self._conn.write(jobs_control.schedule_update, env, app, function, paused, next_at)
 
     async def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
         ok, waiters = await self._conn.write(jobs_control.schedule_tick, req, due, following, time.time())

@@ -203,8 +203,11 @@ class AsyncJobStore(ABC):
         """
 
     @abstractmethod
-    async def job_schedule_pause(self, env: str, app: str, function: str, paused: bool) -> bool:
-        """Pause or resume the function's schedule; False when it has no schedule state."""
+    async def job_schedule_update(
+        self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
+    ) -> bool:
+        """Pause or resume the function's schedule and/or move its next tick to ``next_at`` (None
+        leaves either as it is); False when the function has no schedule state."""
 
     @abstractmethod
     async def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:

@@ -393,8 +393,10 @@ class SQLiteBackend(Backend):
     ) -> ScheduleRecord:
         return self._conn.write(jobs_control.schedule_init, env, app, function, sig, next_at)
 
-    def job_schedule_pause(self, env: str, app: str, function: str, paused: bool) -> bool:
-        return self._conn.write(jobs_control.schedule_pause, env, app, function, paused)
+    def job_schedule_update(
+        self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
+    ) -> bool:
+        return self._conn.write(jobs_control.schedule_update, env, app, function, paused, next_at)
 
     def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
         ok, waiters = self._conn.write(jobs_control.schedule_tick, req, due, following, time.time())
