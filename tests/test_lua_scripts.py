@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import hashlib
 import re
 import uuid
@@ -713,6 +714,22 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         assert await ar(b.job_cancel(a, result=b"x")) is False  # already failed
         assert len(await ar(b.job_list(env))) == len(await ar(b.job_list(env, app=app, function="f"))) == 2
         assert (await ar(b.job_stats(env, app, "f"))).succeeded == 1
+        # Job control: a delayed, prioritized, keyed, debounced call; rate limit; replay;
+        # progress; schedule ticks.
+        ctl = dataclasses.replace(
+            submit("cd", "d"), delay=0.01, priority=2, concurrency_key="k", debounce=True
+        )
+        assert await ar(b.job_submit(ctl)) == "cd"
+        assert await ar(b.job_submit(dataclasses.replace(ctl, call_id="ce"))) == "cd"
+        await asyncio.sleep(0.05)
+        (k,) = await ar(b.job_claim(dataclasses.replace(claim(60), rate_calls=5, max_per_key=1)))
+        assert k.id == "cd" and await ar(b.job_set_progress("cd", "{}"))
+        assert await ar(b.job_finish("cd", k.attempts, CallState.FAILED, b"e"))
+        assert await ar(b.job_requeue("cd"))
+        assert (await ar(b.job_schedule_init(env, app, "f", "s", 1.0))).next_at == 1.0
+        assert await ar(b.job_schedule_tick(submit("ct"), 1.0, 2.0))
+        assert await ar(b.job_schedule_update(env, app, "f", paused=True))
+        assert len(await ar(b.job_schedules(env))) == 1
         await ar(b.worker_beat(env, "w", b"{}", ttl=60))
         assert [w for w, _ in await ar(b.worker_list(env))] == ["w"]
         await ar(b.worker_gone(env, "w"))

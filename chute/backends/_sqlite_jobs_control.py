@@ -35,6 +35,10 @@ def set_progress(c: sqlite3.Connection, call_id: str, progress: str) -> bool:
 
 
 _SCHEDULE_COLUMNS = "env, app, function, sig, next_at, paused, last_at, last_call"
+_DEPLOYED = (
+    " AND EXISTS (SELECT 1 FROM functions f WHERE f.env = schedules.env AND f.app = schedules.app "
+    "AND f.name = schedules.function)"
+)
 
 
 def _schedule(row: Any) -> ScheduleRecord:
@@ -51,7 +55,7 @@ def _schedule(row: Any) -> ScheduleRecord:
 
 
 def schedules(c: sqlite3.Connection, env: str, app: str | None) -> list[ScheduleRecord]:
-    sql = f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE env = ?"
+    sql = f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE env = ?" + _DEPLOYED
     args: tuple[str, ...] = (env,)
     if app is not None:
         sql, args = sql + " AND app = ?", (env, app)

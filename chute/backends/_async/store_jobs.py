@@ -191,7 +191,8 @@ class AsyncJobStore(ABC):
 
     @abstractmethod
     async def job_schedules(self, env: str, app: str | None = None) -> list[ScheduleRecord]:
-        """The schedule states of ``env`` (of one app if given), sorted by (app, function)."""
+        """The schedule states of the functions deployed in ``env`` (of one app if given),
+        sorted by (app, function)."""
 
     @abstractmethod
     async def job_schedule_init(

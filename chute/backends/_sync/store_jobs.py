@@ -192,7 +192,8 @@ class JobStore(ABC):
 
     @abstractmethod
     def job_schedules(self, env: str, app: str | None = None) -> list[ScheduleRecord]:
-        """The schedule states of ``env`` (of one app if given), sorted by (app, function)."""
+        """The schedule states of the functions deployed in ``env`` (of one app if given),
+        sorted by (app, function)."""
 
     @abstractmethod
     def job_schedule_init(
