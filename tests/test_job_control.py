@@ -261,7 +261,8 @@ def test_cron_schedule_pause_resume_trigger(workers: Workers) -> None:
     wait_until(lambda: state("every_minute").last_call is not None, 10, "the triggered tick")
     call = chute.FunctionCall.from_id(state("every_minute").last_call or "")
     call.get(timeout=30)
-    assert state("every_minute").next_at == cron.next_at
+    after = state("every_minute").next_at  # back on the cron's next minute
+    assert after % 60 == 0 and 0 < after - time.time() <= 60
     # Pause: no more ticks; resume: the missed tick runs once.
     assert cli("schedule", "pause", "test-schedule.every_second").returncode == 0
     time.sleep(1.5)
@@ -273,3 +274,36 @@ def test_cron_schedule_pause_resume_trigger(workers: Workers) -> None:
     time.sleep(0.5)
     assert len(_ticks("every_second")) <= paused_at + 2  # once, not once per missed period
     assert cli("schedule", "pause", "test-schedule.nope").returncode == 1
+
+
+# -- when schedules tick (pure) ----------------------------------------------------------------------
+
+
+def _utc(*args: int) -> float:
+    return datetime(*args, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("cron", "tz", "after", "expected"),
+    [
+        ("*/5 * * * *", "UTC", _utc(2026, 1, 1, 10, 3, 20), _utc(2026, 1, 1, 10, 5)),
+        ("*/5 * * * *", "UTC", _utc(2026, 1, 1, 10, 5), _utc(2026, 1, 1, 10, 10)),  # strictly after
+        ("0 6 * * mon-fri", "UTC", _utc(2026, 1, 2, 7), _utc(2026, 1, 5, 6)),  # Friday -> Monday
+        ("0 6 * * *", "America/New_York", _utc(2026, 1, 1, 12), _utc(2026, 1, 2, 11)),  # EST
+        ("0 6 * * *", "America/New_York", _utc(2026, 7, 1, 12), _utc(2026, 7, 2, 10)),  # EDT
+        ("0 0 29 2 *", "UTC", _utc(2026, 3, 1), _utc(2028, 2, 29)),
+        ("0 0 1,15 * 1", "UTC", _utc(2026, 1, 2), _utc(2026, 1, 5)),  # day of month OR day of week
+        ("@hourly", "UTC", _utc(2026, 1, 1, 10, 30), _utc(2026, 1, 1, 11)),
+    ],
+)
+def test_cron_next_after(cron: str, tz: str, after: float, expected: float) -> None:
+    assert chute.Cron(cron, timezone=tz).next_after(after) == expected
+
+
+def test_period_next_after_stays_on_its_grid_and_skips_missed_ticks() -> None:
+    p = chute.Period(seconds=1)
+    assert p.next_after(100.0) == 101.0
+    assert p.next_after(100.3, last_due=100.0) == 101.0
+    assert p.next_after(105.5, last_due=100.0) == 106.0  # ticks missed meanwhile run once
+    monthly = chute.Period(months=1)
+    assert monthly.next_after(_utc(2026, 1, 31, 12), last_due=_utc(2026, 1, 31)) == _utc(2026, 2, 28)
