@@ -112,7 +112,7 @@ def claim(sk: ShardKeys, req: ClaimRequest) -> Cmd:
         sk.expiring,
         sk.tomb,
         sk.jobs_prefix,
-        fk,
+        sk.fn_prefix(req.env, req.app, req.function),
         fk + b"starts",
         fk + b"keys",
         fk + b"krun",

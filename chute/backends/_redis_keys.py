@@ -243,6 +243,11 @@ class ShardKeys:
         """The prefix of one function's keys (``F``; must match ``lua/includes/fbase.lua``)."""
         return self.base + f"f:{env}:{app}:{function}:".encode()
 
+    def fn_prefix(self, env: str, app: str, function: str) -> bytes:
+        """``fn`` passed as a prefix: for a script that names keys it learns while running
+        (job_claim's per-concurrency-key sets, ``F kq:<key>``)."""
+        return self.fn(env, app, function)
+
 
 def object_keys(prefix: str, object_id: str) -> ObjectKeys:
     return ObjectKeys(f"{prefix}{{{object_id}}}:".encode())

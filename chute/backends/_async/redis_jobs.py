@@ -507,14 +507,14 @@ class AsyncRedisJobs:
         (ok,) = await self._by_call([call_id], lambda sk, _: cmds.progress(sk, call_id, progress), _not)
         return bool(ok)
 
-    def _sched(self, env: str, app: str, function: str) -> bytes:
-        return self._jk.of_function(env, app, function).fn(env, app, function) + b"sched"
+    def _fk(self, env: str, app: str, function: str) -> bytes:
+        return self._jk.of_function(env, app, function).fn(env, app, function)
 
     async def job_schedules(self, env: str, app: str | None = None) -> list[ScheduleRecord]:
         fns = await self.job_functions(env, app)
         if not fns:
             return []
-        keys = [self._sched(env, f.app, f.name) for f in fns]
+        keys = [self._fk(env, f.app, f.name) + b"sched" for f in fns]
         rows = await self._pipe([(k, ("HMGET", k, *cmds.SCHED_FIELDS)) for k in keys])
         for row in rows:
             if isinstance(row, Exception):
@@ -527,17 +527,19 @@ class AsyncRedisJobs:
     async def job_schedule_init(
         self, env: str, app: str, function: str, sig: str, next_at: float
     ) -> ScheduleRecord:
-        key = self._sched(env, app, function)
-        row = await self._run(scripts.job_schedule_init, keys=[key], args=[sig, cmds.sched_us(next_at)])
+        fk = self._fk(env, app, function)
+        row = await self._run(
+            scripts.job_schedule_init, keys=[fk + b"sched"], args=[sig, cmds.sched_us(next_at)]
+        )
         return cmds.decode_schedule(env, app, function, row)
 
     async def job_schedule_update(
         self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
     ) -> bool:
-        key = self._sched(env, app, function)
+        fk = self._fk(env, app, function)
         pause = "" if paused is None else "1" if paused else "0"
         nxt = "" if next_at is None else cmds.sched_us(next_at)
-        return bool(await self._run(scripts.job_schedule_update, keys=[key], args=[pause, nxt]))
+        return bool(await self._run(scripts.job_schedule_update, keys=[fk + b"sched"], args=[pause, nxt]))
 
     async def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
         sk, loc = await self._place(req)

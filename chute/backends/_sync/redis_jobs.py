@@ -498,14 +498,14 @@ class RedisJobs:
         (ok,) = self._by_call([call_id], lambda sk, _: cmds.progress(sk, call_id, progress), _not)
         return bool(ok)
 
-    def _sched(self, env: str, app: str, function: str) -> bytes:
-        return self._jk.of_function(env, app, function).fn(env, app, function) + b"sched"
+    def _fk(self, env: str, app: str, function: str) -> bytes:
+        return self._jk.of_function(env, app, function).fn(env, app, function)
 
     def job_schedules(self, env: str, app: str | None = None) -> list[ScheduleRecord]:
         fns = self.job_functions(env, app)
         if not fns:
             return []
-        keys = [self._sched(env, f.app, f.name) for f in fns]
+        keys = [self._fk(env, f.app, f.name) + b"sched" for f in fns]
         rows = self._pipe([(k, ("HMGET", k, *cmds.SCHED_FIELDS)) for k in keys])
         for row in rows:
             if isinstance(row, Exception):
@@ -518,17 +518,17 @@ class RedisJobs:
     def job_schedule_init(
         self, env: str, app: str, function: str, sig: str, next_at: float
     ) -> ScheduleRecord:
-        key = self._sched(env, app, function)
-        row = self._run(scripts.job_schedule_init, keys=[key], args=[sig, cmds.sched_us(next_at)])
+        fk = self._fk(env, app, function)
+        row = self._run(scripts.job_schedule_init, keys=[fk + b"sched"], args=[sig, cmds.sched_us(next_at)])
         return cmds.decode_schedule(env, app, function, row)
 
     def job_schedule_update(
         self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
     ) -> bool:
-        key = self._sched(env, app, function)
+        fk = self._fk(env, app, function)
         pause = "" if paused is None else "1" if paused else "0"
         nxt = "" if next_at is None else cmds.sched_us(next_at)
-        return bool(self._run(scripts.job_schedule_update, keys=[key], args=[pause, nxt]))
+        return bool(self._run(scripts.job_schedule_update, keys=[fk + b"sched"], args=[pause, nxt]))
 
     def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
         sk, loc = self._place(req)
