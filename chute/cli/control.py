@@ -12,7 +12,7 @@ from chute._client import Client
 from chute._jobs import CallInfo
 from chute._sync import control_ops, inspection
 from chute.backends.types import CallState
-from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, print_json
+from chute.cli._common import EnvOption, JsonOption, cli_errors, console, err_console, print_json, say_empty
 from chute.exception import InvalidError
 
 schedule_cli = typer.Typer(help="Scheduled functions: list, pause, resume, trigger.", no_args_is_help=True)
@@ -72,6 +72,8 @@ def call_list(
     infos = [CallInfo.from_record(r) for r in records]
     if json_:
         print_json([i.as_dict() for i in infos])
+        return
+    if not infos and say_empty("calls" if state is None else f"{state} calls", env):
         return
     table = Table("Call", "Function", "State", "Attempts", "Progress", "Created", "Error")
     for i in infos:
@@ -138,6 +140,8 @@ def schedule_list(env: EnvOption = None, json_: JsonOption = False) -> None:
     ]
     if json_:
         print_json(rows)
+        return
+    if not rows and say_empty("scheduled functions (a worker starts their schedules)", env):
         return
     table = Table("Function", "Schedule", "Next run", "Paused", "Last run", "Last call")
     for row in rows:
