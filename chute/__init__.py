@@ -12,10 +12,11 @@ from chute._client import Client
 # Modal's function surface (issue 13): classes, images, secrets, volumes, schedules, context.
 from chute._context import current_function_call_id, current_input_id, is_local
 from chute._inputs import batched, concurrent
+from chute._jobs import RateLimit
 from chute._version import __version__
 from chute.app import App, Function, Retries
 from chute.backends.types import CallState
-from chute.call import CallInfo, FunctionCall
+from chute.call import CallInfo, FunctionCall, current_call
 from chute.dict import Dict
 from chute.queue import Queue
 from chute.web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
@@ -70,6 +71,7 @@ __all__ = [
     "Image",
     "Period",
     "Queue",
+    "RateLimit",
     "Retries",
     "Secret",
     "Volume",
@@ -77,6 +79,7 @@ __all__ = [
     "asgi_app",
     "batched",
     "concurrent",
+    "current_call",
     "current_function_call_id",
     "current_input_id",
     "enter",

@@ -3,8 +3,10 @@ policies (stored by ``chute deploy``), call info, and the references the call op
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,6 +73,103 @@ class Retries:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most ``calls`` starts of the function in any ``per_seconds`` seconds, across every
+    worker (enforced in the atomic claim: no worker can overshoot it).
+
+    Raises:
+        InvalidError: ``calls`` is not an int >= 1, or ``per_seconds`` is not in (0, 1 day].
+
+    Example:
+        ```python
+        @app.function(rate_limit=chute.RateLimit(calls=5, per_seconds=1))
+        def call_partner_api(order: str) -> None: ...
+        ```
+    """
+
+    calls: int
+    per_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        _validate.check_count(self.calls, "RateLimit.calls")
+        _validate.check_seconds(self.per_seconds, "RateLimit.per_seconds", exclusive_min=True, maximum=86400)
+
+
+MAX_PRIORITY = 1000  # priorities are ints in [-MAX_PRIORITY, MAX_PRIORITY]
+MAX_CONCURRENCY_KEY_LEN = 256
+
+
+@dataclass(frozen=True)
+class CallControl:
+    """Per-call options of ``Function.with_options``: when a call may start and how it queues."""
+
+    delay: float = 0.0
+    at: datetime | None = None  # overrides delay
+    priority: int = 0
+    concurrency_key: str | None = None
+    debounce: bool = False
+
+    def delay_now(self) -> float:
+        """Seconds from now until the call may start."""
+        if self.at is None:
+            return self.delay
+        return max(0.0, self.at.timestamp() - time.time())
+
+
+def check_call_control(
+    base: CallControl,
+    *,
+    delay: float | None,
+    at: datetime | None,
+    priority: int | None,
+    concurrency_key: str | None,
+    debounce: bool | None,
+    idempotency_key: str | None,
+) -> CallControl:
+    """``base`` with the options that were given (None leaves one unchanged), validated.
+
+    Raises:
+        InvalidError: a negative or non-finite delay, ``at`` without a timezone, a priority
+            outside [-1000, 1000], an empty or too long concurrency key, or ``debounce`` without
+            an ``idempotency_key``.
+    """
+    changes: dict[str, Any] = {}
+    if delay is not None:
+        changes["delay"] = _validate.check_seconds(delay, "delay", maximum=_validate.MAX_TTL)
+        changes["at"] = None
+    if at is not None:
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            raise InvalidError(
+                "at must be a timezone-aware datetime, e.g. datetime.now(timezone.utc) + "
+                f"timedelta(hours=1); got {at!r}."
+            )
+        changes["at"] = at
+    if priority is not None:
+        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY:
+            raise InvalidError(
+                f"priority must be an int in [-{MAX_PRIORITY}, {MAX_PRIORITY}], got {priority!r}."
+            )
+        changes["priority"] = priority
+    if concurrency_key is not None:
+        if not isinstance(concurrency_key, str) or not 0 < len(concurrency_key) <= MAX_CONCURRENCY_KEY_LEN:
+            raise InvalidError(
+                f"concurrency_key must be a non-empty str of at most {MAX_CONCURRENCY_KEY_LEN} characters, "
+                f"got {concurrency_key!r}."
+            )
+        changes["concurrency_key"] = concurrency_key
+    if debounce is not None:
+        if not isinstance(debounce, bool):
+            raise InvalidError(f"debounce must be a bool, got {debounce!r}.")
+        if debounce and idempotency_key is None:
+            raise InvalidError(
+                "debounce=True needs an idempotency_key: "
+                "with_options(idempotency_key=k, delay=s, debounce=True)."
+            )
+        changes["debounce"] = debounce
+    return dataclasses.replace(base, **changes)
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """How a function runs: what ``@app.function(...)`` was given, stored by ``chute deploy``."""
 
@@ -100,6 +199,10 @@ class FunctionSpec:
     target_inputs: int | None = None  # @concurrent: fill executors to this before starting another
     batch_max_size: int | None = None  # @batched
     batch_wait_ms: int = 0  # @batched
+    # Job control (issue 16): which workers serve it, how fast and how fairly calls start.
+    worker_tags: list[str] = field(default_factory=list)  # served only by workers with all of them
+    rate_limit: dict[str, Any] | None = None  # RateLimit as a dict
+    max_concurrency_per_key: int | None = None
 
     @property
     def slots(self) -> int:
@@ -158,9 +261,17 @@ class CallInfo:
     worker: str | None
     error: str | None
     traceback: str | None
+    priority: int = 0
+    progress: float | None = None  # the fraction the call last reported (set_progress)
+    progress_meta: dict[str, Any] | None = None  # what it reported with it
 
     @classmethod
     def from_record(cls, record: CallRecord, traceback: str | None = None) -> CallInfo:
+        progress, meta = None, None
+        if record.progress:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                raw = json.loads(record.progress)
+                progress, meta = float(raw["fraction"]), dict(raw.get("meta") or {})
         return cls(
             id=record.id,
             env=record.env,
@@ -177,6 +288,9 @@ class CallInfo:
             worker=record.worker,
             error=record.error,
             traceback=traceback,
+            priority=record.priority,
+            progress=progress,
+            progress_meta=meta,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -216,6 +330,8 @@ class FunctionRef:
     env_name: str | None = None
     checked: bool = True
     idempotency_key: str | None = None
+    # with_options(delay=, at=, priority=, concurrency_key=, debounce=): how its calls queue.
+    control: CallControl = field(default_factory=CallControl)
     wrap_call: Callable[[CallRef], Any] = _bare
     # Arguments put before the caller's in every call: a class method's instance parameters
     # (chute.cls), computed when a call is made so that bad parameters fail there, as in Modal.

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
-from chute import _settings_table
+from chute import _settings_table, _validate
 from chute.exception import DeprecationError, IgnoredOptionWarning, InvalidError
 
 # Image, Secret, Volume and Schedule are imported where an option uses them: an app that
@@ -293,8 +293,36 @@ def build(
         image=image.object_id if image is not None else None,
         serialized=bool(kwargs.get("serialized", False)),
     )
+    spec = dataclasses.replace(spec, **check_job_control(kwargs))
     warn_ignored({**kwargs, "image": image})
     return spec, options
+
+
+def check_job_control(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The spec fields of ``worker_tags``, ``rate_limit`` and ``max_concurrency_per_key``.
+
+    Raises:
+        InvalidError: a tag that is not a name, a rate limit that is not a ``chute.RateLimit``,
+            or a per-key cap that is not an int >= 1.
+    """
+    from chute._jobs import RateLimit
+
+    out: dict[str, Any] = {}
+    tags = kwargs.get("worker_tags")
+    if tags is not None:
+        if isinstance(tags, str) or not isinstance(tags, Sequence):
+            raise InvalidError(f"worker_tags must be a list of tags, e.g. ['gpu'], got {tags!r}.")
+        out["worker_tags"] = sorted({_validate.check_name(t, "Worker tag") for t in tags})
+    limit = kwargs.get("rate_limit")
+    if limit is not None:
+        if not isinstance(limit, RateLimit):
+            raise InvalidError(f"rate_limit must be a chute.RateLimit(calls=, per_seconds=), got {limit!r}.")
+        out["rate_limit"] = {"calls": limit.calls, "per_seconds": limit.per_seconds}
+    per_key = kwargs.get("max_concurrency_per_key")
+    if per_key is not None:
+        _check_int(per_key, "max_concurrency_per_key", 1)
+        out["max_concurrency_per_key"] = per_key
+    return out
 
 
 def _check_image_and_schedule(image: object, schedule: object) -> tuple[Image | None, Schedule | None]:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from chute import _options, _validate
 from chute._client import Client
 from chute._inputs import with_policies
-from chute._jobs import DEFAULT_RESULT_TTL, MAX_LOST_ATTEMPTS, FunctionSpec, Retries
+from chute._jobs import DEFAULT_RESULT_TTL, MAX_LOST_ATTEMPTS, FunctionSpec, RateLimit, Retries
 from chute._sync import call_ops as _call_ops
 from chute.exception import InvalidError
 from chute.function import Function
@@ -151,6 +151,9 @@ class App:
         _experimental_restrict_output: bool = False,
         max_inputs: int | None = None,
         result_ttl: float = DEFAULT_RESULT_TTL,
+        worker_tags: Sequence[str] | None = None,
+        rate_limit: RateLimit | None = None,
+        max_concurrency_per_key: int | None = None,
     ) -> Any:
         """Make a job function: ``@app.function`` or ``@app.function(...)`` with Modal's options.
 
@@ -162,7 +165,11 @@ class App:
         ``volumes``/``image`` (the executor's environment and mounts), ``gpu``/``cpu``/``memory``
         (recorded on the spec), ``schedule`` (``chute.Period``/``chute.Cron``), ``name`` (default:
         the function's name), ``is_generator``, ``serialized``, and chute's ``result_ttl``
-        (seconds a result stays available, default 7 days). Cloud-only options (``cloud``,
+        (seconds a result stays available, default 7 days). chute's job control: ``worker_tags``
+        (only workers started with every tag, ``chute worker --tag gpu``, run it), ``rate_limit``
+        (``chute.RateLimit(calls=, per_seconds=)``, across all workers) and
+        ``max_concurrency_per_key`` (calls of one ``with_options(concurrency_key=...)`` running at
+        once; keys are served round-robin). Cloud-only options (``cloud``,
         ``region``, ``proxy``, ``block_network``, …) are accepted and named once in an
         ``IgnoredOptionWarning``.
 

@@ -6,14 +6,18 @@ from typing import Any
 
 from chute import _validate
 from chute._async import call_ops as _call_ops_async
+from chute._async import control_ops as _control_ops_async
 from chute._async import graph_ops as _graph_ops_async
 from chute._client import Client
+from chute._context import current_function_call_id
 from chute._dual import dual, static_dual
 from chute._jobs import CallInfo, CallRef
 from chute._sync import call_ops as _call_ops
+from chute._sync import control_ops as _control_ops
 from chute._sync import graph_ops as _graph_ops
+from chute.exception import InvalidError
 
-__all__ = ["CallInfo", "FunctionCall"]
+__all__ = ["CallInfo", "CurrentCall", "FunctionCall", "current_call"]
 
 
 class FunctionCall:
@@ -60,6 +64,7 @@ class FunctionCall:
     cancel = dual(_call_ops.cancel, _call_ops_async.cancel, via="_ref")
     info = dual(_call_ops.info, _call_ops_async.info, via="_ref")
     get_call_graph = dual(_graph_ops.get_call_graph, _graph_ops_async.get_call_graph, via="_ref")
+    retry = dual(_control_ops.retry, _control_ops_async.retry, via="_ref")
 
     gather = static_dual(
         lambda *calls: _gather(calls), lambda *calls: _agather(calls), doc=_call_ops_async.gather.__doc__
@@ -84,3 +89,43 @@ def _gather(calls: tuple[FunctionCall, ...]) -> list[Any]:
 
 async def _agather(calls: tuple[FunctionCall, ...]) -> list[Any]:
     return await _call_ops_async.gather(*[c._ref for c in calls])
+
+
+class CurrentCall:
+    """The call running in this executor (``chute.current_call()``): its id, and its progress."""
+
+    _ref: CallRef
+
+    def __init__(self, call_id: str) -> None:
+        self._ref = CallRef(call_id, Client.from_env())
+
+    @property
+    def object_id(self) -> str:
+        """The call's id (``fc-…``)."""
+        return self._ref.id
+
+    set_progress = dual(_control_ops.set_progress, _control_ops_async.set_progress, via="_ref")
+
+    def __repr__(self) -> str:
+        return f"CurrentCall({self.object_id!r})"
+
+
+def current_call() -> CurrentCall:
+    """The call being run, to report its progress (``set_progress(fraction, **meta)``).
+
+    Raises:
+        InvalidError: called outside a call run by a worker.
+
+    Example:
+        ```python
+        @app.function()
+        def crunch(n: int) -> None:
+            for i in range(n):
+                ...
+                chute.current_call().set_progress((i + 1) / n, step=i)
+        ```
+    """
+    call_id = current_function_call_id()
+    if call_id is None:
+        raise InvalidError("chute.current_call() is only available inside a call run by a worker.")
+    return CurrentCall(call_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
@@ -19,7 +20,7 @@ from chute._async import gen_ops as _gen_ops_async
 from chute._client import Client
 from chute._dual import dual, dual_iter
 from chute._inputs import check_concurrency
-from chute._jobs import FunctionRef, FunctionSpec, Retries
+from chute._jobs import FunctionRef, FunctionSpec, Retries, check_call_control
 from chute._mapping import BoundForEach, BoundMap, BoundSpawnMap, BoundStarmap
 from chute._options import FunctionOptions
 from chute._sync import call_ops as _call_ops
@@ -133,6 +134,11 @@ class Function(Generic[P, R]):
         cloud: str | None = None,
         routing_region: str | None = None,
         idempotency_key: str | None = None,
+        delay: float | None = None,
+        at: datetime | None = None,
+        priority: int | None = None,
+        concurrency_key: str | None = None,
+        debounce: bool | None = None,
     ) -> Function[P, R]:
         """A variant of the function with other options (Modal's ``with_options``).
 
@@ -141,22 +147,48 @@ class Function(Generic[P, R]):
         ``spawn`` idempotent: spawning again with the same key, while the first call's result
         is kept, returns the first call instead of running it twice.
 
+        chute's job control (see the "Job control" docs page): ``delay`` (seconds) or ``at``
+        (a timezone-aware datetime): the call is not started before then. ``priority`` (an int
+        in [-1000, 1000], default 0): among the function's pending calls higher goes first,
+        FIFO within one. ``concurrency_key``: with ``@app.function(max_concurrency_per_key=n)``
+        at most n calls of one key run at once, and keys are served round-robin.
+        ``debounce=True`` (with ``idempotency_key`` and usually ``delay``): a spawn while the
+        key's call is still pending replaces its arguments and pushes its start back to
+        ``delay`` from now, instead of being dropped.
+
         The variant's calls go to the function's own workers, which run each of them with the
         variant's ``timeout`` and ``retries`` (stored with the call). The other options
         (resources, ``max_containers``, ``secrets``…) describe the variant but do not change how
         the base function's executors run: define a second function for those.
 
         Raises:
-            InvalidError: an option out of range.
+            InvalidError: an option out of range; ``at`` without a timezone; ``debounce``
+                without an ``idempotency_key``.
+
+        Example:
+            ```python
+            report.with_options(delay=60).spawn()
+            urgent = process.with_options(priority=10)
+            per_tenant = process.with_options(concurrency_key=f"tenant-{tenant_id}")
+            reindex.with_options(idempotency_key=doc_id, delay=5, debounce=True).spawn(doc_id)
+            ```
         """
+        key = idempotency_key or self._ref.idempotency_key
+        control = check_call_control(
+            self._ref.control,
+            delay=delay,
+            at=at,
+            priority=priority,
+            concurrency_key=concurrency_key,
+            debounce=debounce,
+            idempotency_key=key,
+        )
         per_call = dict(self._ref.call_options or {})
         if timeout is not None:
             per_call["timeout"] = float(timeout)
         if retries is not None:
             per_call["retries"] = dataclasses.asdict(Retries.of(retries))
-        fn = self._copy(
-            idempotency_key=idempotency_key or self._ref.idempotency_key, call_options=per_call or None
-        )
+        fn = self._copy(idempotency_key=key, call_options=per_call or None, control=control)
         fn._ref.spec, fn._options = _options.with_options(
             self.spec,
             self._options,

@@ -17,7 +17,11 @@ Example:
 
 from __future__ import annotations
 
+import calendar
+import json
+import math
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,6 +57,17 @@ class Schedule:
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready record stored on the function spec."""
         raise NotImplementedError
+
+    def next_after(self, after: float, last_due: float | None = None) -> float:
+        """The first tick strictly after ``after`` (Unix seconds). ``last_due`` is the tick that
+        came before (a ``Period`` counts from it, so ticks stay on their grid however late a
+        worker looks); ticks missed meanwhile are skipped: they run once, not each."""
+        raise NotImplementedError
+
+    @property
+    def sig(self) -> str:
+        """A stable name of the schedule: its stored ticks are reset when it changes."""
+        return json.dumps(self.to_json(), sort_keys=True)
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Schedule:
@@ -111,6 +126,21 @@ class Period(Schedule):
         self.years, self.months, self.weeks, self.days = years, months, weeks, days
         self.hours, self.minutes, self.seconds = hours, minutes, seconds
 
+    def next_after(self, after: float, last_due: float | None = None) -> float:
+        base = after if last_due is None else last_due
+        if not (self.years or self.months):
+            step = timedelta(
+                weeks=self.weeks, days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds
+            ).total_seconds()
+            return base + (math.floor((after - base) / step) + 1) * step
+        # Calendar months: step on the UTC calendar until past `after`.
+        at = datetime.fromtimestamp(base, UTC)
+        while at.timestamp() <= after:
+            at = _add_months(at, self.years * 12 + self.months) + timedelta(
+                weeks=self.weeks, days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds
+            )
+        return at.timestamp()
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": "period",
@@ -167,6 +197,10 @@ class Cron(Schedule):
         self.cron_string = cron_string
         self.timezone = timezone
 
+    def next_after(self, after: float, last_due: float | None = None) -> float:
+        del last_due  # a cron time is absolute
+        return _cron_next(self.cron_string, ZoneInfo(self.timezone), after)
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": "cron", "cron_string": self.cron_string, "timezone": self.timezone}
 
@@ -209,6 +243,67 @@ def _cron_value(text: str, what: str, low: int, high: int, cron_string: str) -> 
             f"Invalid cron string {cron_string!r}: {what} value {text!r} is outside {low}-{high}."
         )
     return int(text)
+
+
+def _add_months(at: datetime, months: int) -> datetime:
+    """``at`` moved by whole calendar months (the day clamped to the month's length)."""
+    year, month = divmod(at.month - 1 + months, 12)
+    year += at.year
+    day = min(at.day, calendar.monthrange(year, month + 1)[1])
+    return at.replace(year=year, month=month + 1, day=day)
+
+
+def _cron_sets(cron_string: str) -> list[set[int]]:
+    """The values each of the five fields matches (day of week: 0 = Sunday; 7 folded to 0)."""
+    text = _CRON_MACROS.get(cron_string.strip().lower(), cron_string)
+    out: list[set[int]] = []
+    for text_field, (what, low, high) in zip(text.split(), _CRON_FIELDS, strict=True):
+        values: set[int] = set()
+        for item in text_field.lower().split(","):
+            match = _ITEM_RE.match(item)
+            assert match is not None  # checked by _check_cron
+            step = int(match.group(2) or 1)
+            if match.group(1) == "*":
+                first, last = low, high
+            else:
+                bounds = [_cron_value(v, what, low, high, cron_string) for v in match.group(1).split("-")]
+                first = bounds[0]
+                last = bounds[-1] if len(bounds) == 2 or match.group(2) is None else high
+            values.update(range(first, last + 1, step))
+        if what == "day of week" and 7 in values:
+            values = (values - {7}) | {0}
+        out.append(values)
+    return out
+
+
+def _cron_next(cron_string: str, tz: ZoneInfo, after: float) -> float:
+    """The first minute strictly after ``after`` that the cron string matches, in ``tz``."""
+    minutes, hours, mdays, months, wdays = _cron_sets(cron_string)
+    fields = (_CRON_MACROS.get(cron_string.strip().lower(), cron_string)).split()
+    dom_any, dow_any = fields[2] == "*", fields[4] == "*"
+    at = datetime.fromtimestamp(after, tz).replace(second=0, microsecond=0, tzinfo=None) + timedelta(
+        minutes=1
+    )
+    for _ in range(400_000):  # at most a few years of skipping, however sparse the schedule
+        if at.month not in months:
+            at = (at.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
+            continue
+        dom_ok, dow_ok = at.day in mdays, (at.isoweekday() % 7) in wdays
+        day_ok = (dom_ok and dow_ok) if dom_any or dow_any else (dom_ok or dow_ok)
+        if not day_ok:
+            at = at.replace(hour=0, minute=0) + timedelta(days=1)
+            continue
+        if at.hour not in hours:
+            at = at.replace(minute=0) + timedelta(hours=1)
+            continue
+        if at.minute not in minutes:
+            at += timedelta(minutes=1)
+            continue
+        when = at.replace(tzinfo=tz).timestamp()
+        if when > after:
+            return when
+        at += timedelta(minutes=1)
+    raise InvalidError(f"Cron string {cron_string!r} matches no time in the next years.")
 
 
 __all__ = ["Cron", "Period", "Schedule"]

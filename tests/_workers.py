@@ -27,9 +27,9 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env = env
 
-    def start(self, *extra: str) -> subprocess.Popen[bytes]:
+    def start(self, *extra: str, app_file: str = APP_FILE) -> subprocess.Popen[bytes]:
         env = {**(os.environ if self.env is None else self.env), "CHUTE_LEASE": str(LEASE)}
-        proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", APP_FILE, *extra], env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", app_file, *extra], env=env)
         self.procs.append(proc)
         return proc
 

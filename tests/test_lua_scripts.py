@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import hashlib
 import re
 import uuid
@@ -73,6 +74,9 @@ KEY_PREFIXES = {
     # (claim, list, sweep, the earlier call of an idempotency key), and the keys of the function
     # a swept call belongs to (fbase): all in the slot of one function tag.
     "jobs_prefix": "call records of ids read from an index; a swept call's function keys",
+    # P{jobs}:f:<env>:<app>:<fn>: -- the per-key sets (F kq:<key>) of the concurrency keys read
+    # from the function's `keys` ZSET (job_claim's round-robin).
+    "fn_prefix": "a function's per-concurrency-key sets, named by its keys ZSET",
 }
 # Hash fields holding key names, written by the script that declared those keys, read back by
 # scripts that know the record only. Unavoidable for scripts addressed by a call id alone
@@ -87,7 +91,8 @@ STORED_KEY_FIELDS = {
 ALL_ARGS_ARE_KEYS = {"DEL", "EXISTS", "UNLINK"}
 NO_KEYS = {"TIME"}
 FIRST_ARG_IS_KEY = set(
-    "GET SET INCR INCRBY PEXPIRE PEXPIREAT HDEL HEXISTS HGET HGETALL HINCRBY HKEYS HLEN HMGET HSET HSETNX "
+    "GET SET INCR INCRBY PEXPIRE PEXPIREAT PERSIST HDEL HEXISTS HGET HGETALL HINCRBY HKEYS HLEN HMGET HSET "
+    "HSETNX SADD SREM SCARD "
     "LINDEX LLEN LPOP LPUSH LRANGE LTRIM RPUSH ZADD ZCARD ZCOUNT ZPOPMIN ZRANGE ZRANGEBYLEX "
     "ZRANGEBYSCORE ZREM ZREMRANGEBYSCORE ZREVRANGEBYSCORE ZSCORE".split()
 )
@@ -709,6 +714,22 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         assert await ar(b.job_cancel(a, result=b"x")) is False  # already failed
         assert len(await ar(b.job_list(env))) == len(await ar(b.job_list(env, app=app, function="f"))) == 2
         assert (await ar(b.job_stats(env, app, "f"))).succeeded == 1
+        # Job control: a delayed, prioritized, keyed, debounced call; rate limit; replay;
+        # progress; schedule ticks.
+        ctl = dataclasses.replace(
+            submit("cd", "d"), delay=0.01, priority=2, concurrency_key="k", debounce=True
+        )
+        assert await ar(b.job_submit(ctl)) == "cd"
+        assert await ar(b.job_submit(dataclasses.replace(ctl, call_id="ce"))) == "cd"
+        await asyncio.sleep(0.05)
+        (k,) = await ar(b.job_claim(dataclasses.replace(claim(60), rate_calls=5, max_per_key=1)))
+        assert k.id == "cd" and await ar(b.job_set_progress("cd", "{}"))
+        assert await ar(b.job_finish("cd", k.attempts, CallState.FAILED, b"e"))
+        assert await ar(b.job_requeue("cd"))
+        assert (await ar(b.job_schedule_init(env, app, "f", "s", 1.0))).next_at == 1.0
+        assert await ar(b.job_schedule_tick(submit("ct"), 1.0, 2.0))
+        assert await ar(b.job_schedule_update(env, app, "f", paused=True))
+        assert len(await ar(b.job_schedules(env))) == 1
         await ar(b.worker_beat(env, "w", b"{}", ttl=60))
         assert [w for w, _ in await ar(b.worker_list(env))] == ["w"]
         await ar(b.worker_gone(env, "w"))

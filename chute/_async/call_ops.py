@@ -142,6 +142,7 @@ def _request(
     env = fn.env_name or settings.env
     if fn.call_options:
         payload = _outcome.add_call_options(payload, fn.call_options)
+    opts = fn.control
     return SubmitRequest(
         env=env,
         app=fn.app_name,
@@ -150,6 +151,10 @@ def _request(
         payload=_outcome.check_args_size(payload, settings),
         result_ttl=fn.spec.result_ttl,
         idempotency_key=idempotency_key or fn.idempotency_key,
+        delay=opts.delay_now(),
+        priority=opts.priority,
+        concurrency_key=opts.concurrency_key,
+        debounce=opts.debounce,
     )
 
 

@@ -9,9 +9,18 @@ The single operations run one; the batched ones (``job_submit_many``, ``job_comp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chute.backends import _redis_scripts as scripts
 from chute.backends._redis_keys import ShardKeys, us
-from chute.backends.types import CallState, ClaimRequest, CompleteRequest, Completion, SubmitRequest
+from chute.backends.types import (
+    CallState,
+    ClaimRequest,
+    CompleteRequest,
+    Completion,
+    ScheduleRecord,
+    SubmitRequest,
+)
 
 Arg = bytes | str | int
 Cmd = tuple[scripts.LuaScript, list[bytes], list[Arg]]
@@ -35,6 +44,7 @@ def submit(sk: ShardKeys, req: SubmitRequest, locator: bytes) -> Cmd:
         sk.tomb,
         sk.orphans,
         sk.jobs_prefix,
+        fk + b"keyed",
     ]
     has_key = "0" if req.idempotency_key is None else "1"
     args: list[Arg] = [
@@ -47,16 +57,108 @@ def submit(sk: ShardKeys, req: SubmitRequest, locator: bytes) -> Cmd:
         has_key,
         SUBMIT_SWEEP,
         locator,
+        us(req.delay),
+        req.priority,
+        req.concurrency_key or "",
+        "1" if req.debounce else "0",
     ]
     return scripts.job_submit, keys, args
 
 
+def schedule_tick(sk: ShardKeys, req: SubmitRequest, locator: bytes, due: float, following: float) -> Cmd:
+    """``job_submit``'s keys and arguments (see ``submit``), then the schedule's compare-and-set."""
+    fk = sk.fn(req.env, req.app, req.function)
+    keys = [
+        sk.seq,
+        sk.call(req.call_id),
+        sk.idem(req.env, req.app, req.function, req.idempotency_key or ""),
+        fk + b"pending",
+        fk + b"delayed",
+        fk + b"all",
+        fk + b"wake",
+        sk.expiring,
+        sk.tomb,
+        sk.orphans,
+        sk.jobs_prefix,
+        fk + b"keyed",
+        fk + b"sched",
+    ]
+    args: list[Arg] = [
+        req.env,
+        req.app,
+        req.function,
+        req.call_id,
+        req.payload,
+        us(req.result_ttl),
+        "0" if req.idempotency_key is None else "1",
+        SUBMIT_SWEEP,
+        locator,
+        us(req.delay),
+        req.priority,
+        req.concurrency_key or "",
+        "1" if req.debounce else "0",
+        sched_us(due),
+        sched_us(following),
+    ]
+    return scripts.job_schedule_tick, keys, args
+
+
 def claim(sk: ShardKeys, req: ClaimRequest) -> Cmd:
     fk = sk.fn(req.env, req.app, req.function)
-    keys = [fk + b"pending", fk + b"running", fk + b"delayed", sk.expiring, sk.tomb, sk.jobs_prefix]
+    keys = [
+        fk + b"pending",
+        fk + b"running",
+        fk + b"delayed",
+        sk.expiring,
+        sk.tomb,
+        sk.jobs_prefix,
+        sk.fn_prefix(req.env, req.app, req.function),
+        fk + b"starts",
+        fk + b"keys",
+        fk + b"krun",
+        fk + b"keyed",
+        fk + b"turn",
+    ]
     cap: Arg = "" if req.max_running is None else req.max_running
-    args: list[Arg] = [req.worker, req.n, us(req.lease), cap, req.max_lost]
+    rate: Arg = "" if req.rate_calls is None else req.rate_calls
+    per_key: Arg = "" if req.max_per_key is None else req.max_per_key
+    args: list[Arg] = [req.worker, req.n, us(req.lease), cap, req.max_lost, rate, us(req.rate_per), per_key]
     return scripts.job_claim, keys, args
+
+
+def requeue(sk: ShardKeys, call_id: str) -> Cmd:
+    keys = [sk.call(call_id), sk.done(call_id), sk.expiring, sk.tomb]
+    args: list[Arg] = [call_id]
+    return scripts.job_requeue, keys, args
+
+
+def progress(sk: ShardKeys, call_id: str, report: str) -> Cmd:
+    keys = [sk.call(call_id)]
+    args: list[Arg] = [report]
+    return scripts.job_progress, keys, args
+
+
+SCHED_FIELDS = ("sig", "next", "paused", "last", "lastcall")
+
+
+def decode_schedule(env: str, app: str, function: str, row: Sequence[bytes | None]) -> ScheduleRecord:
+    """A ScheduleRecord from the ``SCHED_FIELDS`` of ``F sched``."""
+    sig, nxt, paused, last, last_call = row
+    return ScheduleRecord(
+        env=env,
+        app=app,
+        function=function,
+        sig=(sig or b"").decode(),
+        next_at=int(nxt or 0) / 1e6,
+        paused=paused == b"1",
+        last_at=None if last is None else int(last) / 1e6,
+        last_call=None if last_call is None else last_call.decode(),
+    )
+
+
+def sched_us(t: float) -> str:
+    """A schedule time as stored (whole microseconds), exact for a time read back from storage."""
+    return str(round(t * 1_000_000))
 
 
 def heartbeat(sk: ShardKeys, call_id: str, attempt: int, lease: float) -> Cmd:

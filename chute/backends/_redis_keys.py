@@ -25,8 +25,10 @@ whole microseconds of server ``TIME``::
 
     T seq                           STRING  INCR counter: creation order of the slot's calls
     T call:<id>                     HASH  the call: env app fn st att fail lost ct sa fa ea w err
-                                          res pl, plus ttl (result TTL), seq, fk (F),
-                                          ik (its idempotency key or ""), lc (its locator or "")
+                                          res pl pr (priority) pg (progress JSON), plus ttl
+                                          (result TTL), seq, fk (F), ik (its idempotency key
+                                          or ""), lc (its locator or ""), ck (its concurrency
+                                          key or "")
     T done:<id>                     LIST  one token, pushed when the call turns terminal
     T idem:<env>:<app>:<fn>:<key>   STRING  call id; expires with the call's result
     T expiring                      ZSET  "<id>\\0<env>\\0<app>\\0<fn>" -> expires_at
@@ -36,9 +38,17 @@ whole microseconds of server ``TIME``::
     T loc:<id>                      STRING  the tag of the slot that holds call <id>, for ids
                                           whose own tag (``home_tag``) is this one but whose
                                           function's is not (ids not made by chute)
-    F pending                       ZSET  call id -> seq: claimable now, oldest first
-    F delayed                       ZSET  call id -> end of its retry backoff (claim moves the
-                                          due ones to F pending)
+    F pending                       ZSET  call id -> seq - priority * 2**40: claimable now
+                                          (calls without a concurrency key), best first
+    F delayed                       ZSET  call id -> end of its delay or retry backoff (claim
+                                          moves the due ones to F pending or F kq:<key>)
+    F kq:<key>                      ZSET  like F pending, the calls of one concurrency key
+    F keys                          ZSET  concurrency key -> turn it was last served (round-robin)
+    F keyed                         SET   pending calls in some F kq:<key> (for counts)
+    F krun                          HASH  concurrency key -> its running calls
+    F turn                          STRING  counter of the round-robin
+    F starts                        ZSET  "<id>:<attempt>" -> start, the rate-limit window
+    F sched                         HASH  schedule: sig next paused last lastcall (us)
     F running                       ZSET  call id -> lease deadline
     F all                           ZSET  call id -> seq, for job_list
     F succeeded|failed|cancelled    ZSET  call id -> expires_at, for job_stats
@@ -233,6 +243,11 @@ class ShardKeys:
         """The prefix of one function's keys (``F``; must match ``lua/includes/fbase.lua``)."""
         return self.base + f"f:{env}:{app}:{function}:".encode()
 
+    def fn_prefix(self, env: str, app: str, function: str) -> bytes:
+        """``fn`` passed as a prefix: for a script that names keys it learns while running
+        (job_claim's per-concurrency-key sets, ``F kq:<key>``)."""
+        return self.fn(env, app, function)
+
 
 def object_keys(prefix: str, object_id: str) -> ObjectKeys:
     return ObjectKeys(f"{prefix}{{{object_id}}}:".encode())
@@ -283,7 +298,7 @@ def _time(raw: bytes | None) -> float | None:
 
 def decode_call(v: Sequence[Any]) -> CallRecord:
     """A CallRecord from a script's ``{id, env, app, fn, st, att, fail, lost, ct, sa, fa, ea, w,
-    err, res, pl}`` (``view`` in ``lua/includes/view.lua``)."""
+    err, res, pl, pr, pg}`` (``view`` in ``lua/includes/view.lua``)."""
     return CallRecord(
         id=v[0].decode(),
         env=v[1].decode(),
@@ -301,6 +316,8 @@ def decode_call(v: Sequence[Any]) -> CallRecord:
         error=_str(v[13]),
         result=v[14],
         payload=v[15],
+        priority=int(v[16] or 0),
+        progress=_str(v[17]),
     )
 
 

@@ -146,6 +146,11 @@ job_get: Final = load("job_get")
 job_stats: Final = load("job_stats")
 job_list: Final = load("job_list")
 job_sweep: Final = load("job_sweep")
+job_requeue: Final = load("job_requeue")
+job_progress: Final = load("job_progress")
+job_schedule_init: Final = load("job_schedule_init")
+job_schedule_update: Final = load("job_schedule_update")
+job_schedule_tick: Final = load("job_schedule_tick")
 
 # -- workers: lua/worker_*.lua -----------------------------------------------------------------
 call_log_append: Final = load("call_log_append")

@@ -89,6 +89,7 @@ def _open(conn: sqlite3.Connection, settings: Settings, busy_timeout_ms: int) ->
             for stmt in (sql.SCHEMA + jobs_sql.SCHEMA + logs_sql.SCHEMA).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
+            jobs_sql.upgrade(conn)
             conn.execute(f"PRAGMA user_version = {sql.SCHEMA_VERSION}")
             conn.execute("COMMIT")
         conn.execute(f"PRAGMA synchronous = {settings.url.synchronous}")

@@ -37,11 +37,7 @@ def submit_many(
     plain = [r for r in reqs if r.idempotency_key is None]
     if len(plain) == len(reqs):
         # The common case (map, spawn_map): one statement for the whole batch.
-        c.executemany(
-            "INSERT INTO calls(id, env, app, function, state, payload, created_at, ready_at, result_ttl) "
-            "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-            [(r.call_id, r.env, r.app, r.function, r.payload, now, now, r.result_ttl) for r in reqs],
-        )
+        one.insert(c, reqs, now)
         for env, app, function in {(r.env, r.app, r.function) for r in reqs}:
             _merge(woken, one._waiters(c, one.work_channel(env, app, function)))
         return [r.call_id for r in reqs], list(woken.values())

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from chute.backends import _sqlite_jobs_pick as pick
 from chute.backends._sqlite_sql import Waiters
 from chute.backends.types import (
     CALL_TOMBSTONE,
@@ -41,7 +42,7 @@ CREATE TABLE IF NOT EXISTS calls(
     app         TEXT NOT NULL,
     function    TEXT NOT NULL,
     state       TEXT NOT NULL,
-    payload     BLOB,              -- serialized arguments, dropped once the call is terminal
+    payload     BLOB,              -- serialized arguments, kept for replay until the call expires
     result      BLOB,              -- serialized outcome once terminal
     error       TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
@@ -55,13 +56,48 @@ CREATE TABLE IF NOT EXISTS calls(
     result_ttl  REAL NOT NULL,
     expires_at  REAL,              -- terminal calls: when the result is dropped
     worker      TEXT,
-    idem        TEXT
+    idem        TEXT,
+    priority    INTEGER NOT NULL DEFAULT 0,  -- higher claimed first
+    ckey        TEXT,              -- concurrency key (fairness)
+    progress    TEXT               -- JSON set by the running call
 );
 CREATE INDEX IF NOT EXISTS calls_by_fn ON calls(env, app, function, state, seq);
 CREATE INDEX IF NOT EXISTS calls_by_lease ON calls(state, lease_until) WHERE state = 'running';
 CREATE UNIQUE INDEX IF NOT EXISTS calls_by_idem ON calls(env, app, function, idem) WHERE idem IS NOT NULL;
 CREATE INDEX IF NOT EXISTS calls_recent ON calls(env, created_at);
 CREATE INDEX IF NOT EXISTS calls_by_expiry ON calls(expires_at) WHERE expires_at IS NOT NULL;
+
+-- One scheduled function's state: its next tick is claimed by compare-and-set on next_at.
+CREATE TABLE IF NOT EXISTS schedules(
+    env         TEXT NOT NULL,
+    app         TEXT NOT NULL,
+    function    TEXT NOT NULL,
+    sig         TEXT NOT NULL,
+    next_at     REAL NOT NULL,
+    paused      INTEGER NOT NULL DEFAULT 0,
+    last_at     REAL,
+    last_call   TEXT,
+    PRIMARY KEY (env, app, function)
+) WITHOUT ROWID;
+
+-- Recent starts of rate-limited functions (a sliding window, pruned by the claims).
+CREATE TABLE IF NOT EXISTS starts(
+    env         TEXT NOT NULL,
+    app         TEXT NOT NULL,
+    function    TEXT NOT NULL,
+    at          REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS starts_by_fn ON starts(env, app, function, at);
+
+-- When each concurrency key was last served (round-robin between keys).
+CREATE TABLE IF NOT EXISTS fair_keys(
+    env         TEXT NOT NULL,
+    app         TEXT NOT NULL,
+    function    TEXT NOT NULL,
+    ckey        TEXT NOT NULL,
+    served      INTEGER NOT NULL,
+    PRIMARY KEY (env, app, function, ckey)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS workers(
     env         TEXT NOT NULL,
@@ -74,8 +110,29 @@ CREATE TABLE IF NOT EXISTS workers(
 
 _COLUMNS = (
     "id, env, app, function, state, attempts, failures, lost, created_at, started_at, finished_at, "
-    "expires_at, worker, error"
+    "expires_at, worker, error, priority, progress"
 )
+
+# Columns added after schema 2 (databases created before get them on open), and the indexes on them.
+_ADDED_COLUMNS = (
+    ("priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("ckey", "TEXT"),
+    ("progress", "TEXT"),
+)
+_ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS calls_claim ON calls(env, app, function, state, priority DESC, seq)",
+)
+
+
+def upgrade(c: sqlite3.Connection) -> None:
+    """Bring a database created by an older chute to the current calls columns (inside the
+    schema transaction, after ``SCHEMA``)."""
+    have = {row[1] for row in c.execute("PRAGMA table_info(calls)")}
+    for name, decl in _ADDED_COLUMNS:
+        if name not in have:
+            c.execute(f"ALTER TABLE calls ADD COLUMN {name} {decl}")
+    for stmt in _ADDED_INDEXES:
+        c.execute(stmt)
 
 
 LOST_WORKER = "worker lost: the worker running this call stopped renewing its lease"
@@ -110,6 +167,8 @@ def _record(
         error=row[13],
         result=None if result is None else bytes(result),
         payload=None if payload is None else bytes(payload),
+        priority=int(row[14]),
+        progress=row[15],
     )
 
 
@@ -147,22 +206,48 @@ def stats(c: sqlite3.Connection, env: str, app: str, function: str, now: float) 
 
 def submit(c: sqlite3.Connection, req: SubmitRequest, now: float) -> tuple[str, Waiters]:
     env, app, function, call_id, idem = req.env, req.app, req.function, req.call_id, req.idempotency_key
-    payload, result_ttl = req.payload, req.result_ttl
     if idem is not None:
         row = c.execute(
-            "SELECT id, expires_at FROM calls WHERE env = ? AND app = ? AND function = ? AND idem = ?",
+            "SELECT id, expires_at, state FROM calls WHERE env = ? AND app = ? AND function = ? AND idem = ?",
             (env, app, function, idem),
         ).fetchone()
         if row is not None:
-            if row[1] is None or row[1] > now:
+            if req.debounce and row[2] == "pending":
+                c.execute(
+                    "UPDATE calls SET payload = ?, ready_at = ?, priority = ?, ckey = ? WHERE id = ?",
+                    (req.payload, now + req.delay, req.priority, req.concurrency_key, row[0]),
+                )
                 return str(row[0]), []
-            c.execute("UPDATE calls SET idem = NULL WHERE id = ?", (row[0],))  # expired: key is free again
-    c.execute(
-        "INSERT INTO calls(id, env, app, function, state, payload, created_at, ready_at, result_ttl, idem) "
-        "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-        (call_id, env, app, function, payload, now, now, result_ttl, idem),
-    )
+            if not req.debounce and (row[1] is None or row[1] > now):
+                return str(row[0]), []
+            # Expired (or, debounced, already started): the key passes to the new call.
+            c.execute("UPDATE calls SET idem = NULL WHERE id = ?", (row[0],))
+    insert(c, [req], now)
     return call_id, _waiters(c, work_channel(env, app, function))
+
+
+def insert(c: sqlite3.Connection, reqs: Sequence[SubmitRequest], now: float) -> None:
+    """Store new PENDING calls (no idempotency check)."""
+    c.executemany(
+        "INSERT INTO calls(id, env, app, function, state, payload, created_at, ready_at, result_ttl, idem, "
+        "priority, ckey) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r.call_id,
+                r.env,
+                r.app,
+                r.function,
+                r.payload,
+                now,
+                now + r.delay,
+                r.result_ttl,
+                r.idempotency_key,
+                r.priority,
+                r.concurrency_key,
+            )
+            for r in reqs
+        ],
+    )
 
 
 def _reap(c: sqlite3.Connection, env: str, app: str, function: str, max_lost: int, now: float) -> Waiters:
@@ -177,7 +262,7 @@ def _reap(c: sqlite3.Connection, env: str, app: str, function: str, max_lost: in
         if lost + 1 > max_lost:
             c.execute(
                 "UPDATE calls SET state = 'failed', lost = lost + 1, finished_at = ?, "
-                "expires_at = ? + result_ttl, payload = NULL, lease_until = NULL, error = ? WHERE id = ?",
+                "expires_at = ? + result_ttl, lease_until = NULL, error = ? WHERE id = ?",
                 (
                     now,
                     now,
@@ -205,16 +290,33 @@ def claim(c: sqlite3.Connection, req: ClaimRequest, now: float) -> tuple[list[Ca
             (env, app, function),
         ).fetchone()
         n = min(n, max_running - running)
+    if req.rate_calls is not None:
+        n = min(n, pick.rate_room(c, req, now))
     if n <= 0:
         return [], woken
+    if req.max_per_key is None:
+        seqs = [
+            r[0]
+            for r in c.execute(
+                "SELECT seq FROM calls WHERE env = ? AND app = ? AND function = ? AND state = 'pending' "
+                "AND ready_at <= ? ORDER BY priority DESC, seq LIMIT ?",
+                (env, app, function, now, n),
+            )
+        ]
+    else:
+        seqs = pick.fair(c, req, n, now)
+    if not seqs:
+        return [], woken
+    order = {seq: i for i, seq in enumerate(seqs)}
+    marks = ",".join("?" * len(seqs))
     rows = c.execute(
         "UPDATE calls SET state = 'running', attempts = attempts + 1, lease_until = ?, worker = ?, "
-        "started_at = ? WHERE seq IN (SELECT seq FROM calls WHERE env = ? AND app = ? AND function = ? "
-        "AND state = 'pending' AND ready_at <= ? ORDER BY seq LIMIT ?) "
-        f"RETURNING seq, {_COLUMNS}, payload",
-        (now + lease, worker, now, env, app, function, now, n),
+        f"started_at = ? WHERE seq IN ({marks}) RETURNING seq, {_COLUMNS}, payload",
+        (now + lease, worker, now, *seqs),
     ).fetchall()
-    rows.sort()  # RETURNING gives no order guarantee
+    rows.sort(key=lambda r: order[r[0]])  # RETURNING gives no order guarantee
+    if req.rate_calls is not None:
+        pick.record_starts(c, req, len(rows), now)
     return [_record(r[1:], now, payload=r[-1]) for r in rows], woken
 
 
@@ -237,7 +339,7 @@ def finish(
 ) -> tuple[bool, Waiters]:
     cur = c.execute(
         "UPDATE calls SET state = ?, result = ?, error = ?, finished_at = ?, expires_at = ? + result_ttl, "
-        "failures = failures + ?, payload = NULL, lease_until = NULL "
+        "failures = failures + ?, lease_until = NULL "
         "WHERE id = ? AND state = 'running' AND attempts = ?",
         (state.value, result, error, now, now, int(state is CallState.FAILED), call_id, attempt),
     )
@@ -274,7 +376,7 @@ def release(c: sqlite3.Connection, call_id: str, attempt: int, now: float) -> tu
 def cancel(c: sqlite3.Connection, call_id: str, result: bytes, now: float) -> tuple[bool, Waiters]:
     cur = c.execute(
         "UPDATE calls SET state = 'cancelled', result = ?, error = 'cancelled', finished_at = ?, "
-        "expires_at = ? + result_ttl, payload = NULL, lease_until = NULL "
+        "expires_at = ? + result_ttl, lease_until = NULL "
         "WHERE id = ? AND state IN ('pending', 'running')",
         (result, now, now, call_id),
     )
@@ -339,4 +441,6 @@ def worker_list(c: sqlite3.Connection, env: str, now: float) -> list[tuple[str, 
 
 def collect_garbage(c: sqlite3.Connection, now: float) -> int:
     c.execute("DELETE FROM workers WHERE expires_at < ?", (now,))
+    # Payloads are kept past the end of a call for replay (job_requeue), until it expires.
+    c.execute("UPDATE calls SET payload = NULL WHERE expires_at < ? AND payload IS NOT NULL", (now,))
     return c.execute("DELETE FROM calls WHERE expires_at < ?", (now - CALL_TOMBSTONE,)).rowcount

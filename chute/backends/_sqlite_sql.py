@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from chute.backends.types import Kind, ObjectInfo, PartitionInfo, PutStatus
 from chute.exception import NotFoundError
 
-SCHEMA_VERSION = 3  # 2: jobs tables (_sqlite_jobs_sql), 3: call_logs; every statement is IF NOT EXISTS
+SCHEMA_VERSION = 4  # 2: jobs tables (_sqlite_jobs_sql), 3: call_logs, 4: job control; all IF NOT EXISTS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects(

@@ -92,6 +92,8 @@ class CallRecord:
     error: str | None = None  # last error, one line ("ValueError: boom"), for listings
     result: bytes | None = None
     payload: bytes | None = None
+    priority: int = 0  # higher is claimed first among the function's pending calls
+    progress: str | None = None  # JSON {"fraction": f, "meta": {...}} set by the running call
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,12 @@ class SubmitRequest:
     payload: bytes
     result_ttl: float
     idempotency_key: str | None = None
+    delay: float = 0.0  # not claimable for this many seconds
+    priority: int = 0  # higher first; FIFO within one priority
+    concurrency_key: str | None = None  # fairness: ClaimRequest.max_per_key caps calls per key
+    # With ``idempotency_key``: an earlier call under the key that is still PENDING gets this
+    # call's payload and ``delay`` (its start pushed back) instead of this one being dropped.
+    debounce: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +155,26 @@ class ClaimRequest:
     lease: float
     max_running: int | None
     max_lost: int
+    # At most ``rate_calls`` starts (claims) of the function in any ``rate_per`` seconds.
+    rate_calls: int | None = None
+    rate_per: float = 1.0
+    # At most this many RUNNING calls per concurrency key; keys are served round-robin.
+    max_per_key: int | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """A scheduled function's state: when its next tick is due (Unix seconds), whether it is
+    paused, and its last tick. ``sig`` names the schedule the times were computed for."""
+
+    env: str
+    app: str
+    function: str
+    sig: str
+    next_at: float
+    paused: bool = False
+    last_at: float | None = None
+    last_call: str | None = None
 
 
 class Completion(enum.StrEnum):

@@ -20,6 +20,7 @@ from chute._resources import Need, pending_reason, worker_capacity
 from chute._sync import inspection
 from chute.app import App, FunctionSpec
 from chute.call import FunctionCall
+from chute.cli import control
 from chute.cli import deploy as deploy_cli
 from chute.cli._common import (
     EnvOption,
@@ -37,7 +38,7 @@ from chute.exception import Error, InvalidError
 AppFileArg = Annotated[str, typer.Argument(help="Python file (or module) defining a chute.App.")]
 CallIdArg = Annotated[str, typer.Argument(help="Function call id (fc-…).")]
 
-call_cli = typer.Typer(help="Inspect function calls: get, status, cancel.", no_args_is_help=True)
+call_cli = typer.Typer(help="Inspect function calls: get, status, cancel, list, retry.", no_args_is_help=True)
 app_cli = typer.Typer(help="Deployed apps.", no_args_is_help=True)
 function_cli = typer.Typer(help="Deployed functions.", no_args_is_help=True)
 
@@ -54,6 +55,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app_cli, name="app")
     root.add_typer(function_cli, name="function")
     deploy_cli.register(app_cli)
+    control.register(root, call_cli)
 
 
 def _env(env: str | None) -> str:
@@ -162,6 +164,16 @@ def worker(
             "--memory", help="MiB the executors' memory= requests may add up to (default: the machine's)."
         ),
     ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help="Serve only these functions (comma-separated NAME or APP.NAME)."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag", help="A tag of this worker (repeatable): functions with worker_tags need all theirs."
+        ),
+    ] = None,
 ) -> None:
     """Run an autoscaled pool of worker processes for the apps (deploys them too), or with --all for
     every deployed app.
@@ -197,8 +209,10 @@ def worker(
             grace=grace,
             max_executors=max_executors,
             capacity=capacity,
+            only=[n.strip() for n in only.split(",") if n.strip()] if only is not None else None,
+            tags=tag or (),
         )
-        names = ", ".join(f"{f.app_name}.{f.name}" for a in pool.apps for f in a.functions.values())
+        names = ", ".join(pool.served) or "nothing (no function matches --only/--tag)"
         err_console.print(f"chute worker {pool.worker_id}: serving {names}", highlight=False)
         pool.run()
 

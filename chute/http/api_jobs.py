@@ -1,4 +1,5 @@
-"""Jobs: ``/functions`` (deployed functions, spawn) and ``/calls`` (status, result, cancel)."""
+"""Jobs: ``/functions`` (deployed functions, spawn), ``/calls`` (status, result, cancel, retry)
+and ``/schedules``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import chute
-from chute._async import inspection
+from chute._async import control_ops, inspection
 from chute._client import Client
 from chute.backends.types import CallRecord, CallState, FunctionRecord, FunctionStats
 from chute.exception import InvalidError, OutputExpiredError
@@ -89,6 +90,9 @@ class CallOut(BaseModel):
     traceback: str | None = None
     lost: int = 0
     expires_at: float | None = None
+    priority: int = 0
+    progress: float | None = None
+    progress_meta: dict[str, Any] | None = None
 
 
 class Pending(BaseModel):
@@ -118,6 +122,24 @@ class Cancelled(BaseModel):
     cancelled: bool
 
 
+class Retried(BaseModel):
+    """Whether the call is pending again (false: it was not failed or cancelled, or expired)."""
+
+    retried: bool
+
+
+class ScheduleOut(BaseModel):
+    """A scheduled function's state: its next run (Unix seconds), paused, its last run."""
+
+    app: str
+    function: str
+    schedule: str
+    next_at: float
+    paused: bool
+    last_at: float | None = None
+    last_call: str | None = None
+
+
 def stats_out(s: FunctionStats) -> StatsOut:
     """Backend stats as the API model."""
     return StatsOut(
@@ -143,22 +165,7 @@ def function_out(f: FunctionRecord, stats: FunctionStats) -> FunctionOut:
 
 def record_out(r: CallRecord) -> CallOut:
     """A call record from a listing as the API model."""
-    return CallOut(
-        id=r.id,
-        env=r.env,
-        app=r.app,
-        function=r.function,
-        state=r.state,
-        attempts=r.attempts,
-        failures=r.failures,
-        lost=r.lost,
-        created_at=r.created_at,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        expires_at=r.expires_at,
-        worker=r.worker,
-        error=r.error,
-    )
+    return info_out(chute.CallInfo.from_record(r))
 
 
 def info_out(info: chute.CallInfo) -> CallOut:
@@ -179,6 +186,9 @@ def info_out(info: chute.CallInfo) -> CallOut:
         traceback=info.traceback,
         lost=info.lost,
         expires_at=info.expires_at,
+        priority=info.priority,
+        progress=info.progress,
+        progress_meta=info.progress_meta,
     )
 
 
@@ -308,3 +318,35 @@ async def cancel(call_id: CallId, caller: Caller) -> Cancelled:
     await call.cancel.aio()
     latest = await call.info.aio()
     return Cancelled(cancelled=CallState(latest.state) == CallState.CANCELLED)
+
+
+@router.post("/calls/{call_id}/retry", summary="Retry a failed or cancelled call")
+async def retry(call_id: CallId, caller: Caller) -> Retried:
+    """Run a failed or cancelled call again under the same id (its failures reset); false when
+    it is pending, running, succeeded or expired."""
+    call, info = await _authorized_call(call_id, caller)
+    if CallState(info.state) not in (CallState.FAILED, CallState.CANCELLED):
+        return Retried(retried=False)
+    try:
+        await call.retry.aio()
+    except InvalidError:
+        return Retried(retried=False)
+    return Retried(retried=True)
+
+
+@router.get("/schedules", summary="List scheduled functions")
+async def list_schedules(env: Env) -> list[ScheduleOut]:
+    """Scheduled functions of the environment with their next and last run."""
+    records = await control_ops.schedules(Client.from_env(), env)
+    return [
+        ScheduleOut(
+            app=r.app,
+            function=r.function,
+            schedule=r.sig,
+            next_at=r.next_at,
+            paused=r.paused,
+            last_at=r.last_at,
+            last_call=r.last_call,
+        )
+        for r in records
+    ]

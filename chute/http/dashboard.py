@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 
 import chute
-from chute._async import inspection
+from chute._async import control_ops, inspection
 from chute._client import Client
 from chute.backends.types import CallState
 from chute.dict import Dict
@@ -57,9 +57,12 @@ class WorkerOut(BaseModel):
 
 
 class FunctionRow(FunctionOut):
-    """A function with the number of its recent calls that needed more than one attempt."""
+    """A function with the number of its recent calls that needed more than one attempt, and,
+    when scheduled, its next run (Unix seconds) and whether its schedule is paused."""
 
     retried: int
+    next_run: float | None = None
+    paused: bool = False
 
 
 class Summary(BaseModel):
@@ -121,10 +124,19 @@ async def _jobs(env: str) -> tuple[list[FunctionRow], list[CallOut]]:
         with contextlib.suppress(Exception):  # collected meanwhile
             c.traceback = info_out(await chute.FunctionCall.from_id(c.id).info.aio()).traceback
     functions = []
+    schedules = {(s.app, s.function): s for s in await control_ops.schedules(client, env)}
     for view in await inspection.functions(client, env):
         f, row = view.record, function_out(view.record, view.stats)
         retried = sum(1 for c in calls if c.app == f.app and c.function == f.name and c.attempts > 1)
-        functions.append(FunctionRow(**row.model_dump(), retried=retried))
+        sched = schedules.get((f.app, f.name))
+        functions.append(
+            FunctionRow(
+                **row.model_dump(),
+                retried=retried,
+                next_run=sched.next_at if sched is not None else None,
+                paused=sched is not None and sched.paused,
+            )
+        )
     return functions, calls
 
 

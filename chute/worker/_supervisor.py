@@ -33,6 +33,7 @@ from chute.worker import _logs
 from chute.worker._autoscaler import AutoscalerRefresh
 from chute.worker._fleet import STOP_GRACE, Fleet, Outcome
 from chute.worker._scaling import Attempt, FnState, default_max_executors
+from chute.worker._ticker import Ticker
 
 DEFAULT_LEASE = _settings_table.DEFAULT_LEASE
 DEFAULT_GRACE = 30.0
@@ -59,6 +60,8 @@ class Pool:
         deploy: bool = True,
         max_executors: int | None = None,
         capacity: Capacity | None = None,
+        only: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
     ) -> None:
         if max_executors is not None and (not isinstance(max_executors, int) or max_executors < 1):
             raise InvalidError(f"max_executors must be an int >= 1, got {max_executors!r}.")
@@ -72,6 +75,7 @@ class Pool:
             for app in apps_in(load_target(target)):
                 self.apps.append(app)
                 self._fns += [FnState(target, fn) for fn in app.functions.values()]
+        self._fns = routed(self._fns, only, tags)
         if deploy:
             for app in self.apps:
                 app.deploy(environment_name=self._env)
@@ -92,10 +96,16 @@ class Pool:
             mount_namespaces=_settings_table.read("CHUTE_MOUNT_NAMESPACES") is not False,
         )
         self._autoscaler = AutoscalerRefresh(self._fns, self._env)
+        self._ticker = Ticker(self._env, self._fns)
         self._claim_due = True
         self._stopping = False
         self._next_beat = 0.0
         self._started_at = time.time()
+
+    @property
+    def served(self) -> list[str]:
+        """The functions this pool serves (``app.function``), after ``only``/``tags``."""
+        return [f.key for f in self._fns]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -123,7 +133,9 @@ class Pool:
             signal.signal(signal.SIGINT, self._on_signal)
         backend = self._client.sync_backend()
         for app in self.apps:
-            names = [fn.name for fn in app.functions.values()]
+            names = [f.fn.name for f in self._fns if f.fn.app_name == app.name]
+            if not names:
+                continue
             threading.Thread(
                 target=self._watch_for_work, args=(app.name, names), name="chute-work-watch", daemon=True
             ).start()
@@ -134,6 +146,7 @@ class Pool:
                 try:
                     now = time.monotonic()
                     self._beat_if_due(backend, now)
+                    self._ticker.tick(backend)
                     self._fleet.enforce(now)
                     everything = self._claim_due or now >= next_claim
                     if everything:
@@ -141,7 +154,10 @@ class Pool:
                         next_claim = now + 1.0  # also reaps leases of dead workers
                     self._settle(backend, everything)
                     self._fleet.scale(now)
-                    self._wait(min(next_claim, self._next_beat, self._fleet.next_timer()) - time.monotonic())
+                    wake_at = min(
+                        next_claim, self._next_beat, self._fleet.next_timer(), self._ticker.next_due()
+                    )
+                    self._wait(wake_at - time.monotonic())
                 except BackendUnavailableError as exc:
                     # Keep the pool (and running calls) alive through an outage. A result that
                     # could not be recorded is not lost: its lease lapses and the call re-runs.
@@ -229,6 +245,7 @@ class Pool:
             # which makes the others give way to a fair share (Fleet.scale).
             room = 1
         spec = f.spec
+        rate = spec.rate_limit or {}
         return ClaimRequest(
             env=self._env,
             app=f.fn.app_name,
@@ -239,6 +256,9 @@ class Pool:
             # Leased calls: those running plus those queued in serial executors (PREFETCH).
             max_running=spec.max_containers * f.max_capacity,
             max_lost=MAX_LOST_ATTEMPTS,
+            rate_calls=rate.get("calls"),
+            rate_per=float(rate.get("per_seconds", 1.0)),
+            max_per_key=spec.max_concurrency_per_key,
         )
 
     def _completion(self, o: Outcome) -> CompleteRequest:
@@ -331,6 +351,25 @@ class Pool:
         backend.worker_gone(self._env, self.worker_id)
 
 
+def routed(fns: list[FnState], only: Sequence[str] | None, tags: Sequence[str]) -> list[FnState]:
+    """The functions this worker serves: those named by ``--only`` (all without it) whose
+    ``worker_tags`` the worker has every one of (``--tag``).
+
+    Raises:
+        InvalidError: ``--only`` names a function the apps do not define.
+    """
+    if only is not None:
+        known = {f.fn.name for f in fns} | {f.key for f in fns}
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise InvalidError(
+                f"--only names {', '.join(unknown)}, which the apps do not define "
+                f"(their functions: {', '.join(sorted(f.key for f in fns)) or 'none'})."
+            )
+        fns = [f for f in fns if f.fn.name in only or f.key in only]
+    return [f for f in fns if set(f.spec.worker_tags) <= set(tags)]
+
+
 def run_worker(
     targets: Sequence[str],
     *,
@@ -338,6 +377,8 @@ def run_worker(
     grace: float = DEFAULT_GRACE,
     max_executors: int | None = None,
     capacity: Capacity | None = None,
+    only: Sequence[str] | None = None,
+    tags: Sequence[str] = (),
 ) -> None:
     """``chute worker``: run the pool of the apps in ``targets`` until SIGTERM/SIGINT."""
     Pool(
@@ -346,4 +387,6 @@ def run_worker(
         grace=grace,
         max_executors=max_executors,
         capacity=capacity,
+        only=only,
+        tags=tags,
     ).run()

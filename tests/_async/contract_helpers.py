@@ -65,10 +65,13 @@ async def submit(
     env: str = ENV,
     result_ttl: float = 60.0,
     idempotency_key: str | None = None,
+    **control: Any,
 ) -> str:
-    """Submit a call; returns the stored id (a new one unless ``idempotency_key`` was used)."""
+    """Submit a call; returns the stored id (a new one unless ``idempotency_key`` was used).
+    ``control``: SubmitRequest's job-control fields (delay, priority, concurrency_key, debounce)."""
     call_id = cid()
-    stored = await b.job_submit(SubmitRequest(env, app, fn, call_id, payload, result_ttl, idempotency_key))
+    req = SubmitRequest(env, app, fn, call_id, payload, result_ttl, idempotency_key, **control)
+    stored = await b.job_submit(req)
     assert stored == call_id or idempotency_key is not None
     return stored
 
@@ -84,8 +87,10 @@ async def claim(
     lease: float = 30.0,
     max_running: int | None = None,
     max_lost: int = 3,
+    **control: Any,
 ) -> list[CallRecord]:
-    return await b.job_claim(ClaimRequest(env, app, fn, worker, n, lease, max_running, max_lost))
+    """Claim; ``control``: ClaimRequest's job-control fields (rate_calls, rate_per, max_per_key)."""
+    return await b.job_claim(ClaimRequest(env, app, fn, worker, n, lease, max_running, max_lost, **control))
 
 
 async def state(b: AsyncBackend, call_id: str) -> CallState | None:

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 import chute
 from chute.http import load_tokens
+from tests._workers import wait_until
 from tests.http.conftest import ROOT, LiveServer, Workers, fast_config
 
 CHROMIUM = "/usr/bin/chromium"
@@ -113,6 +114,9 @@ def test_dashboard_shows_queues_dicts_calls_and_charts(
         expect(traceback).to_be_visible()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        # Retry button: the failed call runs again under its id (and fails again: boom).
+        row.locator("button.retry").click()
+        wait_until(lambda: failed.info().attempts >= 2, 60, "the retried call ran")
     assert Path(ARTIFACTS / "dashboard.png").stat().st_size > 10_000
     assert tab.errors == []
 

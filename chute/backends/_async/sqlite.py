@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from chute import _validate
 from chute.backends import _sqlite_jobs_batch as jobs_batch
+from chute.backends import _sqlite_jobs_control as jobs_control
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_logs_sql as logs_sql
 from chute.backends import _sqlite_sql as sql
@@ -31,6 +32,7 @@ from chute.backends.types import (
     ObjectInfo,
     PartitionInfo,
     PutStatus,
+    ScheduleRecord,
     SubmitRequest,
 )
 from chute.config import Settings
@@ -377,6 +379,32 @@ class AsyncSQLiteBackend(AsyncBackend):
         limit: int = 100,
     ) -> list[CallRecord]:
         return await self._conn.read(jobs_sql.list_calls, env, app, function, state, limit, time.time())
+
+    async def job_requeue(self, call_id: str) -> bool:
+        ok, waiters = await self._conn.write(jobs_control.requeue, call_id, time.time())
+        await self._wake(waiters)
+        return ok
+
+    async def job_set_progress(self, call_id: str, progress: str) -> bool:
+        return await self._conn.write(jobs_control.set_progress, call_id, progress)
+
+    async def job_schedules(self, env: str, app: str | None = None) -> list[ScheduleRecord]:
+        return await self._conn.read(jobs_control.schedules, env, app)
+
+    async def job_schedule_init(
+        self, env: str, app: str, function: str, sig: str, next_at: float
+    ) -> ScheduleRecord:
+        return await self._conn.write(jobs_control.schedule_init, env, app, function, sig, next_at)
+
+    async def job_schedule_update(
+        self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
+    ) -> bool:
+        return await self._conn.write(jobs_control.schedule_update, env, app, function, paused, next_at)
+
+    async def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
+        ok, waiters = await self._conn.write(jobs_control.schedule_tick, req, due, following, time.time())
+        await self._wake(waiters)
+        return ok
 
     async def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
         await self._conn.write(jobs_sql.worker_beat, env, worker_id, info, time.time() + ttl)

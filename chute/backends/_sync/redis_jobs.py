@@ -36,6 +36,7 @@ from chute.backends.types import (
     CompleteRequest,
     FunctionRecord,
     FunctionStats,
+    ScheduleRecord,
     SubmitRequest,
 )
 
@@ -250,14 +251,20 @@ class RedisJobs:
             fk + b"succeeded",
             fk + b"failed",
             fk + b"cancelled",
+            fk + b"keyed",
         ]
         counts = [int(c) for c in self._run(scripts.job_stats, keys=keys)]
         return FunctionStats(*counts)
 
     def _prepare(self, req: SubmitRequest) -> cmds.Cmd:
-        """The submit script of ``req``, in its function's slot, once the function is listed
-        and, for an id that names another slot (not made by chute), its locator written: a
-        call is never stored unfindable."""
+        """The submit script of ``req``, in its function's slot (see ``_place``)."""
+        sk, loc = self._place(req)
+        return cmds.submit(sk, req, loc)
+
+    def _place(self, req: SubmitRequest) -> tuple[rk.ShardKeys, bytes]:
+        """The slot of ``req``'s function and the call's locator (b"" if none), once the
+        function is listed and, for an id that names another slot (not made by chute), its
+        locator written: a call is never stored unfindable."""
         tag = function_tag(req.env, req.app, req.function)
         self._register(req.env, req.app, req.function, tag)
         loc = b""
@@ -265,7 +272,7 @@ class RedisJobs:
             loc = self._jk.shard(home_tag(req.call_id)).loc(req.call_id)
             self._write(loc, ("SET", loc, tag))
             self._remember(req.call_id, tag)
-        return cmds.submit(self._jk.shard(tag), req, loc)
+        return self._jk.shard(tag), loc
 
     def _stored(self, req: SubmitRequest, reply: bytes) -> str:
         """The id a submit returned; drops the new id's locator if an earlier call under the
@@ -480,6 +487,52 @@ class RedisJobs:
                             self._r.delete(loc)
                 if results < _SWEEP_BATCH and records < _SWEEP_BATCH and len(locators) < _SWEEP_BATCH:
                     break
+
+    # -- job control ---------------------------------------------------------------------
+
+    def job_requeue(self, call_id: str) -> bool:
+        (ok,) = self._by_call([call_id], lambda sk, _: cmds.requeue(sk, call_id), _not)
+        return bool(ok)
+
+    def job_set_progress(self, call_id: str, progress: str) -> bool:
+        (ok,) = self._by_call([call_id], lambda sk, _: cmds.progress(sk, call_id, progress), _not)
+        return bool(ok)
+
+    def _fk(self, env: str, app: str, function: str) -> bytes:
+        return self._jk.of_function(env, app, function).fn(env, app, function)
+
+    def job_schedules(self, env: str, app: str | None = None) -> list[ScheduleRecord]:
+        fns = self.job_functions(env, app)
+        if not fns:
+            return []
+        keys = [self._fk(env, f.app, f.name) + b"sched" for f in fns]
+        rows = self._pipe([(k, ("HMGET", k, *cmds.SCHED_FIELDS)) for k in keys])
+        for row in rows:
+            if isinstance(row, Exception):
+                with self._errors():
+                    raise row
+        return [
+            cmds.decode_schedule(env, f.app, f.name, row) for f, row in zip(fns, rows, strict=True) if row[0]
+        ]
+
+    def job_schedule_init(
+        self, env: str, app: str, function: str, sig: str, next_at: float
+    ) -> ScheduleRecord:
+        fk = self._fk(env, app, function)
+        row = self._run(scripts.job_schedule_init, keys=[fk + b"sched"], args=[sig, cmds.sched_us(next_at)])
+        return cmds.decode_schedule(env, app, function, row)
+
+    def job_schedule_update(
+        self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
+    ) -> bool:
+        fk = self._fk(env, app, function)
+        pause = "" if paused is None else "1" if paused else "0"
+        nxt = "" if next_at is None else cmds.sched_us(next_at)
+        return bool(self._run(scripts.job_schedule_update, keys=[fk + b"sched"], args=[pause, nxt]))
+
+    def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
+        sk, loc = self._place(req)
+        return bool(self._run_cmd(cmds.schedule_tick(sk, req, loc, due, following)))
 
     # -- workers ---------------------------------------------------------------------------
 

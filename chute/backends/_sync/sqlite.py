@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from chute import _validate
 from chute.backends import _sqlite_jobs_batch as jobs_batch
+from chute.backends import _sqlite_jobs_control as jobs_control
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_logs_sql as logs_sql
 from chute.backends import _sqlite_sql as sql
@@ -32,6 +33,7 @@ from chute.backends.types import (
     ObjectInfo,
     PartitionInfo,
     PutStatus,
+    ScheduleRecord,
     SubmitRequest,
 )
 from chute.config import Settings
@@ -374,6 +376,32 @@ class SQLiteBackend(Backend):
         limit: int = 100,
     ) -> list[CallRecord]:
         return self._conn.read(jobs_sql.list_calls, env, app, function, state, limit, time.time())
+
+    def job_requeue(self, call_id: str) -> bool:
+        ok, waiters = self._conn.write(jobs_control.requeue, call_id, time.time())
+        self._wake(waiters)
+        return ok
+
+    def job_set_progress(self, call_id: str, progress: str) -> bool:
+        return self._conn.write(jobs_control.set_progress, call_id, progress)
+
+    def job_schedules(self, env: str, app: str | None = None) -> list[ScheduleRecord]:
+        return self._conn.read(jobs_control.schedules, env, app)
+
+    def job_schedule_init(
+        self, env: str, app: str, function: str, sig: str, next_at: float
+    ) -> ScheduleRecord:
+        return self._conn.write(jobs_control.schedule_init, env, app, function, sig, next_at)
+
+    def job_schedule_update(
+        self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
+    ) -> bool:
+        return self._conn.write(jobs_control.schedule_update, env, app, function, paused, next_at)
+
+    def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
+        ok, waiters = self._conn.write(jobs_control.schedule_tick, req, due, following, time.time())
+        self._wake(waiters)
+        return ok
 
     def worker_beat(self, env: str, worker_id: str, info: bytes, *, ttl: float) -> None:
         self._conn.write(jobs_sql.worker_beat, env, worker_id, info, time.time() + ttl)

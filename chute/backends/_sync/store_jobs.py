@@ -16,6 +16,7 @@ from chute.backends.types import (
     CompleteRequest,
     FunctionRecord,
     FunctionStats,
+    ScheduleRecord,
     SubmitRequest,
 )
 
@@ -47,8 +48,14 @@ class JobStore(ABC):
     def job_submit(self, req: SubmitRequest) -> str:
         """Store a PENDING call and wake a worker waiting on the function.
 
+        The call is claimable after ``req.delay`` seconds; among claimable calls higher
+        ``req.priority`` goes first, FIFO within one priority.
+
         Returns ``req.call_id``, or, when ``req.idempotency_key`` was already used for this
         function (within ``result_ttl``), the id of the call submitted with it, storing nothing.
+        With ``req.debounce``, an earlier call under the key that is still PENDING takes this
+        call's payload, priority and delay (from now) instead; an earlier call that already
+        started (or ended) gives the key to the new call, which is stored.
         """
 
     @abstractmethod
@@ -59,8 +66,12 @@ class JobStore(ABC):
         become FAILED with a "worker lost" error once ``lost`` would exceed ``max_lost``).
         Then up to ``n`` PENDING calls whose backoff has passed become RUNNING with
         ``attempts + 1`` and a lease until now + ``lease``, never taking the function's
-        RUNNING count above ``max_running`` (None = no cap). The records returned carry
-        ``payload``. Atomic: two claimers never get the same attempt.
+        RUNNING count above ``max_running`` (None = no cap), highest priority first, FIFO
+        within one. With ``rate_calls``, at most that many calls of the function start in any
+        ``rate_per`` seconds (across every claimer). With ``max_per_key``, at most that many
+        calls of one concurrency key run at once, and keys take turns (round-robin: the key
+        served least recently goes first). The records returned carry ``payload``. Atomic: two
+        claimers never get the same attempt.
         """
 
     @abstractmethod
@@ -165,3 +176,45 @@ class JobStore(ABC):
         limit: int = 100,
     ) -> list[CallRecord]:
         """Most recent calls first (by ``created_at``), without payloads or results."""
+
+    @abstractmethod
+    def job_requeue(self, call_id: str) -> bool:
+        """Replay: make a FAILED or CANCELLED call PENDING again under the same id, claimable
+        at once, with its failures and lost attempts reset and its result, error and progress
+        dropped (``attempts`` keeps counting: it is the fencing token). Wakes a worker.
+
+        False (nothing written) when the call is unknown, live, succeeded or expired.
+        """
+
+    @abstractmethod
+    def job_set_progress(self, call_id: str, progress: str) -> bool:
+        """Store ``progress`` (JSON text) on a RUNNING call; False when it is not running."""
+
+    @abstractmethod
+    def job_schedules(self, env: str, app: str | None = None) -> list[ScheduleRecord]:
+        """The schedule states of the functions deployed in ``env`` (of one app if given),
+        sorted by (app, function)."""
+
+    @abstractmethod
+    def job_schedule_init(
+        self, env: str, app: str, function: str, sig: str, next_at: float
+    ) -> ScheduleRecord:
+        """Create the function's schedule state with its next tick at ``next_at``, or, when it
+        exists for another ``sig`` (the schedule changed), move its next tick to ``next_at``
+        (keeping ``paused``). A state for the same ``sig`` is left as it is. Returns the state.
+        """
+
+    @abstractmethod
+    def job_schedule_update(
+        self, env: str, app: str, function: str, *, paused: bool | None = None, next_at: float | None = None
+    ) -> bool:
+        """Pause or resume the function's schedule and/or move its next tick to ``next_at`` (None
+        leaves either as it is); False when the function has no schedule state."""
+
+    @abstractmethod
+    def job_schedule_tick(self, req: SubmitRequest, due: float, following: float) -> bool:
+        """Claim one tick, atomically: if the schedule of ``req``'s function is not paused and
+        its next tick is ``due`` (compare-and-set), store ``req`` as ``job_submit`` does and
+        move the next tick to ``following`` (recording the tick as the last one). Otherwise
+        store nothing (another worker took the tick, or it is paused) and return False.
+        """

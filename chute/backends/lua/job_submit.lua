@@ -1,22 +1,24 @@
 --[[
-  Stores a new call as pending and wakes a worker of its function; with an idempotency key,
-  returns the earlier call stored under that key while its record exists. Also cleans up a few
-  expired calls (a bounded sweep).
+  Stores a new call as pending (or delayed) and wakes a worker of its function; with an
+  idempotency key, returns the earlier call stored under that key while its record exists
+  (debounced: an earlier call still pending takes this call's payload and delay instead). Also
+  cleans up a few expired calls (a bounded sweep).
 
   Input:
     KEYS[1] seq        T seq, creation order of the slot's calls
     KEYS[2] call       T call:<id>, the call's record
     KEYS[3] idem       T idem:<env>:<app>:<fn>:<key>, the call id under its idempotency key
                        (touched only if has_key)
-    KEYS[4] pending    F pending, ZSET call id -> seq
-    KEYS[5] delayed    F delayed, ZSET call id -> end of its retry backoff
+    KEYS[4] pending    F pending, ZSET call id -> priority-and-seq score
+    KEYS[5] delayed    F delayed, ZSET call id -> end of its delay or retry backoff
     KEYS[6] all        F all, ZSET call id -> seq
     KEYS[7] wake       F wake, LIST of tokens for the function's idle workers
     KEYS[8] expiring   T expiring, ZSET member -> result expiry
     KEYS[9] tomb       T tomb, ZSET member -> record expiry
     KEYS[10] orphans   T orphans, LIST of the locators of records the sweep deleted
-    KEYS[11] jobs_prefix  T (a prefix, no key): names the record of an earlier call, and the
-                          keys of the calls the sweep cleans up
+    KEYS[11] jobs_prefix  T (a prefix, no key): names the record of an earlier call, the keys
+                          of the calls the sweep cleans up and the function's keys (fbase)
+    KEYS[12] keyed     F keyed, SET of pending calls that have a concurrency key
 
     ARGV[1] env            the environment
     ARGV[2] app            the app
@@ -28,33 +30,16 @@
     ARGV[8] sweep_batch    most expired calls to clean up
     ARGV[9] locator        the name of the call's locator (a key of another slot, written by
                            the client before this script; stored, never touched), or ''
+    ARGV[10] delay_us      claimable only after this delay
+    ARGV[11] priority      higher is claimed first
+    ARGV[12] ckey          its concurrency key, or ''
+    ARGV[13] debounce      '1': an earlier pending call of the key is updated instead
 
   Output:
     the id of the stored call, or of the earlier call with the same idempotency key or id
 ]]
---- @include "int"
---- @include "now_us"
---- @include "fbase"
---- @include "wake"
---- @include "sweep"
+--- @include "store_call"
 
-local env, app, fn, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ik = ''
-if ARGV[7] == '1' then
-  ik = KEYS[3]
-  local earlier = redis.call('GET', KEYS[3])
-  if earlier and redis.call('EXISTS', KEYS[11] .. 'call:' .. earlier) == 1 then return earlier end
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then return id end
-local now = now_us()
-sweep(KEYS[11], KEYS[8], KEYS[9], KEYS[10], now, tonumber(ARGV[8]))
-local seq = redis.call('INCR', KEYS[1])
-redis.call('HSET', KEYS[2], 'env', env, 'app', app, 'fn', fn, 'st', 'pending', 'att', 0, 'fail', 0,
-  'lost', 0, 'ct', int(now), 'pl', ARGV[5], 'ttl', ARGV[6], 'seq', seq,
-  'fk', fbase(KEYS[11], env, app, fn), 'ik', ik, 'lc', ARGV[9])
-redis.call('ZADD', KEYS[4], seq, id)
-redis.call('ZADD', KEYS[6], seq, id)
--- No expiry while the call is live: terminate() sets it to the result's expiry.
-if ik ~= '' then redis.call('SET', KEYS[3], id) end
-wake(KEYS[4], KEYS[5], KEYS[7], now)
-return id
+return store_call(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
+  KEYS[11], KEYS[12], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9],
+  ARGV[10], ARGV[11], ARGV[12], ARGV[13])

@@ -1,5 +1,5 @@
 // chute dashboard, calls: filters (function, state), search by id, paging, and a call's detail
-// (timings, error and traceback, its output per attempt, cancel). Loaded after dashboard.js and
+// (timings, progress, error and traceback, its output per attempt, cancel, retry). Loaded after dashboard.js and
 // uses its helpers ($, el, api, fill, fmt*); untrusted text goes in with textContent only.
 "use strict";
 
@@ -73,6 +73,8 @@ async function showCall(id, scroll = true) {
     ["queued for", secs(info.created_at, info.started_at)],
     ["ran for (last attempt)", secs(info.started_at, info.finished_at)],
     ["worker", info.worker || ""], ["result expires", fmtDate(info.expires_at)],
+    ["progress", info.progress === null || info.progress === undefined ? ""
+      : `${Math.round(info.progress * 100)}%${info.progress_meta ? " " + JSON.stringify(info.progress_meta) : ""}`],
   ].filter(([, v]) => v !== "");
   const parts = [
     el("h3", {}, "Call ", el("code", {}, id),
@@ -81,6 +83,9 @@ async function showCall(id, scroll = true) {
   ];
   const terminal = ["succeeded", "failed", "cancelled", "expired"].includes(info.state);
   if (!terminal) parts.push(el("button", { type: "button", id: "call-cancel" }, "Cancel call"));
+  if (info.state === "failed" || info.state === "cancelled") {
+    parts.push(el("button", { type: "button", id: "call-retry" }, "Retry call"));
+  }
   if (info.error) parts.push(el("p", { class: "error" }, info.error));
   if (info.traceback) parts.push(el("pre", { class: "traceback" }, info.traceback));
   parts.push(el("h3", {}, "Output ", el("span", { class: "muted" }, "(stdout and stderr, last 64 KiB per attempt)")));
@@ -96,6 +101,14 @@ async function showCall(id, scroll = true) {
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;
       try { await post(`/calls/${id}/cancel`); } catch (e) { setStatus(e.message, true); }
+      await showCall(id, false);
+    });
+  }
+  const retry = box.querySelector("#call-retry");
+  if (retry) {
+    retry.addEventListener("click", async () => {
+      retry.disabled = true;
+      try { await post(`/calls/${id}/retry`); } catch (e) { setStatus(e.message, true); }
       await showCall(id, false);
     });
   }

@@ -72,6 +72,16 @@ async function api(path, params) {
   return resp.json();
 }
 
+async function apiPost(path) {
+  const headers = { Accept: "application/json" };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const resp = await fetch(new URL(path, location.origin), { method: "POST", headers });
+  if (resp.status === 401) throw new AuthNeeded();
+  if (!resp.ok) throw new Error(`${resp.status}: ${resp.statusText}`);
+  return resp.json();
+}
+
 // -- tables -------------------------------------------------------------------------------------
 
 function fill(tableId, rows, emptyText) {
@@ -173,7 +183,9 @@ function renderFunctions(data) {
     el("td", { class: "num" }, f.stats.pending), el("td", { class: "num" }, f.stats.running),
     el("td", { class: "num" }, f.stats.succeeded), el("td", { class: "num" }, f.stats.failed),
     el("td", { class: "num" }, f.stats.cancelled), el("td", { class: "num" }, f.retried),
-    el("td", { class: "num" }, f.spec?.retries?.max_retries ?? ""))), "no deployed functions");
+    el("td", { class: "num" }, f.spec?.retries?.max_retries ?? ""),
+    el("td", { class: "next-run" }, f.paused ? "paused" : f.next_run ? fmtIn(f.next_run, data.now) : ""))),
+    "no deployed functions");
 }
 
 function renderWorkers(data) {
@@ -199,11 +211,31 @@ function renderCalls(data) {
       });
       error = details;
     }
+    const stateCell = el("td", {}, el("span", { class: `state ${c.state}` }, c.state));
+    if (c.progress !== null && c.progress !== undefined && c.state === "running") {
+      stateCell.append(" ", el("progress", { class: "call-progress", max: 1, value: c.progress,
+        title: `${Math.round(c.progress * 100)}% ${c.progress_meta ? JSON.stringify(c.progress_meta) : ""}` }),
+        el("span", { class: "progress-text" }, ` ${Math.round(c.progress * 100)}%`));
+    }
+    let action = "";
+    if (c.state === "failed" || c.state === "cancelled") {
+      action = el("button", { type: "button", class: "retry" }, "retry");
+      action.addEventListener("click", async (ev) => {
+        ev.stopPropagation();  // not a click on the row (which opens the call's detail)
+        action.disabled = true;
+        try {
+          const out = await apiPost(`/calls/${encodeURIComponent(c.id)}/retry`);
+          action.textContent = out.retried ? "retried" : "not retried";
+        } catch (e) {
+          action.textContent = e instanceof AuthNeeded ? "sign in needed" : "error";
+        }
+      });
+    }
     return el("tr", { "data-call": c.id },
       el("td", {}, el("code", {}, c.id)), el("td", {}, `${c.app}.${c.function}`),
-      el("td", {}, el("span", { class: `state ${c.state}` }, c.state)),
+      stateCell,
       el("td", { class: "num" }, c.attempts), el("td", {}, fmtTime(c.created_at)),
-      el("td", { class: "num" }, fmtDuration(c)), el("td", {}, error));
+      el("td", { class: "num" }, fmtDuration(c)), el("td", {}, error), el("td", {}, action));
   }), "no calls");
 }
 

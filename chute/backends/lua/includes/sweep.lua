@@ -18,7 +18,7 @@ local function sweep(jobs, expiring, tomb, orphans, now, batch)
   local exp = redis.call('ZRANGEBYSCORE', expiring, '-inf', int(now), 'LIMIT', 0, batch)
   for _, m in ipairs(exp) do
     local id, env, app, fn = split(m)
-    redis.call('HDEL', jobs .. 'call:' .. id, 'res')
+    redis.call('HDEL', jobs .. 'call:' .. id, 'res', 'pl')
     uncount(fbase(jobs, env, app, fn), id)
   end
   if #exp > 0 then redis.call('ZREM', expiring, unpack(exp)) end

@@ -1,23 +1,23 @@
 --- @include "int"
+--- @include "unqueue"
 
 -- How long a terminal call's record outlives its result's expiry, in microseconds: must equal
 -- chute.backends.types.CALL_TOMBSTONE (tests/test_lua_scripts.py checks).
 local TOMBSTONE_US = 86400000000
--- Makes a live call terminal: drops it from its function's pending/delayed/running sets (found
+-- Makes a live call terminal: drops it from its function's waiting and running sets (found
 -- by the prefix `fk` stored in the record), counts it in the set of its final state, schedules
 -- its result's and its record's expiry, and wakes every job_wait on it (the `done` list stays
--- until the record goes). Returns `fk`.
+-- until the record goes). Its payload stays until the result expires (replay). Returns `fk`.
 local function terminate(call, done, expiring, tomb, id, st, res, now)
-  local r = redis.call('HMGET', call, 'fk', 'ttl', 'ik', 'env', 'app', 'fn')
+  local r = redis.call('HMGET', call, 'fk', 'ttl', 'ik', 'env', 'app', 'fn', 'st')
   local fk = r[1]
+  if r[7] == 'running' then unrun(call, fk) end
+  unqueue(call, fk .. 'pending', fk .. 'delayed', fk, id)
   local ea = now + tonumber(r[2])
   local gone = ea + TOMBSTONE_US
   local gone_ms = int(math.ceil(gone / 1000))
   redis.call('HSET', call, 'st', st, 'fa', int(now), 'ea', int(ea))
   if res then redis.call('HSET', call, 'res', res) else redis.call('HDEL', call, 'res') end
-  redis.call('HDEL', call, 'pl')
-  redis.call('ZREM', fk .. 'pending', id)
-  redis.call('ZREM', fk .. 'delayed', id)
   redis.call('ZREM', fk .. 'running', id)
   redis.call('ZADD', fk .. st, int(ea), id)
   local m = id .. '\0' .. r[4] .. '\0' .. r[5] .. '\0' .. r[6]
