@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-CHUTE_DIR = str(Path(__file__).resolve().parent) + os.sep
+PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 
 def package_dirs(modules: Iterable[object]) -> tuple[str, ...]:
@@ -38,7 +38,7 @@ def trim(tb: TracebackType | None, skip: tuple[str, ...]) -> TracebackType | Non
     return tb if tb is not None else first
 
 
-def format_user_exception(exc: BaseException, skip: tuple[str, ...] = (CHUTE_DIR,)) -> str:
+def format_user_exception(exc: BaseException, skip: tuple[str, ...] = (PACKAGE_DIR,)) -> str:
     """``traceback.format_exception(exc)`` starting at the first frame outside ``skip``
     (chute's own folder by default). Chained exceptions keep their tracebacks."""
     return "".join(traceback.format_exception(type(exc), exc, trim(exc.__traceback__, skip)))

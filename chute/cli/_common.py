@@ -29,9 +29,9 @@ def user_traceback(exc: BaseException) -> str:
     own frames above it left out (``chute run``)."""
     import click
 
-    from chute._traceback import CHUTE_DIR, format_user_exception, package_dirs
+    from chute._traceback import PACKAGE_DIR, format_user_exception, package_dirs
 
-    return format_user_exception(exc, (CHUTE_DIR, *package_dirs([typer, click])))
+    return format_user_exception(exc, (PACKAGE_DIR, *package_dirs([typer, click])))
 
 
 def say_empty(what: str, env: str | None) -> bool:
