@@ -40,9 +40,9 @@ ADMIN_PW = "admin-pw-7"
 # Everything chute sends: the commands it calls directly, then those its Lua scripts call.
 CLIENT_COMMANDS = "evalsha script|load ping time set del exists hget hgetall hmget blpop blmpop blmove"
 SCRIPT_COMMANDS = (
-    "del exists get set incr incrby pexpire pexpireat time "
+    "del exists get set incr incrby persist pexpire pexpireat time "
     "hdel hexists hget hincrby hkeys hlen hmget hset hsetnx "
-    "lindex llen lpop lpush lrange ltrim rpush "
+    "lindex llen lpop lpush lrange ltrim rpush sadd scard srem "
     "zadd zcard zcount zpopmin zrange zrangebylex zrangebyscore zrem zremrangebyscore "
     "zrevrangebyscore zscore"
 )
