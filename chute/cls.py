@@ -183,17 +183,23 @@ async def _await(value: Any) -> Any:
     return await value
 
 
-def instance_for(cls: Cls, params: dict[str, Any]) -> Any:
-    """A ready instance of the user class for these parameters: built with ``__new__``
-    (``__init__`` is never called), parameters set, then the ``snap=True`` enter hooks and the
-    other enter hooks run. The executor calls this before running a method (once per call for
-    now: caching it per executor and parameter set is the worker's part)."""
+def _bare_instance(cls: Cls, params: dict[str, Any]) -> Any:
+    """The user class built with ``__new__`` (``__init__`` is never called), parameters set,
+    no hook run yet."""
     user_cls: Any = cls._require_local()
     instance = user_cls.__new__(user_cls)
     instance.__dict__.update(params)
     obj = Obj(cls, (), params)
     obj._instance = instance
     instance._chute_obj = obj
+    return instance
+
+
+def instance_for(cls: Cls, params: dict[str, Any]) -> Any:
+    """A ready instance of the user class for these parameters: ``_bare_instance``, then the
+    ``snap=True`` enter hooks and the other enter hooks run. Executors keep one per parameter
+    set (``executor_instance``)."""
+    instance = _bare_instance(cls, params)
     _run_hooks(instance, Flags.ENTER_PRE_SNAPSHOT)
     _run_hooks(instance, Flags.ENTER_POST_SNAPSHOT)
     return instance
@@ -237,14 +243,9 @@ async def executor_instance_async(cls: Cls, params: dict[str, Any]) -> Any:
     if building is None:
         building = _building[key] = asyncio.get_running_loop().create_future()
         try:
-            user_cls: Any = cls._require_local()
-            instance = user_cls.__new__(user_cls)
-            instance.__dict__.update(params)
-            obj = Obj(cls, (), params)
-            obj._instance = instance
-            instance._chute_obj = obj
+            instance = _bare_instance(cls, params)
             for flags in (Flags.ENTER_PRE_SNAPSHOT, Flags.ENTER_POST_SNAPSHOT):
-                for hook in partials(user_cls, flags).values():
+                for hook in partials(type(instance), flags).values():
                     result = hook.raw_f(instance)
                     if inspect.isawaitable(result):
                         await result
