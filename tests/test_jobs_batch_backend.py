@@ -56,6 +56,22 @@ def test_submit_many_with_idempotency_keys(b: Backend) -> None:
     assert b.job_stats(ENV, APP, FN).pending == 2
 
 
+def test_submit_many_mixed_functions_keys_priorities_and_delays(b: Backend) -> None:
+    # Runs of one function are stored together; a call with a key, another function or a
+    # repeated id in between must keep every call's own options and the order of the ids.
+    a1, a2 = reqs(2, priority=0)
+    g1, g2 = reqs(2, fn="g")
+    keyed = SubmitRequest(ENV, APP, FN, cid(), b"k", 60.0, idempotency_key="mk")
+    hi = SubmitRequest(ENV, APP, FN, cid(), b"hi", 60.0, priority=5)
+    late = SubmitRequest(ENV, APP, FN, cid(), b"late", 60.0, delay=30.0)
+    batch = [a1, g1, a2, keyed, hi, late, g2, a1]
+    assert b.job_submit_many(batch) == [r.call_id for r in batch]
+    assert b.job_stats(ENV, APP, FN).pending == 5  # a1, a2, keyed, hi and (delayed) late
+    assert b.job_stats(ENV, APP, "g").pending == 2
+    claimed = [c.id for c in b.job_claim(claim_req(10))]
+    assert claimed == [hi.call_id, a1.call_id, a2.call_id, keyed.call_id]
+
+
 def test_complete_finishes_retries_releases_and_claims_in_one_call(b: Backend) -> None:
     b.job_submit_many(reqs(6))
     c = b.job_claim(claim_req(4))

@@ -733,6 +733,9 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         await ar(b.worker_beat(env, "w", b"{}", ttl=60))
         assert [w for w, _ in await ar(b.worker_list(env))] == ["w"]
         await ar(b.worker_gone(env, "w"))
+        # A batch of one function's calls in one script; an id already stored stays as it was.
+        many = [submit("m1"), dataclasses.replace(submit("m2"), delay=0.01), submit("cc")]
+        assert await ar(b.job_submit_many(many)) == ["m1", "m2", "cc"]
         await ar(b.call_logs_append([LogChunk(c.id, c.attempts, b"out", 60)], max_bytes=10))
         assert await ar(b.call_logs(c.id)) == [(c.attempts, b"out")]
         assert await ar(b.collect_garbage()) == 0  # sweeps the function's slot

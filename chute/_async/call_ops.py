@@ -23,6 +23,7 @@ from chute._context import current_function_call_id
 from chute._jobs import CallInfo, CallRef, FunctionRef, FunctionSpec
 from chute._progress import Progress
 from chute.backends.types import CallRecord, CallState, SubmitRequest
+from chute.config import Settings
 from chute.exception import InvalidError, NotFoundError, OutputExpiredError, RemoteError
 
 # A caller still waiting on a pending call after this long is warned if no live worker serves it.
@@ -38,6 +39,10 @@ MAX_ANY_CHUNK = 2.0
 # gather/map.
 SUBMIT_BATCH = 1000
 GET_BATCH = 1000
+# The smallest window of records _finished reads; BATCH_WAIT: how long it waits for a later
+# call to collect a batch of results before reading what has finished anyway.
+MIN_GET_WINDOW = 16
+BATCH_WAIT = 0.05
 
 
 async def ensure_deployed(fn: FunctionRef) -> None:
@@ -125,7 +130,11 @@ async def submit_payload(
 
 
 def _request(
-    fn: FunctionRef, payload: bytes, call_id: str | None = None, idempotency_key: str | None = None
+    fn: FunctionRef,
+    payload: bytes,
+    call_id: str | None = None,
+    idempotency_key: str | None = None,
+    settings: Settings | None = None,
 ) -> SubmitRequest:
     """The stored form of one call (arguments already encoded), refusing web endpoints.
 
@@ -138,7 +147,7 @@ def _request(
             f"{fn.label} is a web endpoint: it cannot be spawned, called remotely or mapped. "
             "Send it HTTP requests at its get_web_url() (served by `chute serve`)."
         )
-    settings = fn.client.settings
+    settings = settings or fn.client.settings  # resolved once per batch by spawn_many
     env = fn.env_name or settings.env
     if fn.call_options:
         payload = _outcome.add_call_options(payload, fn.call_options)
@@ -350,6 +359,7 @@ async def spawn_many(
     if fn.spec.is_generator:
         raise InvalidError("A generator function cannot be called with `.map(...)`.")
     client = fn.client
+    settings = client.settings
     backend = client.async_backend()
     parent = current_function_call_id()
     calls: list[CallRef] = []
@@ -366,7 +376,7 @@ async def spawn_many(
     for args, kwargs in arg_lists:
         if fn.bind_args is not None:
             args = (*fn.bind_args(), *args)
-        batch.append(_request(fn, _outcome.dump_args(args, kwargs, client.settings)))
+        batch.append(_request(fn, _outcome.dump_args(args, kwargs, settings), settings=settings))
         if len(batch) >= SUBMIT_BATCH:
             await flush()
     if batch:
@@ -377,14 +387,17 @@ async def spawn_many(
 async def _finished(calls: Sequence[CallRef], ordered: bool) -> AsyncIterator[tuple[int, CallRecord]]:
     """Yield ``(index, record)`` as calls become terminal (in input order when ``ordered``).
 
-    Reads a window of records per round trip (up to ``GET_BATCH``, sized to what the last
-    read found finished), then sleeps until the first unfinished call ends (ordered: nothing
-    behind it can be yielded first) or at most 0.2 s (unordered)."""
+    Reads a window of records per round trip, sized to what the last read found finished,
+    then sleeps until a call ends. Which call: after a read that found ``k`` finished, the
+    ``k``-th unfinished one (calls mostly end in the order they were submitted), for at most
+    ``BATCH_WAIT`` s, so that one read collects about as many results as the last did instead
+    of re-reading a window of pending calls at every result; after a read that found none,
+    the first unfinished call (ordered: nothing behind it can be yielded first)."""
     if not calls:
         return
     backend = calls[0].client.async_backend()
     pending = list(range(len(calls)))
-    size = 64
+    size = MIN_GET_WINDOW
     while pending:
         window = pending[:size]
         records = await backend.job_get_many([calls[i].id for i in window])
@@ -399,9 +412,13 @@ async def _finished(calls: Sequence[CallRef], ordered: bool) -> AsyncIterator[tu
             else:
                 still.append(i)  # unfinished, or (ordered) behind an unfinished one
         finished = len(window) - len(still)
-        size = min(GET_BATCH, max(64, 2 * finished))
+        size = min(GET_BATCH, max(MIN_GET_WINDOW, 2 * finished))
         pending = still + pending[len(window) :]
-        if still:
+        if not still:
+            continue
+        if finished > 1 and len(pending) > 1:
+            await backend.job_wait(calls[pending[min(finished, len(pending)) - 1]].id, wait=BATCH_WAIT)
+        else:
             await backend.job_wait(calls[still[0]].id, wait=MAX_WAIT_CHUNK if ordered else 0.2)
 
 

@@ -65,6 +65,37 @@ def submit(sk: ShardKeys, req: SubmitRequest, locator: bytes) -> Cmd:
     return scripts.job_submit, keys, args
 
 
+def submit_many(sk: ShardKeys, reqs: Sequence[SubmitRequest], locators: Sequence[bytes]) -> Cmd:
+    """One script storing ``reqs``: calls of one function, none with an idempotency key
+    (``locators[i]``: as ``submit``'s ``locator`` for ``reqs[i]``)."""
+    first = reqs[0]
+    fk = sk.fn(first.env, first.app, first.function)
+    keys = [
+        sk.seq,
+        fk + b"pending",
+        fk + b"delayed",
+        fk + b"all",
+        fk + b"wake",
+        sk.expiring,
+        sk.tomb,
+        sk.orphans,
+        sk.jobs_prefix,
+        fk + b"keyed",
+    ]
+    args: list[Arg] = [first.env, first.app, first.function, us(first.result_ttl), SUBMIT_SWEEP]
+    for req, locator in zip(reqs, locators, strict=True):
+        args += [
+            req.call_id,
+            req.payload,
+            locator,
+            us(req.delay),
+            req.priority,
+            req.concurrency_key or "",
+            "1" if req.debounce else "0",
+        ]
+    return scripts.job_submit_many, keys, args
+
+
 def schedule_tick(sk: ShardKeys, req: SubmitRequest, locator: bytes, due: float, following: float) -> Cmd:
     """``job_submit``'s keys and arguments (see ``submit``), then the schedule's compare-and-set."""
     fk = sk.fn(req.env, req.app, req.function)

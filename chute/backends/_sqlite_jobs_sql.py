@@ -227,10 +227,11 @@ def submit(c: sqlite3.Connection, req: SubmitRequest, now: float) -> tuple[str, 
 
 
 def insert(c: sqlite3.Connection, reqs: Sequence[SubmitRequest], now: float) -> None:
-    """Store new PENDING calls (no idempotency check)."""
+    """Store new PENDING calls (no idempotency check); a call whose id is stored already is
+    left as it is (as on Redis: submitting an id again is a no-op that returns the id)."""
     c.executemany(
-        "INSERT INTO calls(id, env, app, function, state, payload, created_at, ready_at, result_ttl, idem, "
-        "priority, ckey) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO calls(id, env, app, function, state, payload, created_at, ready_at, "
+        "result_ttl, idem, priority, ckey) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 r.call_id,

@@ -29,24 +29,47 @@ if TYPE_CHECKING:
 log = logging.getLogger("chute.worker")
 
 
+class _TimedLines(logging.Formatter):
+    """Every line of a message prefixed with the record's time: the lines of the attempts
+    that ended in one turn go out as one record (one lock, one write), which at thousands of
+    calls a second costs a few µs a line instead of ~100 µs per record."""
+
+    def __init__(self) -> None:
+        super().__init__("%(message)s", datefmt="%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = self.formatTime(record, self.datefmt)
+        return "\n".join(f"{stamp} {text}" for text in record.getMessage().split("\n"))
+
+
+_own_handler: logging.Handler | None = None
+
+
 def configure() -> None:
     """A concise stderr handler for ``chute.worker`` unless the application set logging up."""
+    global _own_handler
     if log.handlers or logging.getLogger().handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    handler.setFormatter(_TimedLines())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    _own_handler = handler
 
 
 def attempts_ended(outcomes: Sequence[Outcome], requests: Sequence[CompleteRequest]) -> None:
-    """One line per ended attempt (``requests[i]`` is how ``outcomes[i]`` is recorded)."""
-    if not log.isEnabledFor(logging.INFO):
+    """One line per ended attempt (``requests[i]`` is how ``outcomes[i]`` is recorded): one
+    record per line when the application configured logging, else one record per turn."""
+    if not outcomes or not log.isEnabledFor(logging.INFO):
         return
     now = time.monotonic()
-    for o, req in zip(outcomes, requests, strict=True):
-        log.info("%s", line(o, req, now))
+    lines = [line(o, req, now) for o, req in zip(outcomes, requests, strict=True)]
+    if _own_handler is not None and log.handlers == [_own_handler]:
+        log.info("%s", "\n".join(lines))
+        return
+    for text in lines:
+        log.info("%s", text)
 
 
 def line(o: Outcome, req: CompleteRequest, now: float) -> str:

@@ -98,6 +98,11 @@ class Pool:
         self._autoscaler = AutoscalerRefresh(self._fns, self._env)
         self._ticker = Ticker(self._env, self._fns)
         self._claim_due = True
+        # The functions (by app) whose pending calls should wake this pool: those with room
+        # whose last claim came back short. While a function is saturated its completions
+        # claim the next calls anyway, so watching its wake list would only spin the loop.
+        self._wanted: dict[str, list[str]] = {}
+        self._want = threading.Event()
         self._stopping = False
         self._next_beat = 0.0
         self._started_at = time.time()
@@ -133,11 +138,10 @@ class Pool:
             signal.signal(signal.SIGINT, self._on_signal)
         backend = self._client.sync_backend()
         for app in self.apps:
-            names = [f.fn.name for f in self._fns if f.fn.app_name == app.name]
-            if not names:
+            if not any(f.fn.app_name == app.name for f in self._fns):
                 continue
             threading.Thread(
-                target=self._watch_for_work, args=(app.name, names), name="chute-work-watch", daemon=True
+                target=self._watch_for_work, args=(app.name,), name="chute-work-watch", daemon=True
             ).start()
         try:
             self._fleet.warm()
@@ -154,6 +158,7 @@ class Pool:
                         next_claim = now + 1.0  # also reaps leases of dead workers
                     self._settle(backend, everything)
                     self._fleet.scale(now)
+                    self._update_wanted()
                     wake_at = min(
                         next_claim, self._next_beat, self._fleet.next_timer(), self._ticker.next_due()
                     )
@@ -171,9 +176,15 @@ class Pool:
             self._wake_r.close()
             self._wake_w.close()
 
-    def _watch_for_work(self, app: str, functions: list[str]) -> None:
+    def _watch_for_work(self, app: str) -> None:
         backend = self._client.sync_backend()
         while not self._stop.is_set():
+            if not self._want.wait(1.0):
+                continue
+            functions = self._wanted.get(app)
+            if not functions:
+                self._stop.wait(0.05)  # other apps are wanted: their watchers run
+                continue
             try:
                 backend.job_wait_for_work(self._env, app, functions, wait=1.0)
             except Exception:
@@ -228,6 +239,17 @@ class Pool:
                 f.hungry = len(calls) >= claim.n
                 if calls:
                     fleet.place(f, [Attempt(call, f) for call in calls])
+
+    def _update_wanted(self) -> None:
+        wanted: dict[str, list[str]] = {}
+        for f in self._fns:
+            if not f.hungry and not self._stopping and self._fleet.room(f) > 0:
+                wanted.setdefault(f.fn.app_name, []).append(f.fn.name)
+        self._wanted = wanted
+        if wanted:
+            self._want.set()
+        else:
+            self._want.clear()
 
     def _claim_request(self, f: FnState, due: bool, probe: bool) -> ClaimRequest | None:
         if self._stopping or not due:

@@ -99,6 +99,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._url_text = settings.url.redacted  # for error messages, made once
         # The URL was parsed and validated when the settings were built (chute._url).
         self._opts = opts = conn.RedisOptions.of(settings.url)
         self.prefix = settings.url.prefix
@@ -127,7 +128,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:
-        url = self.settings.url.redacted
+        url = self._url_text
         try:
             yield
         except rexc.NoPermissionError:

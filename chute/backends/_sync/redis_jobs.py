@@ -57,6 +57,25 @@ def _blpop(keys: list[bytes]) -> Callable[[Redis, float], Any]:
     return lambda r, c: r.blpop(keys, timeout=c)
 
 
+def _runs(reqs: Sequence[SubmitRequest]) -> list[list[SubmitRequest]]:
+    """``reqs`` cut into runs that one ``job_submit_many`` script can store: consecutive calls
+    of one function with one result TTL and no idempotency key (a call with a key runs alone)."""
+    runs: list[list[SubmitRequest]] = []
+    for r in reqs:
+        key = (r.env, r.app, r.function, r.result_ttl)
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and r.idempotency_key is None
+            and last[0].idempotency_key is None
+            and (last[0].env, last[0].app, last[0].function, last[0].result_ttl) == key
+        ):
+            last.append(r)
+        else:
+            runs.append([r])
+    return runs
+
+
 def _not(reply: Any) -> bool:
     """A fenced write's reply that may mean "not in this slot" (0: not written)."""
     return not reply
@@ -291,11 +310,24 @@ class RedisJobs:
         return self._stored(req, self._run_cmd(cmd))
 
     def job_submit_many(self, reqs: Sequence[SubmitRequest]) -> list[str]:
+        """Consecutive calls of one function without idempotency keys go in one script each
+        run (``job_submit_many``); the others one script per call; all in one pipeline."""
         if not reqs:
             return []
-        batch = [self._prepare(r) for r in reqs]
-        out = self._pipeline(batch)
-        return [self._stored(r, v) for r, v in zip(reqs, out, strict=True)]
+        batch: list[cmds.Cmd] = []
+        sizes: list[int] = []
+        for group in _runs(reqs):
+            if len(group) == 1:
+                batch.append(self._prepare(group[0]))
+                sizes.append(0)
+                continue
+            placed = [self._place(r) for r in group]
+            batch.append(cmds.submit_many(placed[0][0], group, [loc for _, loc in placed]))
+            sizes.append(len(group))
+        replies: list[Any] = []
+        for size, reply in zip(sizes, self._exec(batch), strict=True):
+            replies.extend(reply if size else [reply])
+        return [self._stored(r, v) for r, v in zip(reqs, replies, strict=True)]
 
     def job_claim(self, req: ClaimRequest) -> list[CallRecord]:
         if req.n <= 0:

@@ -9,7 +9,7 @@
 -- job_submit's body (its header describes the keys and arguments, in this order): stores a
 -- new pending call, or returns the earlier call of its idempotency key (with debounce, an
 -- earlier call still pending takes the new payload and delay instead).
-local function store_call(seq_key, call, idem, pending, delayed, all, wake_list, expiring, tomb, orphans, jobs, keyed, env, app, fn, id, payload, ttl, has_key, sweep_batch, locator, delay, pr, ck, debounce)
+local function store_call(seq_key, call, idem, pending, delayed, all, wake_list, expiring, tomb, orphans, jobs, keyed, env, app, fn, id, payload, ttl, has_key, sweep_batch, locator, delay, pr, ck, debounce, nowake)
   local delay_us = tonumber(delay)
   local fk = fbase(jobs, env, app, fn)
   local ik = ''
@@ -31,7 +31,7 @@ local function store_call(seq_key, call, idem, pending, delayed, all, wake_list,
   end
   if redis.call('EXISTS', call) == 1 then return id end
   local now = now_us()
-  sweep(jobs, expiring, tomb, orphans, now, tonumber(sweep_batch))
+  if tonumber(sweep_batch) > 0 then sweep(jobs, expiring, tomb, orphans, now, tonumber(sweep_batch)) end
   local seq = redis.call('INCR', seq_key)
   redis.call('HSET', call, 'env', env, 'app', app, 'fn', fn, 'st', 'pending', 'att', 0, 'fail', 0,
     'lost', 0, 'ct', int(now), 'pl', payload, 'ttl', ttl, 'seq', seq, 'fk', fk, 'ik', ik, 'lc', locator, 'pr', pr, 'ck', ck)
@@ -43,6 +43,6 @@ local function store_call(seq_key, call, idem, pending, delayed, all, wake_list,
   redis.call('ZADD', all, seq, id)
   -- No expiry while the call is live: terminate() sets it to the result's expiry.
   if ik ~= '' then redis.call('SET', idem, id) end
-  wake(pending, delayed, wake_list, now, keyed)
+  if not nowake then wake(pending, delayed, wake_list, now, keyed) end
   return id
 end
