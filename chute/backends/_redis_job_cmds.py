@@ -29,6 +29,25 @@ Cmd = tuple[scripts.LuaScript, list[bytes], list[Arg]]
 SUBMIT_SWEEP = 10
 
 
+def runs(reqs: Sequence[SubmitRequest]) -> list[list[SubmitRequest]]:
+    """``reqs`` cut into runs that one ``job_submit_many`` script can store: consecutive calls
+    of one function with one result TTL and no idempotency key (a call with a key runs alone)."""
+    out: list[list[SubmitRequest]] = []
+    for r in reqs:
+        last = out[-1][0] if out else None
+        if (
+            last is not None
+            and r.idempotency_key is None
+            and last.idempotency_key is None
+            and (last.env, last.app, last.function, last.result_ttl)
+            == (r.env, r.app, r.function, r.result_ttl)
+        ):
+            out[-1].append(r)
+        else:
+            out.append([r])
+    return out
+
+
 def submit(sk: ShardKeys, req: SubmitRequest, locator: bytes) -> Cmd:
     """``locator``: the name of the call's locator (written before, in another slot), or b""."""
     fk = sk.fn(req.env, req.app, req.function)

@@ -57,25 +57,6 @@ def _blpop(keys: list[bytes]) -> Callable[[Redis, float], Any]:
     return lambda r, c: r.blpop(keys, timeout=c)
 
 
-def _runs(reqs: Sequence[SubmitRequest]) -> list[list[SubmitRequest]]:
-    """``reqs`` cut into runs that one ``job_submit_many`` script can store: consecutive calls
-    of one function with one result TTL and no idempotency key (a call with a key runs alone)."""
-    runs: list[list[SubmitRequest]] = []
-    for r in reqs:
-        key = (r.env, r.app, r.function, r.result_ttl)
-        last = runs[-1] if runs else None
-        if (
-            last is not None
-            and r.idempotency_key is None
-            and last[0].idempotency_key is None
-            and (last[0].env, last[0].app, last[0].function, last[0].result_ttl) == key
-        ):
-            last.append(r)
-        else:
-            runs.append([r])
-    return runs
-
-
 def _not(reply: Any) -> bool:
     """A fenced write's reply that may mean "not in this slot" (0: not written)."""
     return not reply
@@ -316,7 +297,7 @@ class RedisJobs:
             return []
         batch: list[cmds.Cmd] = []
         sizes: list[int] = []
-        for group in _runs(reqs):
+        for group in cmds.runs(reqs):
             if len(group) == 1:
                 batch.append(self._prepare(group[0]))
                 sizes.append(0)
