@@ -37,8 +37,14 @@ INF = math.inf
 # behind a long call, queued calls would wait while other executors or workers sit idle.
 # A @concurrent executor (not batched) may likewise hold max_inputs more calls than it runs
 # when its calls take under CONCURRENT_PREFETCH_BELOW s: the next wave starts as the last ends.
+# Calls of a few milliseconds or less need a deeper queue: an executor gets through PREFETCH of
+# them faster than the supervisor turns around (record outcomes, claim, send: a round trip to
+# the backend), and would wait for it between batches. FAST_PREFETCH such calls are a few
+# tens of milliseconds of work held back from other workers at most.
 PREFETCH = 4
 PREFETCH_BELOW = 0.05
+FAST_PREFETCH = 32
+FAST_BELOW = 0.005
 CONCURRENT_PREFETCH_BELOW = 0.5
 
 
@@ -153,7 +159,7 @@ class FnState:
             # One input per executor, then it is recycled: no prefetch, no second slot.
             self.max_capacity, self._prefetch_below = 1, 0.0
         elif self.serial:
-            self.max_capacity, self._prefetch_below = slots + PREFETCH, PREFETCH_BELOW
+            self.max_capacity, self._prefetch_below = slots + FAST_PREFETCH, PREFETCH_BELOW
         elif self.spec.batch_max_size is None:
             self.max_capacity, self._prefetch_below = 2 * slots, CONCURRENT_PREFETCH_BELOW
         else:
@@ -163,9 +169,11 @@ class FnState:
     @property
     def capacity(self) -> int:
         """Calls one executor holds now: its slots, plus queued ones while calls are short."""
-        if self.avg_s < self._prefetch_below:
-            return self.max_capacity
-        return min(self.spec.slots, self.max_capacity)
+        if self.avg_s >= self._prefetch_below:
+            return min(self.spec.slots, self.max_capacity)
+        if self.serial and self.avg_s >= FAST_BELOW:
+            return self.spec.slots + PREFETCH
+        return self.max_capacity
 
     def ran(self, seconds: float) -> None:
         self.avg_s += 0.2 * (seconds - self.avg_s)
