@@ -736,6 +736,8 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         # A batch of one function's calls in one script; an id already stored stays as it was.
         many = [submit("m1"), dataclasses.replace(submit("m2"), delay=0.01), submit("cc")]
         assert await ar(b.job_submit_many(many)) == ["m1", "m2", "cc"]
+        got = await ar(b.job_get_many(["m1", "nope", "cc"]))
+        assert [r and r.id for r in got] == ["m1", None, "cc"]
         await ar(b.call_logs_append([LogChunk(c.id, c.attempts, b"out", 60)], max_bytes=10))
         assert await ar(b.call_logs(c.id)) == [(c.attempts, b"out")]
         assert await ar(b.collect_garbage()) == 0  # sweeps the function's slot

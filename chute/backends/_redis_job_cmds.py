@@ -251,6 +251,13 @@ def get(sk: ShardKeys, call_id: str) -> Cmd:
     return scripts.job_get, keys, args
 
 
+def get_many(sk: ShardKeys, call_ids: Sequence[str]) -> Cmd:
+    """One script reading ``call_ids``, all read from the slot ``sk``."""
+    keys = [sk.jobs_prefix]
+    args: list[Arg] = [*call_ids]
+    return scripts.job_get_many, keys, args
+
+
 def complete(sk: ShardKeys, it: CompleteRequest) -> Cmd:
     if it.how is Completion.SUCCEEDED:
         return finish(sk, it.call_id, it.attempt, CallState.SUCCEEDED, it.result, it.error)

@@ -166,14 +166,25 @@ class AsyncRedisJobs:
         (``_shard_of``); the calls ``missed`` there whose locator points elsewhere run again
         there (two more round trips, for ids not made by chute only)."""
         out = await self._exec([*(build(self._shard_of(c), i) for i, c in enumerate(call_ids)), *extra])
+        await self._elsewhere(call_ids, out, build, missed)
+        return out
+
+    async def _elsewhere(
+        self,
+        call_ids: Sequence[str],
+        out: list[Any],
+        build: Callable[[rk.ShardKeys, int], cmds.Cmd],
+        missed: Callable[[Any], bool],
+    ) -> None:
+        """Runs ``build`` again, at the slot its locator names, for each call ``missed`` in
+        ``out`` that was not located before; its reply replaces the missed one in ``out``."""
         unsure = [i for i, c in enumerate(call_ids) if missed(out[i]) and c not in self._located]
         if not unsure:
-            return out
+            return
         found = await self._locate_many([call_ids[i] for i in unsure])
         again = [(i, sk) for i, sk in zip(unsure, found, strict=True) if sk is not None]
         for (i, _), v in zip(again, await self._exec([build(sk, i) for i, sk in again]), strict=True):
             out[i] = v
-        return out
 
     # -- where a call lives --------------------------------------------------------------------
 
@@ -344,7 +355,23 @@ class AsyncRedisJobs:
         return [bool(v) for v in out]
 
     async def job_get_many(self, call_ids: Sequence[str]) -> list[CallRecord | None]:
-        out = await self._by_call(call_ids, lambda sk, i: cmds.get(sk, call_ids[i]), _none)
+        """One script per slot read (``job_get_many``), all in one round trip per master; an
+        id not found where it was looked for and whose locator points elsewhere is read
+        there (as ``_by_call`` does)."""
+        if len(call_ids) <= 1:
+            got = await self._by_call(call_ids, lambda sk, i: cmds.get(sk, call_ids[i]), _none)
+            return [None if v is None else rk.decode_call(v) for v in got]
+        by_slot: dict[bytes, tuple[rk.ShardKeys, list[int]]] = {}
+        for i, c in enumerate(call_ids):
+            sk = self._shard_of(c)
+            by_slot.setdefault(sk.jobs_prefix, (sk, []))[1].append(i)
+        groups = list(by_slot.values())
+        replies = await self._exec([cmds.get_many(sk, [call_ids[i] for i in ix]) for sk, ix in groups])
+        out: list[Any] = [None] * len(call_ids)
+        for (_, ix), reply in zip(groups, replies, strict=True):
+            for i, v in zip(ix, reply, strict=True):
+                out[i] = v
+        await self._elsewhere(call_ids, out, lambda sk, i: cmds.get(sk, call_ids[i]), _none)
         return [None if v is None else rk.decode_call(v) for v in out]
 
     async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
