@@ -38,6 +38,8 @@ from chute.backends.types import (
     CALL_TOMBSTONE,
     CallState,
     ClaimRequest,
+    CompleteRequest,
+    Completion,
     Kind,
     LogChunk,
     PutStatus,
@@ -738,6 +740,12 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         assert await ar(b.job_submit_many(many)) == ["m1", "m2", "cc"]
         got = await ar(b.job_get_many(["m1", "nope", "cc"]))
         assert [r and r.id for r in got] == ["m1", None, "cc"]
+        (m1,) = await ar(b.job_claim(claim(60)))
+        done = [
+            CompleteRequest(m1.id, m1.attempts, Completion.SUCCEEDED, b"r"),
+            CompleteRequest("cc", 9, Completion.FAILED, b"e", error="x"),
+        ]
+        assert (await ar(b.job_complete(done)))[0] == [True, False]
         await ar(b.call_logs_append([LogChunk(c.id, c.attempts, b"out", 60)], max_bytes=10))
         assert await ar(b.call_logs(c.id)) == [(c.attempts, b"out")]
         assert await ar(b.collect_garbage()) == 0  # sweeps the function's slot

@@ -227,6 +227,20 @@ def finish(
     return scripts.job_finish, keys, args
 
 
+def finish_many(sk: ShardKeys, items: Sequence[CompleteRequest]) -> Cmd:
+    """One script recording ``items`` (SUCCEEDED or FAILED completions of calls all read from
+    the slot ``sk``), as ``finish`` does one."""
+    keys = [sk.jobs_prefix, sk.expiring, sk.tomb]
+    args: list[Arg] = []
+    for it in items:
+        if it.how is not Completion.SUCCEEDED and it.how is not Completion.FAILED:
+            raise ValueError(f"job_finish_many takes SUCCEEDED or FAILED, not {it.how!r}")
+        state = CallState.SUCCEEDED if it.how is Completion.SUCCEEDED else CallState.FAILED
+        error = it.error
+        args += [it.call_id, it.attempt, state.value, it.result, error or "", "0" if error is None else "1"]
+    return scripts.job_finish_many, keys, args
+
+
 def retry(sk: ShardKeys, call_id: str, attempt: int, delay: float, error: str) -> Cmd:
     keys = [sk.call(call_id)]
     args: list[Arg] = [call_id, attempt, us(delay), error]

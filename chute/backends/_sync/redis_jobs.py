@@ -34,6 +34,7 @@ from chute.backends.types import (
     CallState,
     ClaimRequest,
     CompleteRequest,
+    Completion,
     FunctionRecord,
     FunctionStats,
     ScheduleRecord,
@@ -55,6 +56,9 @@ _WAKE_SLICE = 0.1
 
 def _blpop(keys: list[bytes]) -> Callable[[Redis, float], Any]:
     return lambda r, c: r.blpop(keys, timeout=c)
+
+
+_FINISHED = (Completion.SUCCEEDED, Completion.FAILED)
 
 
 def _not(reply: Any) -> bool:
@@ -342,9 +346,34 @@ class RedisJobs:
         if claim is not None and claim.n > 0:
             tag = function_tag(claim.env, claim.app, claim.function)
             extra.append(cmds.claim(self._jk.shard(tag), claim))
-        out = self._by_call(ids, lambda sk, i: cmds.complete(sk, items[i]), _not, extra)
-        claimed = self._claimed(tag, out[len(items)]) if extra else []
-        return [bool(v) for v in out[: len(items)]], claimed
+        finishing = [i for i, it in enumerate(items) if it.how in _FINISHED]
+        if len(finishing) < 2:
+            out = self._by_call(ids, lambda sk, i: cmds.complete(sk, items[i]), _not, extra)
+            claimed = self._claimed(tag, out[len(items)]) if extra else []
+            return [bool(v) for v in out[: len(items)]], claimed
+        # Finished calls: one script per slot (job_finish_many); retries and releases one each.
+        by_slot: dict[bytes, tuple[rk.ShardKeys, list[int]]] = {}
+        for i in finishing:
+            sk = self._shard_of(ids[i])
+            by_slot.setdefault(sk.jobs_prefix, (sk, []))[1].append(i)
+        groups = list(by_slot.values())
+        others = [i for i, it in enumerate(items) if it.how not in _FINISHED]
+        replies = self._exec(
+            [
+                *(cmds.finish_many(sk, [items[i] for i in ix]) for sk, ix in groups),
+                *(cmds.complete(self._shard_of(ids[i]), items[i]) for i in others),
+                *extra,
+            ]
+        )
+        results: list[Any] = [0] * len(items)
+        for (_, ix), reply in zip(groups, replies[: len(groups)], strict=True):
+            for i, v in zip(ix, reply, strict=True):
+                results[i] = v
+        for i, v in zip(others, replies[len(groups) : len(groups) + len(others)], strict=True):
+            results[i] = v
+        self._elsewhere(ids, results, lambda sk, i: cmds.complete(sk, items[i]), _not)
+        claimed = self._claimed(tag, replies[-1]) if extra else []
+        return [bool(v) for v in results], claimed
 
     def job_heartbeat_many(self, attempts: Sequence[tuple[str, int]], lease: float) -> list[bool]:
         ids = [call_id for call_id, _ in attempts]
