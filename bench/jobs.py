@@ -89,7 +89,7 @@ class JobsScale:
             map_jobs=10_000,
             async_calls=1000,
             async_warmup=100,
-            system_timeout=300,
+            system_timeout=600,
         )
 
 

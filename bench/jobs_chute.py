@@ -189,7 +189,7 @@ def run(env: Env, scale: Scale) -> Report:
             rows[name] = None
             reasons[name] = f"{name} failed: {exc}"
     table = ResultTable(
-        "6c. Jobs, chute only: map, concurrent async calls, memory (targets from issue 11)",
+        "6d. Jobs, chute only: map, concurrent async calls, memory (issue 11; 6a-6c: with peers)",
         [
             "system",
             f"map {n_map:,} no-ops",

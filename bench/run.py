@@ -72,7 +72,12 @@ GROUPS = [
         queue_throughput.run,
     ),
     Group("wakeup", "blocked get() wake-up latency across processes, and idle CPU", True, wakeup.run),
-    Group("jobs", "job round trip and throughput: chute vs RQ, huey, arq, saq, Celery", True, jobs.run),
+    Group(
+        "jobs",
+        "job round trip, throughput, map, async sleeps: chute vs 8 task queues (own venvs)",
+        True,
+        jobs.run,
+    ),
     Group("web", "web endpoint requests/s and latency: chute serve vs plain uvicorn", False, web.run),
     Group(
         "jobs-chute",

@@ -32,8 +32,16 @@ async def sleep_job(x: int) -> int:
 class Driver(_submit.AsyncDriver):
     def __init__(self, url: str, poll_s: float, timeout: float) -> None:
         super().__init__(url, poll_s, timeout)
-        self.cm = worker.__asynccontextmanager__()
-        self.run(self.cm.__aenter__())
+        # The worker's context (its Redis connection and Lua library) stays open in one task for
+        # the whole run: anyio's context manager must be left in the task that entered it.
+        self.opened, self.done = asyncio.Event(), asyncio.Event()
+        self.holder = self.loop.create_task(self._hold())
+        self.run(self.opened.wait())
+
+    async def _hold(self) -> None:
+        async with worker:
+            self.opened.set()
+            await self.done.wait()
 
     async def _value(self, task: Any) -> Any:
         # result_by_id: GET the result, else wait for its pub/sub message.
@@ -60,5 +68,6 @@ class Driver(_submit.AsyncDriver):
         return self.collect(self._submit(sleep_job, xs))
 
     def close(self) -> None:
-        self.run(self.cm.__aexit__(None, None, None))
+        self.done.set()
+        self.run(self.holder)
         super().close()
