@@ -50,14 +50,15 @@ def _table_a(systems: list[JobSystem], results: dict[str, JobResult], js: JobsSc
             fmt_ns(r.latency_p99_ns),
             fmt_rate(r.enqueue_per_s) if r.enqueue_per_s is not None else "—",
             fmt_rate(r.jobs_per_s),
-            fmt_rate(r.map_per_s),
+            fmt_rate(r.map_per_s) + ("" if r.map_n == m else f" (n={r.map_n:,})"),
         )
     table.notes += [
         f"Latency: n sequential jobs ({js.latency_jobs}, or as many as fit in {js.latency_budget:g} s) "
         f"after {js.warmup} untimed ones, enqueue → result in the submitter. Throughput: one batch of "
         f"{n:,} jobs after an untimed one of {js.warmup_batch}; enqueue = submitting them all, jobs/s = "
         f"from the first submit to the last result. map: then {m:,} inputs through the same API "
-        "(chute: Function.map), on the same workers, inputs/s.",
+        f"(chute: Function.map), on the same workers, inputs/s; n=: fewer inputs, for a system whose "
+        f"batch rate says {m:,} would take over {js.map_budget:g} s.",
         "Batch APIs: chute batched submit + FunctionCall.gather (what Function.map does), RQ enqueue_many "
         "+ latest_result(timeout) per job, huey task.map + ResultGroup.get, arq enqueue_job loop + "
         "job.result, saq queue.map (enqueues and waits in one call: no enqueue time), Celery group + "

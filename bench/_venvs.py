@@ -31,7 +31,8 @@ PINS: dict[str, list[str]] = {
     "rq": ["rq==3.0.0", "hiredis==3.5.0"],
     "huey": ["huey==3.5.4", "redis==8.1.0", "hiredis==3.5.0"],
     "arq": ["arq==0.28.0", "hiredis==3.5.0"],  # arq requires redis-py < 6: 5.x in its own venv
-    "saq": ["saq[hiredis]==0.26.4"],
+    # saq imports typing_extensions without declaring it (saq 0.26.4).
+    "saq": ["saq[hiredis]==0.26.4", "typing_extensions==4.16.0"],
     "celery": ["celery[redis]==5.7.0", "hiredis==3.5.0"],
     "dramatiq": ["dramatiq[redis]==2.2.1", "hiredis==3.5.0"],
     "taskiq": ["taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0"],
@@ -77,7 +78,8 @@ def _installed(python: str, names: list[str]) -> dict[str, str]:
 
 def _tail(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("WARNING")]
-    return " ".join(lines[-2:])[:300] if lines else "no output"
+    tail = " ".join(lines[-2:]).split(" (from versions:")[0]  # pip's list of every version
+    return tail[:300] if lines else "no output"
 
 
 def ensure(peer: str) -> Venv:

@@ -62,6 +62,7 @@ class JobsScale:
     batch_jobs: int  # jobs per timed batch
     warmup_batch: int  # untimed batch first: brings every worker process up
     map_jobs: int  # inputs of the timed map
+    map_budget: float  # ...or as many thousands as the batch rate says fit in this many seconds
     async_calls: int  # sleep(0.1) calls of the async row
     async_warmup: int  # untimed sleep calls first
     system_timeout: float  # seconds one system may take for one row, start to stop
@@ -76,9 +77,10 @@ class JobsScale:
                 batch_jobs=500,
                 warmup_batch=50,
                 map_jobs=2000,
+                map_budget=30,
                 async_calls=1000,
                 async_warmup=100,
-                system_timeout=150,
+                system_timeout=300,
             )
         return cls(
             latency_jobs=200,
@@ -87,6 +89,7 @@ class JobsScale:
             batch_jobs=2000,
             warmup_batch=100,
             map_jobs=10_000,
+            map_budget=60,
             async_calls=1000,
             async_warmup=100,
             system_timeout=600,
@@ -305,7 +308,8 @@ class JobResult:
     latency_mean_ns: float
     enqueue_per_s: float | None
     jobs_per_s: float
-    map_per_s: float | None
+    map_per_s: float
+    map_n: int  # inputs of the map: map_jobs, or fewer for a system too slow for the budget
 
 
 def _result(raw: dict[str, Any], js: JobsScale) -> JobResult:
@@ -320,7 +324,8 @@ def _result(raw: dict[str, Any], js: JobsScale) -> JobResult:
         latency_mean_ns=st.mean,
         enqueue_per_s=None if enqueue is None or math.isnan(enqueue) else js.batch_jobs / enqueue,
         jobs_per_s=js.batch_jobs / raw["total_s"],
-        map_per_s=js.map_jobs / raw["map_s"] if raw.get("map_s") else None,
+        map_per_s=raw["map_n"] / raw["map_s"],
+        map_n=raw["map_n"],
     )
 
 
