@@ -31,8 +31,9 @@ PINS: dict[str, list[str]] = {
     "rq": ["rq==3.0.0", "hiredis==3.5.0"],
     "huey": ["huey==3.5.4", "redis==8.1.0", "hiredis==3.5.0"],
     "arq": ["arq==0.28.0", "hiredis==3.5.0"],  # arq requires redis-py < 6: 5.x in its own venv
-    # saq imports typing_extensions without declaring it (saq 0.26.4).
-    "saq": ["saq[hiredis]==0.26.4", "typing_extensions==4.16.0"],
+    # saq's redis extra caps redis-py below 8 (with 8.x its worker runs out of pool connections at
+    # concurrency=100); saq imports typing_extensions without declaring it (saq 0.26.4).
+    "saq": ["saq[redis,hiredis]==0.26.4", "typing_extensions==4.16.0"],
     "celery": ["celery[redis]==5.7.0", "hiredis==3.5.0"],
     "dramatiq": ["dramatiq[redis]==2.2.1", "hiredis==3.5.0"],
     "taskiq": ["taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis==3.5.0"],
