@@ -74,7 +74,9 @@ def _table_a(systems: list[JobSystem], results: dict[str, JobResult], js: JobsSc
         "dramatiq's idle consumer (dramatiq_worker_timeout: backs off to 1 s); their latency "
         "includes about half an interval per polling side.",
         "saq: the first job waits for the workers' start-up sweep (a job they pick up during it is "
-        "aborted as 'swept'). RQ runs as its documented custom worker script (modules imported "
+        "aborted as 'swept'), and its periodic sweep is set to once an hour instead of every 60 s (it "
+        "aborts jobs caught between dequeue and being marked active on a loaded machine). RQ runs as its "
+        "documented custom worker script (modules imported "
         "once, before it forks a work horse per job); the others run their own CLI. dramatiq: "
         "Redis broker + Results middleware (Redis backend); taskiq: taskiq-redis RedisStreamBroker "
         "+ RedisAsyncResultBackend; streaq: its Worker on Redis streams (coredis). Each system runs "

@@ -26,6 +26,9 @@ settings = {
     "queue": Queue.from_url(_submit.store_url(), name=QUEUE),
     "functions": [noop, sleep_job],
     "concurrency": 100 if _submit.row() == "async" else 1,
+    # The sweep (every 60 s by default) aborts as "swept" a job it catches between dequeue and
+    # being marked active, which happens on a loaded machine: once per run is enough here.
+    "timers": {"sweep": 3600},
 }
 
 
