@@ -55,7 +55,10 @@ class Driver(_submit.AsyncDriver):
 
     def _map(self, fn: str, xs: list[int]) -> list[Any]:
         kwargs = [{"x": x} for x in xs]
-        return list(self.run(self.q.map(fn, kwargs, timeout=self.timeout, poll_interval=self.poll_s)))
+        # map's timeout is for the whole batch (and each job's): the parent's system timeout
+        # bounds the run anyway, so the batch gets ten times one job's.
+        wait = 10 * self.timeout
+        return list(self.run(self.q.map(fn, kwargs, timeout=wait, poll_interval=self.poll_s)))
 
     def collect(self, handles: Any) -> list[Any]:
         return self._map("noop", handles)
