@@ -127,7 +127,7 @@ def test_worker_elsewhere_serves_deployed_code(deployment: Deployment) -> None:
     f = chute.Function.from_name("dapp", "f")
     assert f.remote(21) == "v1:42:from-assets"  # helper, package and add_local_dir travelled
     assert not list(deployment.run_dir.glob("*.py"))
-    (bundle,) = [p for p in deployment.cache.iterdir() if not p.name.startswith(".")]
+    (bundle,) = [p for p in deployment.cache.iterdir() if len(p.name) == 64]  # by content hash
     assert {p.name for p in bundle.iterdir()} >= {"app.py", "helper.py", "pkg", "data"}
     assert "serving dapp version 1" in log.read_text()
     # The same code deployed again stores nothing new and keeps the worker's pool.
