@@ -23,6 +23,7 @@ raises ``Unbuildable`` naming them, and the parent reports it where callers look
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -51,13 +52,32 @@ def python_for(series: str | None) -> str:
     mine = "{}.{}".format(*sys.version_info[:2])
     if series is None or series == mine:
         return sys.executable
-    found = shutil.which(f"python{series}")
+    found = _interpreters.get(series) if series in _interpreters else _working(f"python{series}", series)
+    _interpreters[series] = found
     if found is None:
         raise Unbuildable(
             f"its image needs Python {series} (python_version, or the deployer's Python by default) "
             f"and this worker has no python{series} on PATH (it runs {mine})"
         )
     return found
+
+
+_interpreters: dict[str, str | None] = {}
+
+
+def _working(name: str, series: str) -> str | None:
+    """``name`` from PATH if it runs and is that series (a pyenv shim may exist and fail)."""
+    found = shutil.which(name)
+    if found is None:
+        return None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            [found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        if out.returncode == 0 and out.stdout.strip() == series:
+            return found
+    return None
 
 
 def check(plan: dict[str, Any] | None, allow_commands: bool) -> None:
