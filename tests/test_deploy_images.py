@@ -100,13 +100,20 @@ def deployment(chute_env: str, tmp_path: Path) -> Iterator[Deployment]:
     d.stop()
 
 
+@pytest.mark.timeout(300)
 def test_image_virtualenv_built_once_and_shared(deployment: Deployment) -> None:
     src = deployment.src
     (src / "requirements.txt").write_text(f"{wheel(src, 'chutereqpkg')}\n")
     (src / "imgapp.py").write_text(IMAGE_APP.format(wheel=str(wheel(src, "chutetinypkg"))))
     deployment.cli("deploy", "imgapp.py")
     logs = [deployment.start_worker(), deployment.start_worker()]  # together: one builds, one waits
-    tiny, req, prefix, cwd, greeting = chute.Function.from_name("imgapp", "g").remote()
+    call = chute.Function.from_name("imgapp", "g").spawn()
+    try:
+        tiny, req, prefix, cwd, greeting = call.get(timeout=240)  # a venv with pip: slow when loaded
+    except TimeoutError:
+        for log in logs:
+            print(log.read_text())  # shown by pytest: where the build stands
+        raise
     assert (tiny, req, greeting) == ("chutetinypkg", "chutereqpkg", "hello")
     (venv,) = (deployment.cache / "venvs").glob("*/pyvenv.cfg")
     assert Path(prefix) == venv.parent  # the executor runs with the image's virtualenv's Python

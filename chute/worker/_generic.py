@@ -109,6 +109,7 @@ class AllApps:
         self._capacity = worker_capacity(*resources).to_json()
         self._next_beat = 0.0
         self._announced: set[str] = set()
+        self._nudgeable = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -125,6 +126,7 @@ class AllApps:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
             signal.signal(signal.SIGUSR1, self._on_signal)
+            self._nudgeable = True
         try:
             while not self._stop.is_set():
                 self._wake.clear()
@@ -186,9 +188,14 @@ class AllApps:
         if child is not None and child.proc.poll() is not None:
             if time.monotonic() - child.started < RESTART_DELAY:
                 return
-        new = self._launch(d, env, version)
+        try:
+            new = self._launch(d, env, version)
+        except Exception as exc:
+            self._set_unserved(env, name, self._served(version), str(exc))
+            raise
         if new is None:
             return
+        self._set_unserved(env, name, None, None)
         if child is not None:
             self._retire(child)
         self.children[key] = new
@@ -225,11 +232,9 @@ class AllApps:
             _deps.check(plan, self.allow_commands)  # before fetching: nothing to fetch for it
             folder = materialize(d, version, self.cache, self._client.settings.secret)
             python = _deps.ensure(plan, folder, self.cache / "venvs", self.allow_commands)
-        except Exception as exc:
+        except Exception:
             self._failed[fkey] = time.monotonic()
-            self._set_unserved(env, version.app, served, str(exc))
             raise
-        self._set_unserved(env, version.app, None, None)
         workdir = folder
         if plan is not None and plan.get("workdir"):
             workdir = folder / _deploy._remote(str(plan["workdir"]))
@@ -244,6 +249,7 @@ class AllApps:
             "tags": self.tags,
             "code": version.hash,
             "routes": str(_routes.routes_dir(self.cache / "routes", env, version.app)),
+            "nudge": self._nudgeable,  # SIGUSR1 reaches a handler here (else it would kill us)
         }
         argv = [python, "-m", "chute.worker._generic", json.dumps(options)]
         proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL)
@@ -367,6 +373,7 @@ def _child_main(argv: Sequence[str]) -> None:
         tags=o["tags"],
         code=o["code"],
         routes=Path(o["routes"]),
+        nudge=o["nudge"],
     )
     pool.run()
 

@@ -48,9 +48,10 @@ def routes_dir(root: Path, env: str, app: str) -> Path:
 class Router:
     """The child side: which versions this pool gives back, and telling the parent."""
 
-    def __init__(self, folder: Path, code: str) -> None:
+    def __init__(self, folder: Path, code: str, nudge: bool) -> None:
         self.folder = folder
         self.code = code
+        self.nudge = nudge
         self._told: dict[str, float] = {}
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -68,8 +69,9 @@ class Router:
             return
         self._told[code] = now
         (self.folder / f"{code}.want").touch()
-        with contextlib.suppress(OSError):
-            os.kill(os.getppid(), signal.SIGUSR1)  # the parent looks now, not at its next poll
+        if self.nudge:
+            with contextlib.suppress(OSError):
+                os.kill(os.getppid(), signal.SIGUSR1)  # the parent looks now, not at its next poll
 
 
 class VersionFleet(Fleet):
@@ -101,11 +103,11 @@ class VersionPool(Pool):
 
     fleet_class = VersionFleet
 
-    def __init__(self, *args: Any, code: str, routes: Path, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, code: str, routes: Path, nudge: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         fleet = self._fleet
         assert isinstance(fleet, VersionFleet)
-        fleet.router = Router(routes, code)
+        fleet.router = Router(routes, code, nudge)
         fleet.released = {}
         self._versions = fleet
 
