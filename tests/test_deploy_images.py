@@ -170,3 +170,41 @@ def test_image_commands_run_with_the_opt_in(deployment: Deployment, tmp_path: Pa
     deployment.cli("deploy", "cmd.py")
     deployment.start_worker("--allow-image-commands")
     assert chute.Function.from_name("cmdapp", "c").remote() == "ran"
+
+
+def test_image_plan(tmp_path: Path) -> None:
+    from chute._image_plan import plan
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "requirements.txt").write_text("six\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["attrs"]\n[project.optional-dependencies]\nfast = ["ujson"]\n'
+    )
+    image = (
+        chute.Image.debian_slim(python_version="3.12")
+        .pip_install("requests", extra_options="--no-deps")
+        .pip_install_from_requirements("a/requirements.txt")
+        .pip_install_from_pyproject("pyproject.toml", optional_dependencies=["fast"])
+        .apt_install("curl")
+        .run_commands("echo hi")
+        .env({"A": "1"})
+        .workdir("/root/w")
+    )
+    out, files = plan([image, image], tmp_path)  # an app's images sharing steps: each step once
+    assert out is not None
+    assert [s["args"] for s in out["steps"] if s["kind"] == "pip"] == [
+        ["requests", "--no-deps"],
+        ["-r", next(iter(files))],
+        ["attrs", "ujson"],
+    ]
+    assert out["needs"] == ["apt_install", "run_commands"]
+    assert (out["python"], out["env"], out["workdir"]) == ("3.12", {"A": "1"}, "/root/w")
+    # The key is the content: the same requirements from another folder name the same virtualenv.
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "requirements.txt").write_text("six\n")
+    other = chute.Image.debian_slim(python_version="3.12").pip_install("requests", extra_options="--no-deps")
+    again, _ = plan([other.pip_install_from_requirements("b/requirements.txt")], tmp_path)
+    first, _ = plan([other.pip_install_from_requirements("a/requirements.txt")], tmp_path)
+    assert again is not None and first is not None and again["key"] == first["key"]
+    with pytest.raises(chute.exception.InvalidError, match="does not exist"):
+        plan([chute.Image.debian_slim().pip_install_from_requirements("missing.txt")], tmp_path)
