@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
+from chute import _image_plan
 from chute._client import Client
 from chute.app import App
 from chute.dict import Dict
@@ -43,6 +44,9 @@ STORE = "chute-code"
 # 1.28/0.46 s, 1 MiB 0.34/0.41 s, 4 MiB 0.36/0.30 s. 1 MiB: as fast, and no single value is
 # large enough to stall a Redis server for other clients. An app's sources are usually KiBs.
 CHUNK = 1 << 20
+# Versions kept per app (``chute app history``, rollback targets, calls submitted under them);
+# older ones, and bundles no kept version names, are deleted at the next deploy.
+KEEP_VERSIONS = 10
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIP_PARTS = {"site-packages", "dist-packages", ".venv", "venv", "__pycache__", ".git"}
 
@@ -62,11 +66,15 @@ class Version:
     signature: str | None = None
     rollback_of: int | None = None
     packages: list[str] = field(default_factory=list)  # pip_install/uv_pip_install of its images
+    image: dict[str, Any] | None = None  # what its images need on the worker (``_image_plan``)
 
     def signed_text(self) -> bytes:
         specs = json.dumps(sorted(self.specs))
         packages = json.dumps(self.packages)
-        return f"{self.app}\n{self.number}\n{self.hash}\n{self.entry}\n{specs}\n{packages}".encode()
+        text = f"{self.app}\n{self.number}\n{self.hash}\n{self.entry}\n{specs}\n{packages}"
+        if self.image is not None:  # (versions deployed before plans were signed without it)
+            text += "\n" + json.dumps(self.image, sort_keys=True)
+        return text.encode()
 
     def sign(self, secret: bytes) -> str:
         return hmac.new(secret, self.signed_text(), hashlib.sha256).hexdigest()
@@ -179,14 +187,9 @@ def _images(apps: list[App]) -> list[Any]:
     return [i for i in images if i is not None]
 
 
-def packages(apps: list[App]) -> list[str]:
-    """What the apps' images ``pip_install``/``uv_pip_install`` (workers install it, see ``_deps``)."""
-    out: set[str] = set()
-    for image in _images(apps):
-        for step in image._steps:
-            if step.method in ("pip_install", "uv_pip_install"):
-                out.update(step.args.get("packages") or [])
-    return sorted(out)
+def image_plan(apps: list[App]) -> tuple[dict[str, Any] | None, dict[str, Path]]:
+    """The apps' images as one plan for the worker, and the files it ships (``_image_plan``)."""
+    return _image_plan.plan(_images(apps), Path.cwd())
 
 
 def _image_files(apps: list[App], base: Path) -> dict[str, Path]:
@@ -213,6 +216,7 @@ def bundle(app_file: Path, module: ModuleType, apps: list[App]) -> tuple[bytes, 
     """The deterministic zip of the app's code, its sha256 and its file count."""
     files = _local_modules([app_file.resolve().parent, Path.cwd().resolve()])
     files.update(_image_files(apps, Path.cwd()))
+    files.update(image_plan(apps)[1])
     files[app_file.name] = app_file.resolve()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
@@ -288,11 +292,28 @@ def add_version(d: Dict, name: str, base: Version, *, rollback_of: int | None = 
     number = max((v.number for v in record.versions), default=0) + 1
     version = Version(
         number, name, base.hash, base.entry, base.specs, time.time(), base.size, base.files,
-        rollback_of=rollback_of, packages=base.packages,
+        rollback_of=rollback_of, packages=base.packages, image=base.image,
     )  # fmt: skip
     if settings.secret is not None:
         version.signature = version.sign(settings.secret)
     record.versions.append(version)
     record.current = number
+    dropped, record.versions = record.versions[:-KEEP_VERSIONS], record.versions[-KEEP_VERSIONS:]
     write_app(d, record)
+    _collect(d, {v.hash for v in dropped})
     return version
+
+
+def _collect(d: Dict, hashes: set[str]) -> None:
+    """Delete the bundles of collected versions that no kept version of any app names."""
+    if not hashes:
+        return
+    for app in app_names(d):
+        hashes -= {v.hash for v in read_app(d, app).versions}
+    for digest in hashes:
+        n = d.get(f"blob/{digest}")
+        if n is None:
+            continue
+        d.pop(f"blob/{digest}", None)  # first: a blob without this key is absent to readers
+        for i in range(int(n)):
+            d.pop(f"chunk/{digest}/{i}", None)

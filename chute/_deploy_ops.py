@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -39,12 +40,20 @@ def deploy_file(app_file: str, env: str | None = None) -> list[tuple[App, _deplo
     d = _deploy.store(env)
     _deploy.put_blob(d, data, digest)
     out: list[tuple[App, _deploy.Version | None]] = []
+    backend = Client.from_env().sync_backend()
     for app in apps:
-        app.deploy(environment_name=env)
-        specs = sorted((name, fn.spec.to_json().decode()) for name, fn in app.functions.items())
+        # Each spec names the bundle: a call records the live one at submit (``call_ops``).
+        specs = sorted(
+            (name, dataclasses.replace(fn.spec, code=digest).to_json().decode())
+            for name, fn in app.functions.items()
+        )
         base = _deploy.Version(0, app.name, digest, path.name, specs, 0.0, len(data), files)
-        base.packages = _deploy.packages([app])
-        out.append((app, _deploy.add_version(d, app.name, base)))
+        base.image = _deploy.image_plan([app])[0]
+        # The version is recorded before the functions name it, so a worker that reads a
+        # call's version always finds it in the app's record.
+        version = _deploy.add_version(d, app.name, base)
+        backend.job_deploy(env, app.name, [(n, s.encode()) for n, s in specs])
+        out.append((app, version))
     return out
 
 

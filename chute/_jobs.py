@@ -203,6 +203,9 @@ class FunctionSpec:
     worker_tags: list[str] = field(default_factory=list)  # served only by workers with all of them
     rate_limit: dict[str, Any] | None = None  # RateLimit as a dict
     max_concurrency_per_key: int | None = None
+    # ``chute deploy`` with code (issue 15): the sha256 of the deployed bundle. Its calls record
+    # the app's live version at submit, and ``chute worker --all`` runs each on its version.
+    code: str | None = None
 
     @property
     def slots(self) -> int:

@@ -96,7 +96,11 @@ def warn_ignored(options: Mapping[str, Any], stacklevel: int = 5) -> None:
         return
     _warned.update(new)
     shown = ", ".join(f"{n}=" for n in new)
-    what = " (its .env() variables do apply)" if "image" in new else ""
+    what = (
+        " (its .env() variables do apply; `chute worker --all` builds the image of deployed code)"
+        if "image" in new
+        else ""
+    )
     warnings.warn(
         f"chute ignores {shown} outside Modal's cloud{what}: packages are not installed and placement "
         "options have no effect; functions run in the worker's own Python environment.",

@@ -185,7 +185,21 @@ def unmet(need: Need, capacities: Iterable[Capacity | None]) -> str | None:
 def pending_reason(key: str, need: Need, workers: Iterable[dict[str, Any]], backlog: int) -> str | None:
     """Why ``key``'s pending calls cannot run (for listings): no live worker serves it, or none
     of those that do has the resources one executor needs. None when they can run."""
+    workers = list(workers)
     serving = [w for w in workers if key in (w.get("functions") or [])]
     if not serving:
+        why = unserved_reason(key, workers)
+        if why is not None:
+            return why
         return "no live worker serves it" if backlog else None
     return unmet(need, (Capacity.from_json(w.get("capacity")) for w in serving))
+
+
+def unserved_reason(key: str, workers: Iterable[dict[str, Any]]) -> str | None:
+    """Why a ``chute worker --all`` does not serve ``key`` (its image cannot be built there, its
+    code is refused...), as that worker announced it; None when none said."""
+    for w in workers:
+        reasons = w.get("unserved")
+        if isinstance(reasons, dict) and isinstance(reasons.get(key), str):
+            return str(reasons[key])
+    return None

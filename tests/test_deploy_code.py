@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,11 +84,11 @@ class Deployment:
         self.write(tag, wait)
         return self.cli("deploy", "app.py", env=env)
 
-    def start_worker(self, env: dict[str, str] | None = None) -> Path:
+    def start_worker(self, *extra: str, env: dict[str, str] | None = None) -> Path:
         log = self.run_dir / f"worker{len(self.workers)}.log"
         with log.open("wb") as fh:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "chute", "worker", "--all", "--cache-dir", str(self.cache)],
+                [sys.executable, "-m", "chute", "worker", "--all", "--cache-dir", str(self.cache), *extra],
                 cwd=self.run_dir,
                 env={**os.environ, "CHUTE_LEASE": "1", **(env or {})},
                 stdout=fh,
@@ -127,7 +126,7 @@ def test_worker_elsewhere_serves_deployed_code(deployment: Deployment) -> None:
     f = chute.Function.from_name("dapp", "f")
     assert f.remote(21) == "v1:42:from-assets"  # helper, package and add_local_dir travelled
     assert not list(deployment.run_dir.glob("*.py"))
-    (bundle,) = [p for p in deployment.cache.iterdir() if not p.name.startswith(".")]
+    (bundle,) = [p for p in deployment.cache.iterdir() if len(p.name) == 64]  # by content hash
     assert {p.name for p in bundle.iterdir()} >= {"app.py", "helper.py", "pkg", "data"}
     assert "serving dapp version 1" in log.read_text()
     # The same code deployed again stores nothing new and keeps the worker's pool.
@@ -223,45 +222,39 @@ def test_no_worker_warning(
     assert "dapp.f" in message and "no worker is running" in message and "chute worker --all" in message
 
 
-PIP_APP = """
-import chute
-
-app = chute.App("pipapp", image=chute.Image.debian_slim().pip_install({wheel!r}))
-
-
-@app.function()
-def g():
-    import chutetinypkg
-
-    return chutetinypkg.VALUE
-"""
+def test_call_submitted_after_a_redeploy_runs_it_before_the_worker_polls(deployment: Deployment) -> None:
+    deployment.deploy("v1")
+    log = deployment.start_worker("--deploy-poll", "600")  # it looks at the store once, at start
+    f = chute.Function.from_name("dapp", "f")
+    assert f.remote(1) == "v1:2:from-assets"
+    deployment.deploy("v2")
+    # The v1 pool claims the call, sees v2 recorded in it, gives it back and nudges the parent.
+    assert f.remote(2) == "v2:4:from-assets"
+    assert "serving dapp version 2" in log.read_text()
 
 
-def _wheel(folder: Path) -> Path:
-    """A pure-Python wheel made by hand (no index, no build backend needed)."""
-    info = "chutetinypkg-0.1.dist-info"
-    files = {
-        "chutetinypkg/__init__.py": "VALUE = 'tiny'\n",
-        f"{info}/METADATA": "Metadata-Version: 2.1\nName: chutetinypkg\nVersion: 0.1\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    files[f"{info}/RECORD"] = "".join(f"{p},,\n" for p in [*files, f"{info}/RECORD"])
-    path = folder / "chutetinypkg-0.1-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as z:
-        for name, text in files.items():
-            z.writestr(name, text)
-    return path
+def test_calls_run_on_the_version_they_were_submitted_under(deployment: Deployment) -> None:
+    deployment.deploy("v1")
+    f = chute.Function.from_name("dapp", "f")
+    old = f.spawn(1)  # no worker yet: pending under v1
+    deployment.deploy("v2")
+    log = deployment.start_worker()
+    assert f.remote(2) == "v2:4:from-assets"
+    assert old.get(timeout=60) == "v1:2:from-assets"  # a pool of v1 was started for it
+    assert "for the calls submitted under it" in log.read_text()
 
 
-def test_image_packages_installed_once_per_machine(deployment: Deployment) -> None:
-    wheel = _wheel(deployment.src)
-    (deployment.src / "pipapp.py").write_text(PIP_APP.format(wheel=str(wheel)))
-    deployment.cli("deploy", "pipapp.py")
-    first = deployment.start_worker()
-    assert chute.Function.from_name("pipapp", "g").remote() == "tiny"
-    assert "installed" in first.read_text()
-    second = deployment.start_worker()  # same machine, same cache: reuses the install
-    deployment.wait_log(second, "serving pipapp version 1")
-    assert "installed" not in second.read_text()
-    with pytest.raises(ImportError):
-        import chutetinypkg  # noqa: F401  # only the app's pools have it
+def test_collected_versions_run_on_the_live_one(deployment: Deployment) -> None:
+    deployment.deploy("v1")
+    f = chute.Function.from_name("dapp", "f")
+    old = f.spawn(1)
+    deployment.deploy("v2")
+    d = _deploy.store("main")
+    first = _deploy.read_app(d, "dapp").version(1)
+    for _ in range(_deploy.KEEP_VERSIONS):
+        _deploy.add_version(d, "dapp", _deploy.read_app(d, "dapp").version(2))
+    record = _deploy.read_app(d, "dapp")
+    assert len(record.versions) == _deploy.KEEP_VERSIONS and 1 not in [v.number for v in record.versions]
+    assert d.get(f"blob/{first.hash}") is None  # no kept version names v1's bundle: deleted
+    deployment.start_worker()
+    assert old.get(timeout=60) == "v2:2:from-assets"  # v1 is gone: the live version runs it

@@ -22,6 +22,7 @@ from chute._client import Client
 from chute._context import current_function_call_id
 from chute._jobs import CallInfo, CallRef, FunctionRef, FunctionSpec
 from chute._progress import Progress
+from chute._resources import unserved_reason
 from chute.backends.types import CallRecord, CallState, SubmitRequest
 from chute.config import Settings
 from chute.exception import InvalidError, NotFoundError, OutputExpiredError, RemoteError
@@ -58,6 +59,18 @@ async def ensure_deployed(fn: FunctionRef) -> None:
         )
     fn.spec = FunctionSpec.from_json(specs[fn.name])
     fn.checked = True
+
+
+async def live_code(fn: FunctionRef) -> str | None:
+    """The app's live code version (bundle hash) for a call submitted now, or None for a
+    function not deployed with its code. Read at submit, not from the handle: a call made
+    right after a redeploy runs the new code even through a handle looked up before it."""
+    if fn.spec.code is None:
+        return None
+    for f in await fn.client.async_backend().job_functions(fn.env, fn.app_name):
+        if f.name == fn.name:
+            return FunctionSpec.from_json(f.spec).code
+    return fn.spec.code
 
 
 async def deploy(
@@ -121,7 +134,7 @@ async def submit_payload(
     """
     await ensure_deployed(fn)
     client = fn.client
-    req = _request(fn, payload, call_id, idempotency_key)
+    req = _request(fn, payload, call_id, idempotency_key, code=await live_code(fn))
     call_id = await client.async_backend().job_submit(req)
     parent = current_function_call_id()
     if parent is not None:
@@ -135,6 +148,8 @@ def _request(
     call_id: str | None = None,
     idempotency_key: str | None = None,
     settings: Settings | None = None,
+    *,
+    code: str | None = None,
 ) -> SubmitRequest:
     """The stored form of one call (arguments already encoded), refusing web endpoints.
 
@@ -149,8 +164,11 @@ def _request(
         )
     settings = settings or fn.client.settings  # resolved once per batch by spawn_many
     env = fn.env_name or settings.env
-    if fn.call_options:
-        payload = _outcome.add_call_options(payload, fn.call_options)
+    options = dict(fn.call_options or {})
+    if code is not None:  # the code version it runs on (``chute worker --all``)
+        options["code"] = code
+    if options:
+        payload = _outcome.add_call_options(payload, options)
     opts = fn.control
     return SubmitRequest(
         env=env,
@@ -282,7 +300,11 @@ async def warn_if_unserved(client: Client, record: CallRecord, waited: float) ->
         with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
             if key in json.loads(raw)["functions"]:
                 return
-    reason = (
+    infos = []
+    for _, raw in workers:
+        with contextlib.suppress(ValueError):
+            infos.append(json.loads(raw))
+    reason = unserved_reason(key, [i for i in infos if isinstance(i, dict)]) or (
         f"no worker is running in environment {record.env!r}"
         if not workers
         else f"none of the {len(workers)} live workers of environment {record.env!r} serves it"
@@ -373,12 +395,14 @@ async def spawn_many(
         calls.extend(CallRef(i, client) for i in ids)
         batch.clear()
 
+    code = await live_code(fn)
     for args, kwargs in arg_lists:
         if fn.bind_args is not None:
             args = (*fn.bind_args(), *args)
-        batch.append(_request(fn, _outcome.dump_args(args, kwargs, settings), settings=settings))
+        batch.append(_request(fn, _outcome.dump_args(args, kwargs, settings), settings=settings, code=code))
         if len(batch) >= SUBMIT_BATCH:
             await flush()
+            code = await live_code(fn)
     if batch:
         await flush()
     return calls

@@ -174,6 +174,17 @@ def worker(
             "--tag", help="A tag of this worker (repeatable): functions with worker_tags need all theirs."
         ),
     ] = None,
+    allow_image_commands: Annotated[
+        bool,
+        typer.Option(
+            "--allow-image-commands",
+            help="With --all: run the image steps that change this machine (run_commands, "
+            "apt_install, dockerfile_commands) and vouch for registry base images.",
+        ),
+    ] = False,
+    deploy_poll: Annotated[
+        float, typer.Option("--deploy-poll", help="With --all: seconds between looks for new deploys.")
+    ] = 1.0,
 ) -> None:
     """Run an autoscaled pool of worker processes for the apps (deploys them too), or with --all for
     every deployed app.
@@ -194,6 +205,10 @@ def worker(
                 max_executors=max_executors,
                 cache_dir=cache_dir,
                 resources=(gpus, cpu, memory),
+                only=_only(only),
+                tags=tag or (),
+                allow_commands=allow_image_commands,
+                poll=_validate.check_seconds(deploy_poll, "--deploy-poll", exclusive_min=True),
             )
             err_console.print(f"chute worker --all: environments {', '.join(generic.envs)}", highlight=False)
             generic.run()
@@ -209,12 +224,16 @@ def worker(
             grace=grace,
             max_executors=max_executors,
             capacity=capacity,
-            only=[n.strip() for n in only.split(",") if n.strip()] if only is not None else None,
+            only=_only(only),
             tags=tag or (),
         )
         names = ", ".join(pool.served) or "nothing (no function matches --only/--tag)"
         err_console.print(f"chute worker {pool.worker_id}: serving {names}", highlight=False)
         pool.run()
+
+
+def _only(only: str | None) -> list[str] | None:
+    return [n.strip() for n in only.split(",") if n.strip()] if only is not None else None
 
 
 # -- chute call ----------------------------------------------------------------------------------
@@ -375,5 +394,5 @@ def function_list(env: EnvOption = None, json_: JsonOption = False) -> None:
         )
     console.print(table)
     for r in rows:
-        if r["pending_reason"] and (r["backlog"] or r["gpu"] or r["cpu"] or r["memory"]):
+        if r["pending_reason"]:  # None when a live worker can run its calls
             console.print(f"{r['app']}.{r['function']} waits: {r['pending_reason']}", highlight=False)

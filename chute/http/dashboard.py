@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 import chute
 from chute._async import control_ops, inspection
 from chute._client import Client
+from chute._resources import unserved_reason
 from chute.backends.types import CallState
 from chute.dict import Dict
 from chute.http.api_dicts import DictOut
@@ -63,6 +64,7 @@ class FunctionRow(FunctionOut):
     retried: int
     next_run: float | None = None
     paused: bool = False
+    waits: str | None = None  # why no worker runs its calls (a `chute worker --all` said so)
 
 
 class Summary(BaseModel):
@@ -125,6 +127,12 @@ async def _jobs(env: str) -> tuple[list[FunctionRow], list[CallOut]]:
             c.traceback = info_out(await chute.FunctionCall.from_id(c.id).info.aio()).traceback
     functions = []
     schedules = {(s.app, s.function): s for s in await control_ops.schedules(client, env)}
+    workers: list[dict[str, Any]] = []
+    with contextlib.suppress(Exception):  # no registry on this backend: no reasons
+        for _, raw in await inspection.workers(client, env):
+            with contextlib.suppress(ValueError):
+                info = json.loads(raw)
+                workers += [info] if isinstance(info, dict) else []
     for view in await inspection.functions(client, env):
         f, row = view.record, function_out(view.record, view.stats)
         retried = sum(1 for c in calls if c.app == f.app and c.function == f.name and c.attempts > 1)
@@ -135,6 +143,7 @@ async def _jobs(env: str) -> tuple[list[FunctionRow], list[CallOut]]:
                 retried=retried,
                 next_run=sched.next_at if sched is not None else None,
                 paused=sched is not None and sched.paused,
+                waits=unserved_reason(f"{f.app}.{f.name}", workers),
             )
         )
     return functions, calls

@@ -51,6 +51,8 @@ class Pool:
         InvalidError: a target cannot be imported or defines no app, or ``max_executors < 1``.
     """
 
+    fleet_class: type[Fleet] = Fleet  # ``chute worker --all`` routes calls by version (_routes)
+
     def __init__(
         self,
         targets: Sequence[str],
@@ -87,7 +89,7 @@ class Pool:
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self.capacity = capacity or worker_capacity(None, None, None)
-        self._fleet = Fleet(
+        self._fleet = self.fleet_class(
             self._fns,
             self.max_executors,
             self.worker_id,

@@ -179,7 +179,8 @@ function renderFunctions(data) {
   err.hidden = !data.jobs_error;
   err.textContent = data.jobs_error ? `Jobs unavailable: ${data.jobs_error}` : "";
   fill("functions", data.functions.map((f) => el("tr", { "data-function": `${f.app}.${f.name}` },
-    el("td", {}, f.app), el("td", {}, f.name),
+    el("td", {}, f.app),
+    el("td", {}, f.name, f.waits ? el("div", { class: "waits" }, `waits: ${f.waits}`) : ""),
     el("td", { class: "num" }, f.stats.pending), el("td", { class: "num" }, f.stats.running),
     el("td", { class: "num" }, f.stats.succeeded), el("td", { class: "num" }, f.stats.failed),
     el("td", { class: "num" }, f.stats.cancelled), el("td", { class: "num" }, f.retried),
