@@ -392,7 +392,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         if not self._checked_server:
             await self._check_server()
         sha = self._lua[scripts.queue_push.name].sha
-        commands = []
+        commands: list[tuple[bytes | str | int, ...]] = []
         for p in puts:
             _, parts, seq, key = self._queue_keys(p.object_id, p.part)
             commands.append(("EVALSHA", sha, 3, parts, seq, key, p.part, p.ttl_ms, p.max_items, *p.items))

@@ -387,7 +387,7 @@ class RedisBackend(RedisJobs, Backend):
         if not self._checked_server:
             self._check_server()
         sha = self._lua[scripts.queue_push.name].sha
-        commands = []
+        commands: list[tuple[bytes | str | int, ...]] = []
         for p in puts:
             _, parts, seq, key = self._queue_keys(p.object_id, p.part)
             commands.append(("EVALSHA", sha, 3, parts, seq, key, p.part, p.ttl_ms, p.max_items, *p.items))
