@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import operator
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -81,6 +82,7 @@ _ACKED_WRITES = frozenset(
 )
 
 _SEQ = rk.SEQ_BYTES  # each stored item starts with its 8-byte sequence number
+_unseq = operator.itemgetter(slice(_SEQ, None))  # an item without its sequence number (in C)
 
 
 # Queue partitions whose key names a backend remembers (forgotten all at once beyond that).
@@ -471,7 +473,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
             # handshake may wait a whole blocking socket timeout on a stalled server.
             popped = await self._lpop(key, n)
             if popped:
-                return [i[_SEQ:] for i in popped]
+                return list(map(_unseq, popped))
             if wait <= 0:
                 await self._require(self._keys(object_id), object_id)
                 return []
@@ -489,7 +491,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
                 # Every blocking connection stayed busy for the chunk: pop without blocking.
                 exists, popped = True, await self._lpop(key, n)
                 if popped:
-                    return [i[_SEQ:] for i in popped]
+                    return list(map(_unseq, popped))
                 continue
             try:
                 with self._errors():
@@ -501,7 +503,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
             if not exists:
                 raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
             if popped:
-                return [popped[1][_SEQ:]] if n == 1 else [i[_SEQ:] for i in popped[1]]
+                return [popped[1][_SEQ:]] if n == 1 else list(map(_unseq, popped[1]))
         await self._require(self._keys(object_id), object_id)  # deleted while we were blocked?
         return []
 
@@ -517,14 +519,14 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         key = k.part(part)
         items: list[bytes] = await self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
         if items or wait <= 0:
-            return [i[_SEQ:] for i in items]
+            return list(map(_unseq, items))
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
             ran, popped = await self._pop_blocking(key, n, rk.chunk(remaining))
             if not ran:  # every blocking connection was busy: pop without blocking
                 popped = await self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
             if popped:
-                return [i[_SEQ:] for i in popped]
+                return list(map(_unseq, popped))
             # Blocked pops are not woken by a deletion: check before blocking again.
             await self._require(k, object_id)
         return []

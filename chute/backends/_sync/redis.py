@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import contextlib
 import json
+import operator
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -82,6 +83,7 @@ _ACKED_WRITES = frozenset(
 )
 
 _SEQ = rk.SEQ_BYTES  # each stored item starts with its 8-byte sequence number
+_unseq = operator.itemgetter(slice(_SEQ, None))  # an item without its sequence number (in C)
 
 
 # Queue partitions whose key names a backend remembers (forgotten all at once beyond that).
@@ -466,7 +468,7 @@ class RedisBackend(RedisJobs, Backend):
             # handshake may wait a whole blocking socket timeout on a stalled server.
             popped = self._lpop(key, n)
             if popped:
-                return [i[_SEQ:] for i in popped]
+                return list(map(_unseq, popped))
             if wait <= 0:
                 self._require(self._keys(object_id), object_id)
                 return []
@@ -484,7 +486,7 @@ class RedisBackend(RedisJobs, Backend):
                 # Every blocking connection stayed busy for the chunk: pop without blocking.
                 exists, popped = True, self._lpop(key, n)
                 if popped:
-                    return [i[_SEQ:] for i in popped]
+                    return list(map(_unseq, popped))
                 continue
             try:
                 with self._errors():
@@ -496,7 +498,7 @@ class RedisBackend(RedisJobs, Backend):
             if not exists:
                 raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
             if popped:
-                return [popped[1][_SEQ:]] if n == 1 else [i[_SEQ:] for i in popped[1]]
+                return [popped[1][_SEQ:]] if n == 1 else list(map(_unseq, popped[1]))
         self._require(self._keys(object_id), object_id)  # deleted while we were blocked?
         return []
 
@@ -512,14 +514,14 @@ class RedisBackend(RedisJobs, Backend):
         key = k.part(part)
         items: list[bytes] = self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
         if items or wait <= 0:
-            return [i[_SEQ:] for i in items]
+            return list(map(_unseq, items))
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
             ran, popped = self._pop_blocking(key, n, rk.chunk(remaining))
             if not ran:  # every blocking connection was busy: pop without blocking
                 popped = self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
             if popped:
-                return [i[_SEQ:] for i in popped]
+                return list(map(_unseq, popped))
             # Blocked pops are not woken by a deletion: check before blocking again.
             self._require(k, object_id)
         return []
