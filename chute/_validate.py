@@ -111,6 +111,9 @@ def check_timeout(timeout: object, what: str = "timeout") -> float | None:
     """``None`` (wait forever) or a finite number of seconds ≥ 0 (at most 10 years)."""
     if timeout is None:
         return None
+    kind = type(timeout)
+    if (kind is float or kind is int) and 0 <= timeout <= MAX_TTL:  # type: ignore[operator]  # hot path
+        return float(timeout)  # type: ignore[arg-type]
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise InvalidError(f"{what} must be a number of seconds or None, got {type(timeout).__name__}.")
     if not (isinstance(timeout, int) or math.isfinite(timeout)) or not 0 <= timeout <= MAX_TTL:
@@ -123,6 +126,9 @@ def check_timeout(timeout: object, what: str = "timeout") -> float | None:
 
 def check_ttl(ttl: object, what: str = "partition_ttl") -> float:
     """A TTL: a positive, finite number of seconds, at most 10 years (``MAX_TTL``)."""
+    kind = type(ttl)
+    if (kind is float or kind is int) and 0 < ttl <= MAX_TTL:  # type: ignore[operator]  # hot path
+        return float(ttl)  # type: ignore[arg-type]
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
         raise InvalidError(f"{what} must be a number of seconds, got {type(ttl).__name__}.")
     if not (isinstance(ttl, int) or math.isfinite(ttl)) or not 0 < ttl <= MAX_TTL:

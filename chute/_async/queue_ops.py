@@ -203,21 +203,7 @@ async def queue_put_many(
         q.put_many([1, 2, 3], partition="jobs")
         ```
     """
-    if ref.closed:
-        raise ValueError(f"{ref.describe()} is closed")
-    part = partition_key(ref, partition)
-    ttl = _validate.check_ttl(partition_ttl)
-    timeout = _validate.check_timeout(timeout)
-    if not block and timeout is not None:
-        warnings.warn("Timeout is ignored for non-blocking put.", UserWarning, stacklevel=3)
-    items = _codec.encode_items(ref.client.settings, vs, _method)
-    if ref.feeder is not None:  # write-behind (chute/_feeder.py): buffered, written by its thread
-        cap = await capacity(ref)
-        await ref.feeder.put.aio(
-            items, part=part, ttl=ttl, block=block, timeout=timeout, cap=cap, method=_method
-        )
-        return
-    await put_bytes(ref, items, part=part, ttl=ttl, block=block, timeout=timeout, method=_method)
+    await _put_values(ref, vs, block, timeout, partition, partition_ttl, _method)
 
 
 async def queue_put(
@@ -237,9 +223,37 @@ async def queue_put(
         q.put(1, partition="foo", partition_ttl=10)
         ```
     """
-    await queue_put_many(
-        ref, [v], block, timeout, partition=partition, partition_ttl=partition_ttl, _method="put"
-    )
+    await _put_values(ref, [v], block, timeout, partition, partition_ttl, "put")
+
+
+async def _put_values(
+    ref: ObjectRef,
+    vs: list[Any],
+    block: bool,
+    timeout: float | None,
+    partition: str | None,
+    partition_ttl: float,
+    method: str,
+) -> None:
+    # The hot path of every put: positional arguments only, and the default partition and an
+    # absent timeout (the common case) skip their validators.
+    if ref.closed:
+        raise ValueError(f"{ref.describe()} is closed")
+    part = b"" if partition is None else partition_key(ref, partition)
+    ttl = _validate.check_ttl(partition_ttl)
+    if timeout is not None:
+        timeout = _validate.check_timeout(timeout)
+        if not block:
+            # user -> BoundDual.__call__ -> queue_put[_many] -> here (sync; .aio has one less)
+            warnings.warn("Timeout is ignored for non-blocking put.", UserWarning, stacklevel=4)
+    items = _codec.encode_items(ref.client.settings, vs, method)
+    if ref.feeder is not None:  # write-behind (chute/_feeder.py): buffered, written by its thread
+        cap = await capacity(ref)
+        await ref.feeder.put.aio(
+            items, part=part, ttl=ttl, block=block, timeout=timeout, cap=cap, method=method
+        )
+        return
+    await put_bytes(ref, items, part=part, ttl=ttl, block=block, timeout=timeout, method=method)
 
 
 def partition_key(ref: ObjectRef, name: str | None) -> bytes:
@@ -254,10 +268,11 @@ def partition_key(ref: ObjectRef, name: str | None) -> bytes:
 async def _get_values(
     ref: ObjectRef, n: int, block: bool, timeout: float | None, partition_name: str | None
 ) -> list[bytes]:
-    part = partition_key(ref, partition_name)
-    timeout = _validate.check_timeout(timeout)
-    if not block and timeout is not None:
-        warnings.warn("Timeout is ignored for non-blocking get.", UserWarning, stacklevel=4)
+    part = b"" if partition_name is None else partition_key(ref, partition_name)
+    if timeout is not None:
+        timeout = _validate.check_timeout(timeout)
+        if not block:
+            warnings.warn("Timeout is ignored for non-blocking get.", UserWarning, stacklevel=4)
     return await get_bytes(ref, n, part=part, block=block, timeout=timeout)
 
 

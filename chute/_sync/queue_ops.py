@@ -204,19 +204,7 @@ def queue_put_many(
         q.put_many([1, 2, 3], partition="jobs")
         ```
     """
-    if ref.closed:
-        raise ValueError(f"{ref.describe()} is closed")
-    part = partition_key(ref, partition)
-    ttl = _validate.check_ttl(partition_ttl)
-    timeout = _validate.check_timeout(timeout)
-    if not block and timeout is not None:
-        warnings.warn("Timeout is ignored for non-blocking put.", UserWarning, stacklevel=3)
-    items = _codec.encode_items(ref.client.settings, vs, _method)
-    if ref.feeder is not None:  # write-behind (chute/_feeder.py): buffered, written by its thread
-        cap = capacity(ref)
-        ref.feeder.put(items, part=part, ttl=ttl, block=block, timeout=timeout, cap=cap, method=_method)
-        return
-    put_bytes(ref, items, part=part, ttl=ttl, block=block, timeout=timeout, method=_method)
+    _put_values(ref, vs, block, timeout, partition, partition_ttl, _method)
 
 
 def queue_put(
@@ -236,7 +224,35 @@ def queue_put(
         q.put(1, partition="foo", partition_ttl=10)
         ```
     """
-    queue_put_many(ref, [v], block, timeout, partition=partition, partition_ttl=partition_ttl, _method="put")
+    _put_values(ref, [v], block, timeout, partition, partition_ttl, "put")
+
+
+def _put_values(
+    ref: ObjectRef,
+    vs: list[Any],
+    block: bool,
+    timeout: float | None,
+    partition: str | None,
+    partition_ttl: float,
+    method: str,
+) -> None:
+    # The hot path of every put: positional arguments only, and the default partition and an
+    # absent timeout (the common case) skip their validators.
+    if ref.closed:
+        raise ValueError(f"{ref.describe()} is closed")
+    part = b"" if partition is None else partition_key(ref, partition)
+    ttl = _validate.check_ttl(partition_ttl)
+    if timeout is not None:
+        timeout = _validate.check_timeout(timeout)
+        if not block:
+            # user -> BoundDual.__call__ -> queue_put[_many] -> here (sync; .aio has one less)
+            warnings.warn("Timeout is ignored for non-blocking put.", UserWarning, stacklevel=4)
+    items = _codec.encode_items(ref.client.settings, vs, method)
+    if ref.feeder is not None:  # write-behind (chute/_feeder.py): buffered, written by its thread
+        cap = capacity(ref)
+        ref.feeder.put(items, part=part, ttl=ttl, block=block, timeout=timeout, cap=cap, method=method)
+        return
+    put_bytes(ref, items, part=part, ttl=ttl, block=block, timeout=timeout, method=method)
 
 
 def partition_key(ref: ObjectRef, name: str | None) -> bytes:
@@ -251,10 +267,11 @@ def partition_key(ref: ObjectRef, name: str | None) -> bytes:
 def _get_values(
     ref: ObjectRef, n: int, block: bool, timeout: float | None, partition_name: str | None
 ) -> list[bytes]:
-    part = partition_key(ref, partition_name)
-    timeout = _validate.check_timeout(timeout)
-    if not block and timeout is not None:
-        warnings.warn("Timeout is ignored for non-blocking get.", UserWarning, stacklevel=4)
+    part = b"" if partition_name is None else partition_key(ref, partition_name)
+    if timeout is not None:
+        timeout = _validate.check_timeout(timeout)
+        if not block:
+            warnings.warn("Timeout is ignored for non-blocking get.", UserWarning, stacklevel=4)
     return get_bytes(ref, n, part=part, block=block, timeout=timeout)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import operator
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -81,6 +82,12 @@ _ACKED_WRITES = frozenset(
 )
 
 _SEQ = rk.SEQ_BYTES  # each stored item starts with its 8-byte sequence number
+_unseq = operator.itemgetter(slice(_SEQ, None))  # an item without its sequence number (in C)
+
+
+# Queue partitions whose key names a backend remembers (forgotten all at once beyond that).
+_QKEYS = 1024
+_STATUSES = tuple(PutStatus)  # reply -> status, without the Enum lookup's cost
 
 
 class _Put(NamedTuple):
@@ -125,6 +132,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
         self._located: dict[str, str] = {}  # see AsyncRedisJobs._located
         self._registered: set[tuple[str, str, str]] = set()
+        self._qkeys: dict[tuple[str, bytes], tuple[bytes, bytes, bytes, bytes]] = {}
 
     @contextlib.contextmanager
     def _errors(self, object_id: str = "") -> Iterator[None]:
@@ -385,16 +393,11 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
             return [await self._put_one(p) for p in puts]
         if not self._checked_server:
             await self._check_server()
-        commands = []
+        sha = self._lua[scripts.queue_push.name].sha
+        commands: list[tuple[bytes | str | int, ...]] = []
         for p in puts:
-            k = self._keys(p.object_id)
-            commands.append(
-                self._script_cmd(
-                    scripts.queue_push,
-                    keys=[k.parts, k.seq, k.part(p.part)],
-                    args=[p.part, p.ttl_ms, p.max_items, *p.items],
-                )
-            )
+            _, parts, seq, key = self._queue_keys(p.object_id, p.part)
+            commands.append(("EVALSHA", sha, 3, parts, seq, key, p.part, p.ttl_ms, p.max_items, *p.items))
         with self._errors():
             replies = await self._direct_script(commands)
         results: list[PutStatus | Error] = []
@@ -403,10 +406,21 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
                 if isinstance(reply, rexc.ResponseError):
                     with self._errors(p.object_id):
                         raise reply
-                results.append(PutStatus(reply) if reply >= 0 else await self._put_full(p))
+                results.append(_STATUSES[reply] if reply >= 0 else await self._put_full(p))
             except Error as exc:
                 results.append(exc)
         return results
+
+    def _queue_keys(self, object_id: str, part: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+        """``(marker, parts, seq, partition list)`` of a queue partition, remembered: the hot
+        path names the same few partitions on every call."""
+        keys = self._qkeys.get((object_id, part))
+        if keys is None:
+            if len(self._qkeys) >= _QKEYS:
+                self._qkeys.clear()
+            k = self._keys(object_id)
+            keys = self._qkeys[(object_id, part)] = (k.marker, k.parts, k.seq, k.part(part))
+        return keys
 
     async def _put_one(self, p: _Put) -> PutStatus | Error:
         k = self._keys(p.object_id)
@@ -431,12 +445,6 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         )
         return PutStatus(status)
 
-    def _script_cmd(
-        self, script: scripts.LuaScript, *, keys: Sequence[bytes], args: Sequence[bytes | str | int]
-    ) -> tuple[bytes | str | int, ...]:
-        """The EVALSHA command running ``script`` (sent by ``_direct_script``)."""
-        return ("EVALSHA", self._lua[script.name].sha, len(keys), *keys, *args)
-
     async def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
         """``commands`` (EVALSHA) in one round trip; a script the server lost (restart, SCRIPT
         FLUSH) is loaded again and the commands that failed on it are sent once more."""
@@ -457,8 +465,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
     async def queue_get(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
         if self._direct is None or self._bdirect is None:
             return await self._queue_get_general(object_id, part, n, wait=wait)
-        k = self._keys(object_id)
-        key = k.part(part)
+        marker, _, _, key = self._queue_keys(object_id, part)
         if not self._checked_server:
             await self._check_server()
         if wait <= 0 or not self._bdirect.warm:
@@ -466,9 +473,9 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
             # handshake may wait a whole blocking socket timeout on a stalled server.
             popped = await self._lpop(key, n)
             if popped:
-                return [i[_SEQ:] for i in popped]
+                return list(map(_unseq, popped))
             if wait <= 0:
-                await self._require(k, object_id)
+                await self._require(self._keys(object_id), object_id)
                 return []
         # One round trip per wait: the existence check and the blocking pop, which returns at
         # once when the partition has items. Blocked pops are not woken by a deletion, so a
@@ -484,20 +491,20 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
                 # Every blocking connection stayed busy for the chunk: pop without blocking.
                 exists, popped = True, await self._lpop(key, n)
                 if popped:
-                    return [i[_SEQ:] for i in popped]
+                    return list(map(_unseq, popped))
                 continue
             try:
                 with self._errors():
                     exists, popped = await self._bdirect.call_first(
-                        ("EXISTS", k.marker), pop, first_timeout=self.settings.timeout
+                        ("EXISTS", marker), pop, first_timeout=self.settings.timeout
                     )
             finally:
                 self._c.block_slots.release()
             if not exists:
                 raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
             if popped:
-                return [popped[1][_SEQ:]] if n == 1 else [i[_SEQ:] for i in popped[1]]
-        await self._require(k, object_id)  # deleted while we were blocked?
+                return [popped[1][_SEQ:]] if n == 1 else list(map(_unseq, popped[1]))
+        await self._require(self._keys(object_id), object_id)  # deleted while we were blocked?
         return []
 
     async def _lpop(self, key: bytes, n: int) -> list[bytes]:
@@ -512,14 +519,14 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         key = k.part(part)
         items: list[bytes] = await self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
         if items or wait <= 0:
-            return [i[_SEQ:] for i in items]
+            return list(map(_unseq, items))
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
             ran, popped = await self._pop_blocking(key, n, rk.chunk(remaining))
             if not ran:  # every blocking connection was busy: pop without blocking
                 popped = await self._run(scripts.queue_pop, keys=[k.marker, key], args=[n], oid=object_id)
             if popped:
-                return [i[_SEQ:] for i in popped]
+                return list(map(_unseq, popped))
             # Blocked pops are not woken by a deletion: check before blocking again.
             await self._require(k, object_id)
         return []

@@ -175,10 +175,13 @@ class AsyncSQLiteBackend(AsyncBackend):
             waiter.close()
 
     async def queue_get(self, object_id: str, part: bytes, n: int, *, wait: float) -> list[bytes]:
-        if wait <= 0:
-            items, waiters, _ = await self._conn.write(sql.queue_get, object_id, part, n, time.time())
-            if waiters:
-                await self._wake(waiters)
+        # First a plain try, even for a blocking get: when there is an item (the common case)
+        # no wake-up socket is taken or given back. An empty partition costs one more
+        # transaction below, which registers the waiter; that get blocks anyway.
+        items, waiters, _ = await self._conn.write(sql.queue_get, object_id, part, n, time.time())
+        if waiters:
+            await self._wake(waiters)
+        if items or wait <= 0:
             return items
         deadline = time.monotonic() + wait
         waiter = self._take_waiter()
