@@ -86,6 +86,23 @@ def test_cli_prints_the_logs_and_follows_a_running_call(worker: subprocess.Popen
     assert running.get(timeout=10) == "live"
 
 
+def test_fd_level_output_of_a_subprocess_in_a_serial_call(worker: subprocess.Popen[bytes]) -> None:
+    call = logs_app.shell.spawn("sh")
+    assert call.get(timeout=60) == "sh"
+    expected = b"sh before\nsh from a subprocess\nsh on fd 2\nsh after\n"
+    assert logs(call) == [(1, expected)]
+    out = subprocess.run(
+        [sys.executable, "-m", "chute", "call", "logs", call.object_id], capture_output=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout == expected, out
+
+
+def test_fd_level_output_in_a_concurrent_executor_is_not_a_calls(worker: subprocess.Popen[bytes]) -> None:
+    call = logs_app.shell_async.spawn("co")
+    assert call.get(timeout=60) == "co"
+    assert logs(call) == [(1, b"co before\n")]
+
+
 def test_nothing_printed(worker: subprocess.Popen[bytes]) -> None:
     call = logs_app.serial.spawn("quiet", 0)
     call.get(timeout=60)
