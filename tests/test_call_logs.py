@@ -1,5 +1,9 @@
 """A call's captured output end to end, on every backend: real ``chute worker`` processes
-run tests/apps/logs_app.py; read back through the ops seam and ``chute call logs``."""
+run tests/apps/logs_app.py; read back through the ops seam and ``chute call logs``.
+
+One worker per backend serves the whole module (on a store of its own): each test's calls
+are its own (distinct tags and keys), and starting a worker per test cost most of the time.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +17,41 @@ import pytest
 import chute
 from chute._client import Client
 from chute._sync import inspection
+from tests._flavours import sync_open_backend
 from tests._workers import LEASE, ROOT, wait_until
 from tests.apps import logs_app
+from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
 
 APP_FILE = str(ROOT / "tests" / "apps" / "logs_app.py")
 
 
-@pytest.fixture
-def worker(chute_env: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "CHUTE_LEASE": str(LEASE), "CHUTE_CALL_LOG_BYTES": "2000"}
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Overrides conftest's: one store per backend for the module, which its worker serves."""
+    return new_store_url(request.param, request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def module_worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
+    env |= {"CHUTE_URL": backend_url, "CHUTE_LEASE": str(LEASE), "CHUTE_CALL_LOG_BYTES": "2000"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "chute", "worker", APP_FILE], env=env, stderr=subprocess.DEVNULL
     )
+    backend = sync_open_backend(backend_url)
+    try:
+        wait_until(lambda: len(backend.worker_list("main")) == 1, 60, "the worker registered")
+    finally:
+        backend.close()
     yield proc
     proc.terminate()
     proc.wait(60)
+
+
+@pytest.fixture
+def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
+    assert module_worker.poll() is None, "the module's worker exited"
+    return module_worker
 
 
 def logs(call: chute.FunctionCall) -> list[tuple[int, bytes]]:
