@@ -203,8 +203,9 @@ function fmtSpan(s) {
 function workerCalls(w, now) {
   // The calls a live worker holds now: id, function, attempt and how long each has run.
   if (!w.alive) return w.running ? `${w.running} running (from the calls list)` : "";
-  if (!w.calls.length) return el("span", { class: "muted" }, "idle");
-  return el("ul", { class: "worker-calls" }, ...w.calls.map((c) => el("li", { "data-worker-call": c.call_id },
+  const held = w.calls || [];  // an older server sends no calls
+  if (!held.length) return el("span", { class: "muted" }, "idle");
+  return el("ul", { class: "worker-calls" }, ...held.map((c) => el("li", { "data-worker-call": c.call_id },
     el("code", {}, c.call_id), ` ${c.function} · attempt ${c.attempt} · `,
     c.started_at ? `running for ${fmtSpan(now - c.started_at)}` : "queued")));
 }
