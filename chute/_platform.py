@@ -25,9 +25,10 @@ used elsewhere (and on Linux with ``CHUTE_PORTABLE=1``, which is how the tests c
   ``CHUTE_PORTABLE=1``)
   ``MountUnavailable`` says which path could not be mounted and why; the executor reports it
   and the calls sent to it fail with that message.
-- **Memory of a process group** (``group_rss``): read from ``/proc`` on Linux; elsewhere from
+- **Memory of a process group** (``group_rss``, and ``pool_rss`` for a worker and its
+  executors' groups, shown on the dashboard): read from ``/proc`` on Linux; elsewhere from
   ``psutil`` when it is installed; else None (memory limits are then not enforced, and the
-  worker says so once).
+  worker says so once; the dashboard shows no memory).
 
 The unshare must happen while the process has one thread (the kernel refuses
 ``CLONE_NEWUSER`` otherwise): the executor calls ``mount_volumes`` first thing.
@@ -204,16 +205,23 @@ def mount_volumes(mounts: Sequence[MountSpec], enabled: bool = True) -> None:
 def group_rss(pgid: int) -> int | None:
     """Resident memory (bytes) of every process in process group ``pgid``; None when this
     platform cannot tell."""
+    return pool_rss(None, [pgid])
+
+
+def pool_rss(pid: int | None, pgids: Sequence[int]) -> int | None:
+    """Resident memory (bytes) of process ``pid`` plus every process in the groups ``pgids``
+    (one pass over the processes); None when this platform cannot tell."""
+    groups = set(pgids)
     if linux():
-        return _proc_group_rss(pgid)
+        return _proc_rss(pid, groups)
     try:
         import psutil  # type: ignore[import-untyped, unused-ignore]
     except ImportError:
         return None
     total = 0
     for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if os.getpgid(proc.pid) == pgid:
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.pid == pid or os.getpgid(proc.pid) in groups:
                 total += int(proc.memory_info().rss)
     return total
 
@@ -221,7 +229,7 @@ def group_rss(pgid: int) -> int | None:
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _proc_group_rss(pgid: int) -> int:
+def _proc_rss(pid: int | None, groups: set[int]) -> int:
     total = 0
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -233,6 +241,6 @@ def _proc_group_rss(pgid: int) -> int:
             continue  # exited meanwhile
         # Fields after the command (which may hold spaces): state ppid pgrp … rss is field 24.
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 21 and int(fields[2]) == pgid:
+        if len(fields) > 21 and (int(fields[2]) in groups or int(name) == pid):
             total += int(fields[21]) * _PAGE
     return total

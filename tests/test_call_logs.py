@@ -1,5 +1,9 @@
 """A call's captured output end to end, on every backend: real ``chute worker`` processes
-run tests/apps/logs_app.py; read back through the ops seam and ``chute call logs``."""
+run tests/apps/logs_app.py; read back through the ops seam and ``chute call logs``.
+
+One worker per backend serves the whole module (on a store of its own): each test's calls
+are its own (distinct tags and keys), and starting a worker per test cost most of the time.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +17,41 @@ import pytest
 import chute
 from chute._client import Client
 from chute._sync import inspection
+from tests._flavours import sync_open_backend
 from tests._workers import LEASE, ROOT, wait_until
 from tests.apps import logs_app
+from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
 
 APP_FILE = str(ROOT / "tests" / "apps" / "logs_app.py")
 
 
-@pytest.fixture
-def worker(chute_env: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "CHUTE_LEASE": str(LEASE), "CHUTE_CALL_LOG_BYTES": "2000"}
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Overrides conftest's: one store per backend for the module, which its worker serves."""
+    return new_store_url(request.param, request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def module_worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
+    env |= {"CHUTE_URL": backend_url, "CHUTE_LEASE": str(LEASE), "CHUTE_CALL_LOG_BYTES": "2000"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "chute", "worker", APP_FILE], env=env, stderr=subprocess.DEVNULL
     )
+    backend = sync_open_backend(backend_url)
+    try:
+        wait_until(lambda: len(backend.worker_list("main")) == 1, 60, "the worker registered")
+    finally:
+        backend.close()
     yield proc
     proc.terminate()
     proc.wait(60)
+
+
+@pytest.fixture
+def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
+    assert module_worker.poll() is None, "the module's worker exited"
+    return module_worker
 
 
 def logs(call: chute.FunctionCall) -> list[tuple[int, bytes]]:
@@ -84,6 +108,23 @@ def test_cli_prints_the_logs_and_follows_a_running_call(worker: subprocess.Popen
     lines = follow.stdout.decode().splitlines()
     assert lines == [f"live tick {i}" for i in range(len(lines))] and len(lines) >= 5, lines
     assert running.get(timeout=10) == "live"
+
+
+def test_fd_level_output_of_a_subprocess_in_a_serial_call(worker: subprocess.Popen[bytes]) -> None:
+    call = logs_app.shell.spawn("sh")
+    assert call.get(timeout=60) == "sh"
+    expected = b"sh before\nsh from a subprocess\nsh on fd 2\nsh after\n"
+    assert logs(call) == [(1, expected)]
+    out = subprocess.run(
+        [sys.executable, "-m", "chute", "call", "logs", call.object_id], capture_output=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout == expected, out
+
+
+def test_fd_level_output_in_a_concurrent_executor_is_not_a_calls(worker: subprocess.Popen[bytes]) -> None:
+    call = logs_app.shell_async.spawn("co")
+    assert call.get(timeout=60) == "co"
+    assert logs(call) == [(1, b"co before\n")]
 
 
 def test_nothing_printed(worker: subprocess.Popen[bytes]) -> None:

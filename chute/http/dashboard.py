@@ -41,9 +41,21 @@ TRACEBACKS = 10
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], responses=RESPONSES)
 
 
+class WorkerCall(BaseModel):
+    """A call a live worker holds now (``started_at``: the worker's clock; None while queued
+    behind another call in its executor)."""
+
+    call_id: str
+    function: str
+    attempt: int
+    started_at: float | None = None
+
+
 class WorkerOut(BaseModel):
     """A worker pool: from the backend's worker registry when it is alive, else only seen in
-    recent calls. ``running`` counts calls it runs now, ``recent`` its calls in the list."""
+    recent calls. ``running`` counts calls it runs now, ``recent`` its calls in the list;
+    ``calls`` are the calls it holds now and ``memory`` the resident bytes of its supervisor
+    and executors (None: unknown), as of its last heartbeat."""
 
     id: str
     alive: bool
@@ -52,7 +64,10 @@ class WorkerOut(BaseModel):
     started_at: float | None = None
     functions: list[str] = []
     executors: int = 0
+    max_executors: int | None = None
     running: int = 0
+    calls: list[WorkerCall] = []
+    memory: int | None = None
     recent: int = 0
     last_seen: float | None = None
 
@@ -94,6 +109,7 @@ async def _workers(env: str, calls: list[CallOut]) -> list[WorkerOut]:
             seen[worker_id] = WorkerOut(id=worker_id, alive=True)
             with contextlib.suppress(ValueError, TypeError, AttributeError, ValidationError):
                 info = json.loads(raw)
+                held = [WorkerCall.model_validate(c) for c in info.get("running") or []]
                 seen[worker_id] = WorkerOut(
                     id=worker_id,
                     alive=True,
@@ -102,7 +118,10 @@ async def _workers(env: str, calls: list[CallOut]) -> list[WorkerOut]:
                     started_at=info.get("started_at"),
                     functions=info.get("functions") or [],
                     executors=info.get("executors") or 0,
-                    running=len(info.get("running") or []),
+                    max_executors=info.get("max_executors"),
+                    running=len(held),
+                    calls=held,
+                    memory=info.get("rss"),
                 )
     for c in calls:
         if not c.worker:

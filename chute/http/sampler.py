@@ -165,6 +165,8 @@ class Sampler:
             if 0 <= i < bins:
                 throughput[state][i] += 1
         return {
+            "now": now,
+            "window": self.history_seconds,  # the charts' time axes cover [now - window, now]
             "interval": self.interval,
             "t": [s.t for s in samples],
             "queues": {n: [s.queues.get(n, 0) for s in samples] for n in names},

@@ -4,9 +4,11 @@ The executor replaces ``sys.stdout``/``sys.stderr`` with writers that still writ
 worker's terminal and also append what they get to the output of the *current call*, named
 by a context variable: set in the main thread for serial functions, in each task for
 ``async def`` ones and in the input thread for ``@concurrent`` sync ones, so concurrent
-calls' output never mixes. Not captured: output written to file descriptors 1/2 directly (C
-extensions, subprocesses), output of threads the function starts itself (they do not
-inherit the context), and ``@batched`` functions (one run serves several calls).
+calls' output never mixes. Output written to file descriptors 1/2 directly (C extensions,
+subprocesses) is captured in serial executors (``_fdcapture``); in concurrent ones it goes to
+the worker's own output only. Not captured: Python-level output of threads the function
+starts itself (they do not inherit the context), and ``@batched`` functions (one run serves
+several calls).
 
 Pending output is bounded per call (``CHUTE_CALL_LOG_BYTES``, the last bytes win) and goes
 to the supervisor as ``("logs", [(call_id, bytes), ...])`` every ``SHIP_EVERY`` seconds and
@@ -22,10 +24,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from chute import config
 from chute._settings_table import DEFAULT_CALL_LOG_BYTES
+
+if TYPE_CHECKING:
+    from chute.worker._fdcapture import FdCapture
 
 SHIP_EVERY = 0.5
 _current: ContextVar[str | None] = ContextVar("chute_call_output", default=None)
@@ -64,10 +69,12 @@ class Captured:
 class _Tee(io.TextIOBase):
     """``sys.stdout``/``sys.stderr`` in an executor: the original stream, plus the call's output."""
 
-    def __init__(self, original: TextIO, sink: Captured) -> None:
-        self._original, self._sink = original, sink
+    def __init__(self, original: TextIO, sink: Captured, before: Callable[[], None] | None = None) -> None:
+        self._original, self._sink, self._before = original, sink, before
 
     def write(self, s: str) -> int:
+        if self._before is not None:
+            self._before()  # fd-level output written before this line goes first
         written = self._original.write(s)
         call_id = _current.get()
         if call_id is not None and s:
@@ -91,15 +98,26 @@ class _Tee(io.TextIOBase):
         return getattr(self._original, name)
 
 
-def install() -> Captured | None:
-    """Route this process's ``sys.stdout``/``sys.stderr`` through the capture; None if disabled."""
+def install(fd_level: bool = False) -> tuple[Captured | None, FdCapture | None]:
+    """Route this process's ``sys.stdout``/``sys.stderr`` through the capture, and with
+    ``fd_level`` (serial executors) its fds 1/2 too; (None, None) if disabled."""
     limit = max_bytes()
     if limit == 0:
-        return None
+        return None, None
     sink = Captured(limit)
-    sys.stdout = _Tee(sys.stdout, sink)
-    sys.stderr = _Tee(sys.stderr, sink)
-    return sink
+    out, err = sys.stdout, sys.stderr
+    fds: FdCapture | None = None
+    before = None
+    if fd_level:
+        from chute.worker._fdcapture import FdCapture
+
+        with contextlib.suppress(OSError):  # e.g. fd 1 closed: Python-level capture only
+            fds = FdCapture(sink)
+            out, err = fds.streams()
+            before = fds.sync_if_pending
+    sys.stdout = _Tee(out, sink, before)
+    sys.stderr = _Tee(err, sink, before)
+    return sink, fds
 
 
 @contextlib.contextmanager

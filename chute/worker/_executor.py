@@ -22,6 +22,7 @@ Two ways to serve:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import signal
@@ -40,6 +41,7 @@ from chute.config import Settings
 from chute.exception import ExecutionError
 from chute.worker import _capture
 from chute.worker._batching import Batcher
+from chute.worker._fdcapture import FdCapture
 from chute.worker._proc import BlockingChannel, die_with_parent, frame, set_title
 from chute.worker._service import Service, load_service
 
@@ -96,11 +98,12 @@ def main() -> None:
     from chute._client import Client
 
     settings = Client.from_env().settings
-    sink = _capture.install()
+    # fd-level output (subprocesses, C code) can be told apart only when one call runs at a time.
+    sink, fds = _capture.install(fd_level=service.serial)
     channel.send(("ready", os.getpid()))
     try:
         if service.serial:
-            _serve_serial(channel, service, settings, _capture.SerialShipper(channel, sink))
+            _serve_serial(channel, service, settings, _capture.SerialShipper(channel, sink), fds)
         else:
             asyncio.run(LoopServer(sock, channel, service, settings, sink).serve())
     finally:
@@ -108,7 +111,11 @@ def main() -> None:
 
 
 def _serve_serial(
-    channel: BlockingChannel, service: Service, settings: Settings, shipper: _capture.SerialShipper
+    channel: BlockingChannel,
+    service: Service,
+    settings: Settings,
+    shipper: _capture.SerialShipper,
+    fds: FdCapture | None = None,
 ) -> None:
     """One call at a time, in order. Between calls, read what arrived without blocking: a
     cancel drops a queued call (reported done), so it never starts."""
@@ -136,7 +143,8 @@ def _serve_serial(
             call_id, payload, report_start = queue.popleft()
             if report_start and not announced:
                 channel.send(("start", [call_id]))
-            done = run_sync_call(service, call_id, payload, settings)
+            with fds.attributed(call_id) if fds is not None else contextlib.nullcontext():
+                done = run_sync_call(service, call_id, payload, settings)
             out: list[tuple[str, list[Any]]] = [("done", [done])]
             announced = bool(queue) and queue[0][2]
             if announced:

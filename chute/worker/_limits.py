@@ -10,13 +10,17 @@ OOM killer still applies beyond that.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+from collections.abc import Sequence
 
-from chute._platform import group_rss
+from chute._platform import group_rss, pool_rss
 from chute.exception import ResourceExhaustedError
 from chute.worker._scaling import INF, Executor
 
 CHECK_EVERY = 0.5
+POOL_EVERY = 5.0  # the pool's total for the dashboard: a scan of every process, so not at each beat
 MIB = 1 << 20
 
 
@@ -24,6 +28,15 @@ class MemoryWatch:
     def __init__(self) -> None:
         self._next = 0.0
         self._warned = False
+        self._pool: tuple[float, int | None] = (-POOL_EVERY, None)
+
+    def pool(self, executor_pids: Sequence[int]) -> int | None:
+        """Resident memory (bytes) of this process and its executors' process groups, sampled at
+        most every ``POOL_EVERY`` s; None when the platform cannot tell."""
+        now = time.monotonic()
+        if now - self._pool[0] >= POOL_EVERY:
+            self._pool = (now, pool_rss(os.getpid(), executor_pids))
+        return self._pool[1]
 
     def next_check(self, limited: bool) -> float:
         return self._next if limited else INF

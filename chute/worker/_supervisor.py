@@ -328,9 +328,17 @@ class Pool:
             "capacity": self.capacity.to_json(),
             "max_containers": {f.key: f.spec.max_containers for f in self._fns},
             "running": [
-                {"call_id": a.id, "function": a.fn.key, "attempt": a.call.attempts}
+                {
+                    "call_id": a.id,
+                    "function": a.fn.key,
+                    "attempt": a.call.attempts,
+                    # Wall clock (the dashboard shows "running for"); None while queued.
+                    "started_at": time.time() - (time.monotonic() - a.started) if a.started else None,
+                }
                 for a in self._fleet.held.values()
             ],
+            # Resident memory of this process and its executors' process groups (None: unknown).
+            "rss": self._fleet.memory.pool([e.proc.pid for f in self._fns for e in f.executors]),
         }
         backend.worker_beat(self._env, self.worker_id, json.dumps(info).encode(), ttl=self._lease * 3)
         peers: dict[str, int] = {}

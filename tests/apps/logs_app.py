@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 
@@ -55,4 +56,20 @@ def slow(tag: str, seconds: float) -> str:
         print(f"{tag} tick {i}", flush=True)
         i += 1
         time.sleep(0.3)
+    return tag
+
+
+@app.function()
+def shell(tag: str) -> str:
+    print(f"{tag} before")
+    # Straight to fds 1 and 2 from a subprocess, bypassing sys.stdout.
+    os.system(f"echo {tag} from a subprocess; echo {tag} on fd 2 >&2")
+    print(f"{tag} after")
+    return tag
+
+
+@app.function()
+async def shell_async(tag: str) -> str:
+    print(f"{tag} before")
+    os.system(f"echo {tag} from a subprocess")  # concurrent executor: the worker's output only
     return tag

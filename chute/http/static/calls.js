@@ -61,6 +61,8 @@ async function showCall(id, scroll = true) {
   let info, logs;
   try {
     [info, logs] = await Promise.all([api(`/calls/${id}`), api(`/calls/${id}/logs`)]);
+    // A refresh's reload of the call open before a click may answer after the click's.
+    if (calls.open !== id) return;
   } catch (e) {
     box.replaceChildren(el("p", { class: "error" }, `${id}: ${e.message}`));
     box.hidden = false;

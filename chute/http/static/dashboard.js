@@ -189,12 +189,38 @@ function renderFunctions(data) {
     "no deployed functions");
 }
 
+function fmtBytes(n) {
+  if (n === null || n === undefined) return "";
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
+  return `${Math.round(n / (1 << 20))} MiB`;
+}
+function fmtSpan(s) {
+  if (s < 10) return `${+s.toFixed(1)} s`;
+  if (s < 120) return `${Math.max(0, Math.round(s))} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+function workerCalls(w, now) {
+  // The calls a live worker holds now: id, function, attempt and how long each has run.
+  if (!w.alive) return w.running ? `${w.running} running (from the calls list)` : "";
+  const held = w.calls || [];  // an older server sends no calls
+  if (!held.length) return el("span", { class: "muted" }, "idle");
+  return el("ul", { class: "worker-calls" }, ...held.map((c) => el("li", { "data-worker-call": c.call_id },
+    el("code", {}, c.call_id), ` ${c.function} · attempt ${c.attempt} · `,
+    c.started_at ? `running for ${fmtSpan(now - c.started_at)}` : "queued")));
+}
+
 function renderWorkers(data) {
   fill("workers", data.workers.map((w) => el("tr", { "data-worker": w.id },
     el("td", {}, el("code", {}, w.id)),
     el("td", {}, w.alive ? "alive" : el("span", { class: "muted" }, "not registered")),
+    el("td", { class: "host" }, w.host || ""),
+    el("td", { class: "num pid" }, w.pid ?? ""),
     el("td", {}, (w.functions || []).join(", ")),
-    el("td", { class: "num" }, w.executors), el("td", { class: "num" }, w.running),
+    el("td", { class: "num executors" }, w.max_executors ? `${w.executors} / ${w.max_executors}` : w.executors),
+    el("td", { class: "calls" }, workerCalls(w, data.now)),
+    el("td", { class: "num memory" }, fmtBytes(w.memory)),
     el("td", { class: "num" }, w.recent),
     el("td", {}, w.started_at ? fmtDate(w.started_at) : ""),
     el("td", {}, fmtTime(w.last_seen)))), "no workers");
@@ -244,7 +270,15 @@ function renderCalls(data) {
 
 const W = 600, H = 200, PAD = { l: 40, r: 8, t: 8, b: 22 };
 
+const TICKS = 4;  // time-axis intervals: ticks at both ends and 3 between
+
+function fmtTick(t, span) {
+  const d = new Date(t * 1000);
+  return span > 600 ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : d.toLocaleTimeString();
+}
+
 function axes(chart, maxY, t0, t1) {
+  // Value grid on the left; the time axis [t0, t1] with clock-time ticks along the bottom.
   const nodes = [];
   for (const frac of [0, 0.5, 1]) {
     const y = PAD.t + (H - PAD.t - PAD.b) * (1 - frac);
@@ -253,12 +287,21 @@ function axes(chart, maxY, t0, t1) {
     label.textContent = String(Math.round(maxY * frac));
     nodes.push(label);
   }
-  for (const [t, anchor, x] of [[t0, "start", PAD.l], [t1, "end", W - PAD.r]]) {
-    const label = svg("text", { x, y: H - 6, "text-anchor": anchor });
-    label.textContent = fmtTime(t);
+  for (let i = 0; i <= TICKS; i++) {
+    const x = PAD.l + (W - PAD.l - PAD.r) * i / TICKS;
+    const anchor = i === 0 ? "start" : i === TICKS ? "end" : "middle";
+    nodes.push(svg("line", { x1: x, x2: x, y1: H - PAD.b, y2: H - PAD.b + 4, class: "tick" }));
+    const label = svg("text", { x, y: H - 6, "text-anchor": anchor, class: "tick-label" });
+    label.textContent = fmtTick(t0 + (t1 - t0) * i / TICKS, t1 - t0);
     nodes.push(label);
   }
   chart.replaceChildren(...nodes);
+}
+
+function chartWindow(series) {
+  // The time the charts cover: the sampler's window up to its last sample (server clock).
+  const t1 = series.now || Date.now() / 1000;
+  return [t1 - (series.window || 3600), t1];
 }
 
 function legend(box, names) {
@@ -272,18 +315,21 @@ function legend(box, names) {
 function drawDepth(series) {
   const chart = $("#depth-chart");
   const t = series.t || [];
+  if (series.window) {
+    $("#depth-span").textContent = `(last ${fmtSpan(series.window)}, sampled every ${fmtSpan(series.interval)})`;
+  }
   if (t.length < 2) { chart.replaceChildren(); legend($("#depth-legend"), ["collecting samples…"]); return; }
   // The total line only adds information when there are several queues.
   const lines = Object.keys(series.queues).length > 1 ? { total: series.total, ...series.queues } : { ...series.queues };
   if (!Object.keys(lines).length) lines.total = series.total;
-  const maxY = Math.max(1, ...Object.values(lines).flat());
-  const t0 = Date.now() / 1000 - 3600 > t[0] ? t[0] : Math.min(t[0], t[t.length - 1] - 60);
-  const t1 = t[t.length - 1];
+  const maxY = Math.max(2, ...Object.values(lines).flat());  // 2: the mid grid line stays a whole number
+  const [t0, t1] = chartWindow(series);
   axes(chart, maxY, t0, t1);
   const x = (v) => PAD.l + (W - PAD.l - PAD.r) * (v - t0) / Math.max(1, t1 - t0);
   const y = (v) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / maxY);
   Object.entries(lines).forEach(([name, values], i) => {
-    const points = values.map((v, j) => `${x(t[j]).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    const points = values.map((v, j) => [t[j], v]).filter(([tj]) => tj >= t0)
+      .map(([tj, v]) => `${x(tj).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     chart.append(svg("polyline", {
       points, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": name === "total" ? 2.5 : 1.5,
       "data-series": name,
@@ -296,10 +342,13 @@ function drawThroughput(series) {
   const chart = $("#throughput-chart");
   const tp = series.throughput || {};
   const states = Object.keys(tp);
+  if (series.window) {
+    $("#throughput-span").textContent = `(last ${fmtSpan(series.window)}, finished calls per ${fmtSpan(series.throughput_bin)})`;
+  }
   if (!states.length) { chart.replaceChildren(); return; }
   const n = tp[states[0]].length;
   const totals = Array.from({ length: n }, (_, i) => states.reduce((s, k) => s + tp[k][i], 0));
-  const maxY = Math.max(1, ...totals);
+  const maxY = Math.max(2, ...totals);
   const t0 = series.throughput_start, t1 = t0 + n * series.throughput_bin;
   axes(chart, maxY, t0, t1);
   const bw = (W - PAD.l - PAD.r) / n;
