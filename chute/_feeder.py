@@ -222,6 +222,18 @@ def _next_batch(st: _State, cap: int) -> tuple[bytes, float, list[bytes]]:
     return part, ttl, items
 
 
+def _write(ref: ObjectRef, items: list[bytes], part: bytes, ttl: float) -> None:
+    """Write ``items`` at once if the partition has room for all of them; else only the first,
+    waiting for room (and shortens ``items`` to what was written). A put is all or nothing: a
+    batch waiting for more room than a nearly full partition will ever have while this process
+    keeps it full would block the feeder for good."""
+    try:
+        queue_ops.put_bytes(ref, items, part=part, ttl=ttl, block=False, timeout=None, method="put")
+    except stdlib_queue.Full:
+        del items[1:]
+        queue_ops.put_bytes(ref, items, part=part, ttl=ttl, block=True, timeout=None, method="put")
+
+
 def _feed(st: _State, ref: ObjectRef) -> None:
     """The feeder thread: writes the buffer in batches until closed and empty."""
     delay = _RETRY_MIN
@@ -236,7 +248,7 @@ def _feed(st: _State, ref: ObjectRef) -> None:
             cap = cap or queue_ops.capacity(ref)
             with st.cond:
                 part, ttl, items = _next_batch(st, cap)
-            queue_ops.put_bytes(ref, items, part=part, ttl=ttl, block=True, timeout=None, method="put")
+            _write(ref, items, part, ttl)
         except BackendUnavailableError as exc:
             print(f"chute: write-behind feeder retrying in {delay:g} s: {exc}", file=sys.stderr)
             time.sleep(delay)

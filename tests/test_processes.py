@@ -50,8 +50,12 @@ def test_separately_started_programs_share_a_queue(chute_env: str) -> None:
 
 
 WAITER = """
-import sys, time, chute
+import queue, sys, time, chute
 q = chute.Queue.from_name("wake", create_if_missing=True)
+try:  # opens the blocking connection now, not inside the first timed wait (as the parent's len())
+    q.get(timeout=0.05)
+except queue.Empty:
+    pass
 for _ in range(int(sys.argv[1])):
     print("waiting", flush=True)
     sent_ns = q.get(timeout=30)

@@ -67,6 +67,23 @@ def test_a_full_buffer_blocks_or_raises(chute_env: str) -> None:
     assert q.empty()
 
 
+def test_a_batch_larger_than_the_room_left_does_not_stall_the_feeder(chute_env: str) -> None:
+    # A put is all or nothing: the feeder must not wait for room for its whole batch (3) while
+    # the partition has room for 1 and this process, blocked on a full buffer, is the consumer.
+    q = chute.Queue(maxsize=3, write_behind=True)
+    q.put(0)
+    q.put(1)
+    deadline = time.monotonic() + 30
+    while q.len() < 2:
+        assert time.monotonic() < deadline, "the feeder did not write the first two items"
+        time.sleep(0.01)
+    q.put_many([2, 3, 4])  # one batch of 3 in the buffer, room for 1 in the partition
+    q.put(5, timeout=20)  # fits once the feeder wrote 2 (the buffer then holds 3, 4)
+    assert [q.get(timeout=30) for _ in range(6)] == list(range(6))
+    q.close()
+    q.join_thread()
+
+
 async def test_aio_puts_write_behind_too(chute_env: str) -> None:
     q = chute.Queue(maxsize=2, write_behind=True)
     for i in range(5):
