@@ -297,15 +297,17 @@ def warn_if_unserved(client: Client, record: CallRecord, waited: float) -> None:
         workers = client.sync_backend().worker_list(record.env)
     except Exception:
         return  # the wait itself reports an unreachable backend
-    for _, raw in workers:
-        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-            if key in json.loads(raw)["functions"]:
-                return
     infos = []
     for _, raw in workers:
         with contextlib.suppress(ValueError):
-            infos.append(json.loads(raw))
-    reason = unserved_reason(key, [i for i in infos if isinstance(i, dict)]) or (
+            info = json.loads(raw)
+            if isinstance(info, dict):
+                infos.append(info)
+    for info in infos:
+        with contextlib.suppress(KeyError, TypeError):
+            if key in info["functions"]:
+                return
+    reason = unserved_reason(key, infos) or (
         f"no worker is running in environment {record.env!r}"
         if not workers
         else f"none of the {len(workers)} live workers of environment {record.env!r} serves it"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, cast
 
@@ -172,6 +172,15 @@ class AsyncRedisJobs:
         out = await self._exec([*(build(self._shard_of(c), i) for i, c in enumerate(call_ids)), *extra])
         await self._elsewhere(call_ids, out, build, missed)
         return out
+
+    def _by_slot(self, call_ids: Sequence[str], which: Iterable[int]) -> list[tuple[rk.ShardKeys, list[int]]]:
+        """The calls ``call_ids[i]`` for ``i`` in ``which``, grouped by the slot each is read from
+        first (``_shard_of``): one batched script per group."""
+        groups: dict[bytes, tuple[rk.ShardKeys, list[int]]] = {}
+        for i in which:
+            sk = self._shard_of(call_ids[i])
+            groups.setdefault(sk.jobs_prefix, (sk, []))[1].append(i)
+        return list(groups.values())
 
     async def _elsewhere(
         self,
@@ -355,11 +364,7 @@ class AsyncRedisJobs:
             claimed = self._claimed(tag, out[len(items)]) if extra else []
             return [bool(v) for v in out[: len(items)]], claimed
         # Finished calls: one script per slot (job_finish_many); retries and releases one each.
-        by_slot: dict[bytes, tuple[rk.ShardKeys, list[int]]] = {}
-        for i in finishing:
-            sk = self._shard_of(ids[i])
-            by_slot.setdefault(sk.jobs_prefix, (sk, []))[1].append(i)
-        groups = list(by_slot.values())
+        groups = self._by_slot(ids, finishing)
         others = [i for i, it in enumerate(items) if it.how not in _FINISHED]
         replies = await self._exec(
             [
@@ -390,11 +395,7 @@ class AsyncRedisJobs:
         if len(call_ids) <= 1:
             got = await self._by_call(call_ids, lambda sk, i: cmds.get(sk, call_ids[i]), _none)
             return [None if v is None else rk.decode_call(v) for v in got]
-        by_slot: dict[bytes, tuple[rk.ShardKeys, list[int]]] = {}
-        for i, c in enumerate(call_ids):
-            sk = self._shard_of(c)
-            by_slot.setdefault(sk.jobs_prefix, (sk, []))[1].append(i)
-        groups = list(by_slot.values())
+        groups = self._by_slot(call_ids, range(len(call_ids)))
         replies = await self._exec([cmds.get_many(sk, [call_ids[i] for i in ix]) for sk, ix in groups])
         out: list[Any] = [None] * len(call_ids)
         for (_, ix), reply in zip(groups, replies, strict=True):
