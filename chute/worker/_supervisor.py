@@ -104,7 +104,7 @@ class Pool:
         # whose last claim came back short. While a function is saturated its completions
         # claim the next calls anyway, so watching its wake list would only spin the loop.
         self._wanted: dict[str, list[str]] = {}
-        self._want = threading.Event()
+        self._want = {app.name: threading.Event() for app in self.apps}  # set while _wanted[app]
         self._stopping = False
         self._next_beat = 0.0
         self._started_at = time.time()
@@ -181,12 +181,11 @@ class Pool:
     def _watch_for_work(self, app: str) -> None:
         backend = self._client.sync_backend()
         while not self._stop.is_set():
-            if not self._want.wait(1.0):
+            if not self._want[app].wait(1.0):
                 continue
             functions = self._wanted.get(app)
             if not functions:
-                self._stop.wait(0.05)  # other apps are wanted: their watchers run
-                continue
+                continue  # cleared since the event was seen set
             try:
                 backend.job_wait_for_work(self._env, app, functions, wait=1.0)
             except Exception:
@@ -247,11 +246,14 @@ class Pool:
         for f in self._fns:
             if not f.hungry and not self._stopping and self._fleet.room(f) > 0:
                 wanted.setdefault(f.fn.app_name, []).append(f.fn.name)
+        # Cleared before the lists change, set after: a watcher that sees its event set finds
+        # its functions (or, cleared meanwhile, blocks again) and never spins.
+        for app, event in self._want.items():
+            if app not in wanted:
+                event.clear()
         self._wanted = wanted
-        if wanted:
-            self._want.set()
-        else:
-            self._want.clear()
+        for app in wanted:
+            self._want[app].set()
 
     def _claim_request(self, f: FnState, due: bool, probe: bool) -> ClaimRequest | None:
         if self._stopping or not due:
