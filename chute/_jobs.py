@@ -267,6 +267,8 @@ class CallInfo:
     priority: int = 0
     progress: float | None = None  # the fraction the call last reported (set_progress)
     progress_meta: dict[str, Any] | None = None  # what it reported with it
+    # ``f(1, 'abc', x=[...])``, bounded, made by the caller at submit (None: made without one)
+    args_summary: str | None = None
 
     @classmethod
     def from_record(cls, record: CallRecord, traceback: str | None = None) -> CallInfo:
@@ -294,6 +296,7 @@ class CallInfo:
             priority=record.priority,
             progress=progress,
             progress_meta=meta,
+            args_summary=record.args_summary,
         )
 
     def as_dict(self) -> dict[str, Any]:

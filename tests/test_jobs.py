@@ -200,6 +200,7 @@ def test_cli_call_and_function_commands(worker: subprocess.Popen[bytes]) -> None
     assert cli("call", "get", call.object_id).stdout.strip() == "cli"
     status = json.loads(cli("call", "status", call.object_id, "--json").stdout)
     assert status["state"] == "succeeded" and status["attempts"] == 1
+    assert status["args_summary"] == "echo('cli')"
     functions = json.loads(cli("function", "list", "--json").stdout)
     echo = next(f for f in functions if f["function"] == "echo")
     assert echo["app"] == "test-jobs" and echo["succeeded"] >= 1
@@ -208,9 +209,12 @@ def test_cli_call_and_function_commands(worker: subprocess.Popen[bytes]) -> None
     unserved = chute.App("test-unserved")
 
     @unserved.function(serialized=True)
-    def idle() -> None: ...
+    def idle(*args: object, **kwargs: object) -> None: ...
 
-    waiting = idle.spawn()
+    waiting = idle.spawn([1, 2], tag="[bold]x[/bold]")
+    summary = "idle([1, 2], tag='[bold]x[/bold]')"
+    assert json.loads(cli("call", "status", waiting.object_id, "--json").stdout)["args_summary"] == summary
+    assert summary in cli("call", "status", waiting.object_id).stdout  # shown as is, not as markup
     assert cli("call", "get", waiting.object_id, "--timeout", "0").returncode == 2
     assert cli("call", "cancel", waiting.object_id).returncode == 0
     assert waiting.info().state is chute.CallState.CANCELLED

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from chute import _outcome, _validate
+from chute._args_summary import summarize
 from chute._async import graph_ops
 from chute._client import Client
 from chute._context import current_function_call_id
@@ -112,20 +113,28 @@ async def submit(fn: FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any])
     (``FunctionCall.get_call_graph``).
     """
     await ensure_deployed(fn)
+    summary = summarize(fn.name, args, kwargs)  # what the caller passed, without bind_args
     if fn.bind_args is not None:
         args = (*fn.bind_args(), *args)
-    return await submit_payload(fn, _outcome.dump_args(args, kwargs, fn.client.settings))
+    payload = _outcome.dump_args(args, kwargs, fn.client.settings)
+    return await submit_payload(fn, payload, args_summary=summary)
 
 
 async def submit_payload(
-    fn: FunctionRef, payload: bytes, *, call_id: str | None = None, idempotency_key: str | None = None
+    fn: FunctionRef,
+    payload: bytes,
+    *,
+    call_id: str | None = None,
+    idempotency_key: str | None = None,
+    args_summary: str | None = None,
 ) -> CallRef:
     """Submit one call whose arguments are already encoded: a sealed pickle of ``(args, kwargs)``
     (``_serialize.seal``, signed when CHUTE_SECRET is set). Adapters that receive pickled
     arguments from another client (the Modal wire server) submit them without unpickling.
 
     ``call_id`` chooses the call's id (default: a new random one); ``idempotency_key``
-    overrides the function's (``with_options``) for this call.
+    overrides the function's (``with_options``) for this call; ``args_summary`` is stored for
+    the call's detail (``_args_summary.summarize``; None: the detail shows no arguments).
 
     Raises:
         NotFoundError: the function was looked up by name and is not deployed.
@@ -134,7 +143,7 @@ async def submit_payload(
     """
     await ensure_deployed(fn)
     client = fn.client
-    req = _request(fn, payload, call_id, idempotency_key, code=await live_code(fn))
+    req = _request(fn, payload, call_id, idempotency_key, code=await live_code(fn), args_summary=args_summary)
     call_id = await client.async_backend().job_submit(req)
     parent = current_function_call_id()
     if parent is not None:
@@ -150,6 +159,7 @@ def _request(
     settings: Settings | None = None,
     *,
     code: str | None = None,
+    args_summary: str | None = None,
 ) -> SubmitRequest:
     """The stored form of one call (arguments already encoded), refusing web endpoints.
 
@@ -182,6 +192,7 @@ def _request(
         priority=opts.priority,
         concurrency_key=opts.concurrency_key,
         debounce=opts.debounce,
+        args_summary=args_summary,
     )
 
 
@@ -399,9 +410,11 @@ async def spawn_many(
 
     code = await live_code(fn)
     for args, kwargs in arg_lists:
+        summary = summarize(fn.name, args, kwargs)
         if fn.bind_args is not None:
             args = (*fn.bind_args(), *args)
-        batch.append(_request(fn, _outcome.dump_args(args, kwargs, settings), settings=settings, code=code))
+        payload = _outcome.dump_args(args, kwargs, settings)
+        batch.append(_request(fn, payload, settings=settings, code=code, args_summary=summary))
         if len(batch) >= SUBMIT_BATCH:
             await flush()
             code = await live_code(fn)

@@ -80,6 +80,7 @@ def submit(sk: ShardKeys, req: SubmitRequest, locator: bytes) -> Cmd:
         req.priority,
         req.concurrency_key or "",
         "1" if req.debounce else "0",
+        req.args_summary or "",
     ]
     return scripts.job_submit, keys, args
 
@@ -111,6 +112,7 @@ def submit_many(sk: ShardKeys, reqs: Sequence[SubmitRequest], locators: Sequence
             req.priority,
             req.concurrency_key or "",
             "1" if req.debounce else "0",
+            req.args_summary or "",
         ]
     return scripts.job_submit_many, keys, args
 
@@ -149,6 +151,7 @@ def schedule_tick(sk: ShardKeys, req: SubmitRequest, locator: bytes, due: float,
         "1" if req.debounce else "0",
         sched_us(due),
         sched_us(following),
+        req.args_summary or "",
     ]
     return scripts.job_schedule_tick, keys, args
 

@@ -25,7 +25,8 @@ whole microseconds of server ``TIME``::
 
     T seq                           STRING  INCR counter: creation order of the slot's calls
     T call:<id>                     HASH  the call: env app fn st att fail lost ct sa fa ea w err
-                                          res pl pr (priority) pg (progress JSON), plus ttl
+                                          res pl pr (priority) pg (progress JSON) as (the
+                                          arguments summary, "" if none), plus ttl
                                           (result TTL), seq, fk (F), ik (its idempotency key
                                           or ""), lc (its locator or ""), ck (its concurrency
                                           key or "")
@@ -298,7 +299,7 @@ def _time(raw: bytes | None) -> float | None:
 
 def decode_call(v: Sequence[Any]) -> CallRecord:
     """A CallRecord from a script's ``{id, env, app, fn, st, att, fail, lost, ct, sa, fa, ea, w,
-    err, res, pl, pr, pg}`` (``view`` in ``lua/includes/view.lua``)."""
+    err, res, pl, pr, pg, as}`` (``view`` in ``lua/includes/view.lua``)."""
     return CallRecord(
         id=v[0].decode(),
         env=v[1].decode(),
@@ -318,6 +319,7 @@ def decode_call(v: Sequence[Any]) -> CallRecord:
         payload=v[15],
         priority=int(v[16] or 0),
         progress=_str(v[17]),
+        args_summary=_str(v[18]) or None,  # "": submitted without one; missing: by older code
     )
 
 

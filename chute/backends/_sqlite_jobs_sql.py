@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS calls(
     idem        TEXT,
     priority    INTEGER NOT NULL DEFAULT 0,  -- higher claimed first
     ckey        TEXT,              -- concurrency key (fairness)
-    progress    TEXT               -- JSON set by the running call
+    progress    TEXT,              -- JSON set by the running call
+    args        TEXT               -- the arguments summary made by the caller (args_summary)
 );
 CREATE INDEX IF NOT EXISTS calls_by_fn ON calls(env, app, function, state, seq);
 CREATE INDEX IF NOT EXISTS calls_by_lease ON calls(state, lease_until) WHERE state = 'running';
@@ -110,7 +111,7 @@ CREATE TABLE IF NOT EXISTS workers(
 
 _COLUMNS = (
     "id, env, app, function, state, attempts, failures, lost, created_at, started_at, finished_at, "
-    "expires_at, worker, error, priority, progress"
+    "expires_at, worker, error, priority, progress, args"
 )
 
 # Columns added after schema 2 (databases created before get them on open), and the indexes on them.
@@ -118,6 +119,7 @@ _ADDED_COLUMNS = (
     ("priority", "INTEGER NOT NULL DEFAULT 0"),
     ("ckey", "TEXT"),
     ("progress", "TEXT"),
+    ("args", "TEXT"),  # schema 5
 )
 _ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS calls_claim ON calls(env, app, function, state, priority DESC, seq)",
@@ -169,6 +171,7 @@ def _record(
         payload=None if payload is None else bytes(payload),
         priority=int(row[14]),
         progress=row[15],
+        args_summary=row[16],
     )
 
 
@@ -214,8 +217,16 @@ def submit(c: sqlite3.Connection, req: SubmitRequest, now: float) -> tuple[str, 
         if row is not None:
             if req.debounce and row[2] == "pending":
                 c.execute(
-                    "UPDATE calls SET payload = ?, ready_at = ?, priority = ?, ckey = ? WHERE id = ?",
-                    (req.payload, now + req.delay, req.priority, req.concurrency_key, row[0]),
+                    "UPDATE calls SET payload = ?, ready_at = ?, priority = ?, ckey = ?, args = ? "
+                    "WHERE id = ?",
+                    (
+                        req.payload,
+                        now + req.delay,
+                        req.priority,
+                        req.concurrency_key,
+                        req.args_summary,
+                        row[0],
+                    ),
                 )
                 return str(row[0]), []
             if not req.debounce and (row[1] is None or row[1] > now):
@@ -231,7 +242,7 @@ def insert(c: sqlite3.Connection, reqs: Sequence[SubmitRequest], now: float) -> 
     left as it is (as on Redis: submitting an id again is a no-op that returns the id)."""
     c.executemany(
         "INSERT OR IGNORE INTO calls(id, env, app, function, state, payload, created_at, ready_at, "
-        "result_ttl, idem, priority, ckey) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+        "result_ttl, idem, priority, ckey, args) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 r.call_id,
@@ -245,6 +256,7 @@ def insert(c: sqlite3.Connection, reqs: Sequence[SubmitRequest], now: float) -> 
                 r.idempotency_key,
                 r.priority,
                 r.concurrency_key,
+                r.args_summary,
             )
             for r in reqs
         ],

@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 from chute.backends.types import Kind, ObjectInfo, PartitionInfo, PutStatus
 from chute.exception import NotFoundError
 
-SCHEMA_VERSION = 4  # 2: jobs tables (_sqlite_jobs_sql), 3: call_logs, 4: job control; all IF NOT EXISTS
+# 2: jobs tables (_sqlite_jobs_sql), 3: call_logs, 4: job control, 5: calls.args (the arguments
+# summary, added to older databases by _sqlite_jobs_sql.upgrade); all IF NOT EXISTS
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects(

@@ -94,6 +94,8 @@ class CallRecord:
     payload: bytes | None = None
     priority: int = 0  # higher is claimed first among the function's pending calls
     progress: str | None = None  # JSON {"fraction": f, "meta": {...}} set by the running call
+    # Short repr of the arguments, made by the caller at submit (None: submitted without one).
+    args_summary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ class SubmitRequest:
     # With ``idempotency_key``: an earlier call under the key that is still PENDING gets this
     # call's payload and ``delay`` (its start pushed back) instead of this one being dropped.
     debounce: bool = False
+    # A short, human-readable repr of the arguments (``_args_summary``), shown by the call's
+    # detail without unpickling ``payload``; None when the caller made none.
+    args_summary: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

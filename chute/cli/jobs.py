@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.table import Table
+from rich.text import Text
 
 import chute
 from chute import _validate
@@ -269,7 +270,7 @@ def call_get(
 
 @call_cli.command("status")
 def call_status(call_id: CallIdArg, json_: JsonOption = False) -> None:
-    """Show the call's state, attempts, timings and error."""
+    """Show the call's state, attempts, timings, error and arguments summary."""
     with cli_errors():
         info = _call(call_id).info()
     data = info.as_dict()
@@ -279,7 +280,7 @@ def call_status(call_id: CallIdArg, json_: JsonOption = False) -> None:
     table = Table(show_header=False)
     for key, value in data.items():
         if key != "traceback" and value is not None:
-            table.add_row(key, str(value))
+            table.add_row(key, Text(str(value)))  # Text: "[...]" in a value is not markup
     console.print(table)
     if info.traceback:
         console.print(info.traceback, highlight=False)

@@ -73,7 +73,8 @@ class FunctionOut(BaseModel):
 class CallOut(BaseModel):
     """A function call. Times are Unix seconds; ``lost`` counts attempts whose worker vanished;
     ``expires_at`` is when a finished call's result is dropped; ``traceback`` (of a failed call)
-    only on ``/calls/{id}``."""
+    only on ``/calls/{id}``; ``args_summary``: its arguments as short text made by the caller at
+    submit, e.g. ``f(1, 'abc', x=[1, 2, ...])`` (at most 200 characters; null if it has none)."""
 
     id: str
     env: str
@@ -93,6 +94,7 @@ class CallOut(BaseModel):
     priority: int = 0
     progress: float | None = None
     progress_meta: dict[str, Any] | None = None
+    args_summary: str | None = None
 
 
 class Pending(BaseModel):
@@ -189,6 +191,7 @@ def info_out(info: chute.CallInfo) -> CallOut:
         priority=info.priority,
         progress=info.progress,
         progress_meta=info.progress_meta,
+        args_summary=info.args_summary,
     )
 
 

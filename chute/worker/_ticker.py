@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chute import _outcome
+from chute._args_summary import summarize
 from chute._sync.call_ops import _request
 from chute.backends.types import ScheduleRecord
 from chute.schedule import Schedule
@@ -65,7 +66,8 @@ class Ticker:
                 continue
             following = item.schedule.next_after(now, st.next_at)
             fn = item.f.fn._ref
-            req = _request(fn, _outcome.dump_args((), {}, fn.client.settings))
+            payload = _outcome.dump_args((), {}, fn.client.settings)
+            req = _request(fn, payload, args_summary=summarize(fn.name, (), {}))
             if not backend.job_schedule_tick(req, st.next_at, following):
                 self._next_read = 0.0  # a peer took it (or it was paused): learn the new state
             item.state = ScheduleRecord(

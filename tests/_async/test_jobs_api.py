@@ -35,6 +35,15 @@ def idle(x: object) -> object:
     return x
 
 
+@unserved.function()
+def idle_args(*args: object, **kwargs: object) -> None: ...
+
+
+class NoRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Overrides conftest's: one store per backend for the module, which its worker serves."""
@@ -155,6 +164,30 @@ async def test_idempotency_key(chute_env: str) -> None:
     assert first == second
     assert await idle.with_options(idempotency_key="order-18").spawn.aio(1) != first
     assert await idle.spawn.aio(1) != await idle.spawn.aio(1)
+
+
+async def test_args_summary_of_spawn_and_spawn_map(chute_env: str) -> None:
+    async def summary(call: chute.FunctionCall) -> str | None:
+        return (await call.info.aio()).args_summary
+
+    assert await summary(await idle_args.spawn.aio(1, "abc", x=None)) == "idle_args(1, 'abc', x=None)"
+    long = await summary(await idle_args.spawn.aio(list(range(1000)), text="y" * 1000))
+    assert long == f"idle_args([0, 1, 2, 3, 4, 5, ...], text='{'y' * 17}...{'y' * 18}')"
+    many = await summary(await idle_args.spawn.aio(*["z" * 30] * 20))
+    assert many is not None and len(many) == 200 and many.endswith("…")
+    # A __repr__ that raises does not fail the spawn.
+    assert await summary(await idle_args.spawn.aio(NoRepr(), [NoRepr()])) == (
+        "idle_args(<NoRepr object>, [<NoRepr object>])"
+    )
+    # map/spawn_map (spawn_many): each input its own summary.
+    await idle_args.spawn_map.aio(range(3), ["a", "b", "c"], kwargs={"k": 1})
+    backend = sync_open_backend(chute_env)
+    try:
+        listed = backend.job_list("main", app="test-jobs-unserved", function="idle_args")
+    finally:
+        backend.close()
+    mapped = sorted(r.args_summary or "" for r in listed if (r.args_summary or "").endswith("k=1)"))
+    assert mapped == ["idle_args(0, 'a', k=1)", "idle_args(1, 'b', k=1)", "idle_args(2, 'c', k=1)"]
 
 
 async def test_from_name_needs_a_deployment(worker: subprocess.Popen[bytes], chute_env: str) -> None:

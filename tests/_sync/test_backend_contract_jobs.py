@@ -15,7 +15,7 @@ import time
 import pytest
 
 from chute.backends._sync.base import Backend
-from chute.backends.types import CallState, FunctionStats
+from chute.backends.types import CallState, FunctionStats, SubmitRequest
 from tests._sync.contract_helpers import (
     APP,
     ENV,
@@ -353,3 +353,37 @@ def test_idempotency_key(b: Backend) -> None:
     assert submit(b, idempotency_key="short", result_ttl=0.5) == short
     time.sleep(0.65)
     assert submit(b, idempotency_key="short", result_ttl=0.5) != short
+
+
+# -- arguments summary -------------------------------------------------------------------------
+
+
+def test_args_summary_is_stored_with_the_call_and_read_everywhere(b: Backend) -> None:
+    text = "f(1, 'é', x=[1, 2, ...])"
+    one = submit(b, args_summary=text)
+    bare = submit(b)  # as by a caller that made none (the Modal wire server, older chute)
+    reqs = [SubmitRequest(ENV, APP, FN, cid(), b"p", 60.0, args_summary=f"f({i})") for i in range(3)]
+    many = b.job_submit_many(reqs)  # one script (run) for the batch on Redis
+    assert many == [r.call_id for r in reqs]
+    got = b.job_get(one)
+    assert got is not None and got.args_summary == text
+    none = b.job_get(bare)
+    assert none is not None and none.args_summary is None
+    records = b.job_get_many([one, bare, *many])
+    assert [r.args_summary for r in records if r is not None] == [text, None, "f(0)", "f(1)", "f(2)"]
+    listed = {r.id: r.args_summary for r in b.job_list(ENV, function=FN)}
+    assert listed == {one: text, bare: None, many[0]: "f(0)", many[1]: "f(1)", many[2]: "f(2)"}
+    claimed = {r.id: r.args_summary for r in claim(b, n=10)}
+    assert claimed == listed
+    # A debounced call's summary is the latest spawn's, as its payload is.
+    first = submit(b, idempotency_key="d", debounce=True, delay=60, args_summary="f('v1')")
+    assert submit(b, idempotency_key="d", debounce=True, delay=60, args_summary="f('v2')") == first
+    rec = b.job_get(first)
+    assert rec is not None and rec.args_summary == "f('v2')"
+    # A schedule's tick stores its request's summary.
+    b.job_deploy(ENV, APP, [(FN, b"{}")])
+    b.job_schedule_init(ENV, APP, FN, "sig", 1000.0)
+    tick = SubmitRequest(ENV, APP, FN, cid(), b"()", 60.0, args_summary="f()")
+    assert b.job_schedule_tick(tick, 1000.0, 1001.0)
+    rec = b.job_get(tick.call_id)
+    assert rec is not None and rec.args_summary == "f()"

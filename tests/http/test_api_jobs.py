@@ -91,7 +91,18 @@ async def test_pending_call_and_errors(api: httpx.AsyncClient, deployed: None) -
     r = await api.get(f"/calls/{call_id}/result", params={"timeout": 0.3})
     assert (r.status_code, r.json()) == (202, {"call_id": call_id, "state": "pending"})
     assert time.monotonic() - start >= 0.29
-    assert (await api.get(f"/calls/{call_id}")).json()["attempts"] == 0
+    info = (await api.get(f"/calls/{call_id}")).json()
+    assert info["attempts"] == 0 and info["args_summary"] == "add(1, 1)"
+    # The summary is made by the server (the caller of spawn) from the JSON arguments, bounded.
+    body = {"args": ["x" * 500], "kwargs": {"b": list(range(100))}}
+    long_id = (await api.post("/functions/http-test/add/spawn", json=body)).json()["call_id"]
+    summary = (await api.get(f"/calls/{long_id}")).json()["args_summary"]
+    assert (
+        summary.startswith("add('xxx") and "..." in summary and summary.endswith("b=[0, 1, 2, 3, 4, 5, ...])")
+    )
+    assert len(summary) <= 200
+    listed = {c["id"]: c["args_summary"] for c in (await api.get("/calls")).json()}
+    assert listed[call_id] == "add(1, 1)" and listed[long_id] == summary
 
     r = await api.get("/calls/fc-aaaaaaaaaaaaaaaaaaaaaa/result")
     assert r.status_code == 404 and r.json()["type"] == "NotFoundError"

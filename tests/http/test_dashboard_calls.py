@@ -1,6 +1,6 @@
 """The dashboard's calls in headless Chromium: filters, search, paging, a call's detail (its
-output, a traceback that starts at the user's code), cancel with a token, and an 800 px layout.
-Screenshots go to test-artifacts/ (gitignored)."""
+arguments summary, output, a traceback that starts at the user's code), cancel with a token,
+and an 800 px layout. Screenshots go to test-artifacts/ (gitignored)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def test_calls_filters_search_detail_cancel_at_800px(
         rows.first.locator("td").first.click()
         detail = page.locator("#call-detail")
         expect(detail.locator("pre.logs")).to_have_text("about to fail: dashboard\n")
+        # The arguments summary stored at submit (never the unpickled arguments).
+        arguments = detail.locator("table.kv tr", has=page.locator("th", has_text="arguments"))
+        expect(arguments.locator("td")).to_have_text("boom('dashboard')")
         tb = detail.locator("pre.traceback").text_content() or ""
         assert "http_app.py" in tb.splitlines()[1] and "chute/worker" not in tb, tb
         page.screenshot(path=str(_artifact("dashboard-call-detail-800.png")), full_page=True)
@@ -59,6 +62,7 @@ def test_calls_filters_search_detail_cancel_at_800px(
         expect(rows).to_have_count(1)
         rows.first.locator("td").first.click()
         expect(detail.locator("h3 code")).to_have_text(slow.object_id)
+        expect(arguments.locator("td")).to_have_text("nap(120)")
         page.click("#call-cancel")
         expect(detail.locator("table.kv")).to_contain_text("cancelled", timeout=30_000)
         # Nothing wider than the window at 800 px: tables scroll inside their cards.

@@ -36,6 +36,7 @@
     ARGV[13] debounce      '1': an earlier pending call of the key is updated instead
     ARGV[14] due_us        the next tick the caller saw
     ARGV[15] following_us  the tick after it
+    ARGV[16] summary       the arguments summary (as job_submit's ARGV[14])
 
   Output:
     1 if the tick was claimed and its call stored, else 0
@@ -46,6 +47,6 @@ local r = redis.call('HMGET', KEYS[13], 'next', 'paused')
 if r[1] ~= ARGV[14] or r[2] == '1' then return 0 end
 store_call(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
   KEYS[11], KEYS[12], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9],
-  ARGV[10], ARGV[11], ARGV[12], ARGV[13])
+  ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[16])
 redis.call('HSET', KEYS[13], 'next', ARGV[15], 'last', int(now_us()), 'lastcall', ARGV[4])
 return 1

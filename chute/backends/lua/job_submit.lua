@@ -34,6 +34,7 @@
     ARGV[11] priority      higher is claimed first
     ARGV[12] ckey          its concurrency key, or ''
     ARGV[13] debounce      '1': an earlier pending call of the key is updated instead
+    ARGV[14] summary       the arguments summary (CallRecord.args_summary), or ''
 
   Output:
     the id of the stored call, or of the earlier call with the same idempotency key or id
@@ -42,4 +43,4 @@
 
 return store_call(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
   KEYS[11], KEYS[12], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9],
-  ARGV[10], ARGV[11], ARGV[12], ARGV[13])
+  ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14])

@@ -21,8 +21,8 @@
     ARGV[3] fn             the function
     ARGV[4] result_ttl_us  how long a result is kept once it is terminal
     ARGV[5] sweep_batch    most expired calls to clean up
-    ARGV[6...] calls       7 per call: id, payload, locator, delay_us, priority, ckey, debounce
-                           (as job_submit's ARGV[4], [5], [9] to [13])
+    ARGV[6...] calls       8 per call: id, payload, locator, delay_us, priority, ckey, debounce,
+                           summary (as job_submit's ARGV[4], [5], [9] to [14])
 
   Output:
     the ids of the stored calls, in order
@@ -31,12 +31,13 @@
 
 local out = {}
 local sweep_batch = ARGV[5]
-for i = 6, #ARGV, 7 do
+for i = 6, #ARGV, 8 do
   local id = ARGV[i]
   -- No idempotency key in a batch: store_call never touches its idem key (named, unused).
   out[#out + 1] = store_call(KEYS[1], KEYS[9] .. 'call:' .. id, KEYS[9] .. 'idem:', KEYS[2], KEYS[3], KEYS[4], KEYS[5],
     KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], ARGV[1], ARGV[2], ARGV[3], id, ARGV[i + 1], ARGV[4], '0',
-    sweep_batch, ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], true)
+    sweep_batch, ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
+    ARGV[i + 7], true)
   sweep_batch = '0'
 end
 wake(KEYS[2], KEYS[3], KEYS[5], now_us(), KEYS[10])

@@ -1,5 +1,5 @@
 // chute dashboard, calls: filters (function, state), search by id, paging, and a call's detail
-// (timings, progress, error and traceback, its output per attempt, cancel, retry). Loaded after dashboard.js and
+// (arguments, timings, progress, error and traceback, its output per attempt, cancel, retry). Loaded after dashboard.js and
 // uses its helpers ($, el, api, fill, fmt*); untrusted text goes in with textContent only.
 "use strict";
 
@@ -69,7 +69,7 @@ async function showCall(id, scroll = true) {
     return;
   }
   const rows = [
-    ["function", `${info.app}.${info.function}`], ["state", info.state],
+    ["function", `${info.app}.${info.function}`], ["arguments", info.args_summary || ""], ["state", info.state],
     ["attempts", `${info.attempts} (${info.failures} failed${info.lost ? `, ${info.lost} lost` : ""})`],
     ["created", fmtDate(info.created_at)],
     ["queued for", secs(info.created_at, info.started_at)],

@@ -8,8 +8,8 @@
 
 -- job_submit's body (its header describes the keys and arguments, in this order): stores a
 -- new pending call, or returns the earlier call of its idempotency key (with debounce, an
--- earlier call still pending takes the new payload and delay instead).
-local function store_call(seq_key, call, idem, pending, delayed, all, wake_list, expiring, tomb, orphans, jobs, keyed, env, app, fn, id, payload, ttl, has_key, sweep_batch, locator, delay, pr, ck, debounce, nowake)
+-- earlier call still pending takes the new payload, delay and arguments summary instead).
+local function store_call(seq_key, call, idem, pending, delayed, all, wake_list, expiring, tomb, orphans, jobs, keyed, env, app, fn, id, payload, ttl, has_key, sweep_batch, locator, delay, pr, ck, debounce, summary, nowake)
   local delay_us = tonumber(delay)
   local fk = fbase(jobs, env, app, fn)
   local ik = ''
@@ -22,7 +22,7 @@ local function store_call(seq_key, call, idem, pending, delayed, all, wake_list,
       if redis.call('HGET', ecall, 'st') == 'pending' then
         local now = now_us()
         unqueue(ecall, pending, delayed, fk, earlier)
-        redis.call('HSET', ecall, 'pl', payload, 'pr', pr, 'ck', ck)
+        redis.call('HSET', ecall, 'pl', payload, 'pr', pr, 'ck', ck, 'as', summary)
         redis.call('ZADD', delayed, int(now + delay_us), earlier)
         return earlier
       end
@@ -34,7 +34,8 @@ local function store_call(seq_key, call, idem, pending, delayed, all, wake_list,
   if tonumber(sweep_batch) > 0 then sweep(jobs, expiring, tomb, orphans, now, tonumber(sweep_batch)) end
   local seq = redis.call('INCR', seq_key)
   redis.call('HSET', call, 'env', env, 'app', app, 'fn', fn, 'st', 'pending', 'att', 0, 'fail', 0,
-    'lost', 0, 'ct', int(now), 'pl', payload, 'ttl', ttl, 'seq', seq, 'fk', fk, 'ik', ik, 'lc', locator, 'pr', pr, 'ck', ck)
+    'lost', 0, 'ct', int(now), 'pl', payload, 'ttl', ttl, 'seq', seq, 'fk', fk, 'ik', ik, 'lc', locator, 'pr', pr, 'ck', ck,
+    'as', summary)
   if delay_us > 0 then
     redis.call('ZADD', delayed, int(now + delay_us), id)
   else

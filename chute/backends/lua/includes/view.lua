@@ -2,7 +2,7 @@
 
 -- The fields of a call record, in the order of decode_call in chute/backends/_redis_keys.py.
 local FIELDS = {'env', 'app', 'fn', 'st', 'att', 'fail', 'lost', 'ct', 'sa', 'fa', 'ea', 'w', 'err',
-  'res', 'pl', 'pr', 'pg'}
+  'res', 'pl', 'pr', 'pg', 'as'}
 -- {id, FIELDS...} of the call in `call`, or false. A terminal call whose expiry has come reads
 -- as 'expired' without a result; `res`/`pl` are only included when asked for.
 local function view(call, id, now, with_res, with_pl)
