@@ -240,6 +240,7 @@ def test_schedule_ticks_once_per_period_across_workers_and_survives_a_kill(worke
         30,
         "every tick ran",
     )
+    assert {i.args_summary for i in _calls("every_second")} == {"every_second()"}  # a tick has no arguments
 
 
 def test_cron_schedule_pause_resume_trigger(workers: Workers) -> None:
