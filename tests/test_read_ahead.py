@@ -46,6 +46,22 @@ def test_a_get_reads_ahead_and_qsize_counts_the_buffer(chute_env: str) -> None:
     q.close()
 
 
+def test_get_many_tops_up_a_partly_served_batch_without_waiting(chute_env: str) -> None:
+    q = chute.Queue(write_behind=True)
+    _fill(q, [0, 1, 2])
+    assert q.get() == 0  # 1, 2 buffered
+    _fill(q, [3, 4])
+    assert q.get_many(10, timeout=30) == [1, 2, 3, 4]  # the buffer, then the backend's head
+    start = time.monotonic()
+    _fill(q, [5])
+    assert q.get() == 5
+    _fill(q, list(range(6, 6 + READ_AHEAD + 1)))
+    assert q.get_many(2) == [6, 7] and q.qsize() == READ_AHEAD - 1
+    assert q.get_many(READ_AHEAD, timeout=30) == list(range(8, 8 + READ_AHEAD - 1))
+    assert time.monotonic() - start < 20  # no get waited for more than it had
+    q.close()
+
+
 def test_the_default_mode_does_not_read_ahead(chute_env: str) -> None:
     q = chute.Queue()
     _fill(q, list(range(10)))

@@ -282,15 +282,19 @@ def _get_values(
 def take_bytes(ref: ObjectRef, n: int, part: bytes, block: bool, timeout: float | None) -> list[bytes]:
     """``get_bytes``, through the handle's read-ahead buffer when it writes behind
     (``chute/_readahead.py``): buffered items first, else one backend round trip for up to
-    ``READ_AHEAD`` items, of which the first ``n`` are returned and the rest buffered."""
+    ``READ_AHEAD`` items, of which the first ``n`` are returned and the rest buffered. A
+    ``get_many`` that the buffer only partly serves tops up without waiting, as a backend get
+    of ``n`` takes what is there."""
     reader = ref.reader
     if reader is None:
         return get_bytes(ref, n, part=part, block=block, timeout=timeout)
     items: list[bytes] = reader.take(part, n)
-    if items:
+    if len(items) == n:
         return items
-    items = get_bytes(ref, reader.want(n), part=part, block=block, timeout=timeout)
-    return reader.keep(part, items, n)  # type: ignore[no-any-return]
+    if items:
+        block = False  # waits only for the first item, which the buffer gave
+    more = get_bytes(ref, reader.want(n - len(items)), part=part, block=block, timeout=timeout)
+    return items + reader.keep(part, more, n - len(items))  # type: ignore[no-any-return]
 
 
 def queue_get(
