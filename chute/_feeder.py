@@ -158,7 +158,7 @@ class Feeder:
         # exit, importing a backend module then can fail (concurrent.futures refuses new
         # atexit hooks during shutdown).
         self._ref.client.sync_backend()
-        writer = dataclasses.replace(self._ref, feeder=None, closed=False)
+        writer = dataclasses.replace(self._ref, feeder=None, reader=None, closed=False)
         self._thread = thread = threading.Thread(
             target=_feed,
             args=(st, writer),

@@ -76,6 +76,8 @@ class ObjectRef:
     mp_style: bool = False  # a multiprocessing-style queue: get(block=False) raises queue.Empty
     # Queue(write_behind=True): the chute._feeder.Feeder its puts go to, in this process.
     feeder: Any = None
+    # ... and the chute._readahead.ReadAhead its gets read ahead into, in this process.
+    reader: Any = None
 
     @classmethod
     def of(

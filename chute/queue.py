@@ -10,6 +10,7 @@ from chute._client import Client
 from chute._dual import dual, dual_iter
 from chute._feeder import Feeder
 from chute._handle import EphemeralContext, Handle, ObjectManager, _rebuild
+from chute._readahead import ReadAhead
 from chute._ref import ObjectRef
 from chute._sync import objects as sync_objects
 from chute._sync import queue_ops as ops
@@ -53,8 +54,12 @@ class Queue(Handle):
     ``put`` returns once the item is buffered in this process, and a feeder thread writes the
     buffer in batches; ``close()`` + ``join_thread()``, interpreter exit and the end of a
     ``multiprocessing`` child flush it, ``cancel_join_thread()`` gives that up. A crash loses
-    what was still buffered (see the README's Guarantees). Handles passed to other processes
-    write behind too. The default (``write_behind=False``) acknowledges each put once stored.
+    what was still buffered (see the README's Guarantees). Its gets read ahead: one backend
+    round trip takes up to ``READ_AHEAD`` (64) items of the partition, the rest are kept in
+    this process for the next gets, counted by ``qsize()`` and given back to the head of the
+    partition on ``close()``, garbage collection and exit (a crashed consumer loses them).
+    Handles passed to other processes write behind and read ahead too. The default
+    (``write_behind=False``) acknowledges each put once stored and takes one item per get.
     """
 
     _kind: ClassVar[Kind] = Kind.QUEUE
@@ -81,6 +86,7 @@ class Queue(Handle):
         sync_objects.create_ephemeral(self._ref, maxsize or None)
         if write_behind:
             self._ref.feeder = Feeder(self._ref)
+            self._ref.reader = ReadAhead(self._ref)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         rebuild, args = super().__reduce__()
@@ -172,11 +178,15 @@ class Queue(Handle):
     def close(self) -> None:
         """multiprocessing's ``close``: this handle accepts no more puts (others are unaffected).
 
-        With ``write_behind``, the feeder thread exits once it has written what is buffered.
+        With ``write_behind``, the feeder thread exits once it has written what is buffered,
+        and items this handle read ahead and did not return are given back to the head of
+        their partitions (later gets on this handle still work, without reading ahead).
         """
         self._ref.closed = True
         if self._ref.feeder is not None:
             self._ref.feeder.close()
+        if self._ref.reader is not None:
+            self._ref.reader.close()
 
     def join_thread(self) -> None:
         """multiprocessing's ``join_thread``: with ``write_behind``, wait until every buffered
@@ -199,6 +209,7 @@ def _rebuild_write_behind(*args: Any) -> Queue:
     q = _rebuild(*args)
     assert isinstance(q, Queue)
     q._ref.feeder = Feeder(q._ref)
+    q._ref.reader = ReadAhead(q._ref)
     return q
 
 

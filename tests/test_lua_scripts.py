@@ -674,6 +674,9 @@ async def test_every_script_runs_on_a_cluster(cluster_server: RedisServer, flavo
         assert [v for _, v in await ar(b.queue_scan(q, b"p", 0, 5))] == [b"1", b"2"]
         await ar(b.queue_wait(q, b"p", wait=0.01, for_space=False))
         assert await ar(b.queue_get(q, b"p", 1, wait=0)) == [b"1"]
+        await ar(b.queue_give_back(q, b"p", [b"1"], ttl=60))
+        await ar(b.queue_give_back(q, b"new", [b"n"], ttl=60))  # a missing partition: created
+        assert await ar(b.queue_get(q, b"p", 5, wait=0)) == [b"1", b"2"]
         await ar(b.queue_clear(q, b"p"))
         await ar(b.queue_clear(q, None))
         d = await new_dict(b)

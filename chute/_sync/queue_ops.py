@@ -146,14 +146,18 @@ def scan_bytes(
 
 
 def length(ref: ObjectRef, part: bytes | None) -> int:
-    """Items in one partition, or in all of them with ``part=None``."""
+    """Items in one partition, or in all of them with ``part=None`` (with what this handle
+    has read ahead: they are out of the backend, not yet out of the queue for its user)."""
     info = ref.info or hydrate(ref)
-    return ref.client.sync_backend().queue_len(info.id, part)
+    n = ref.client.sync_backend().queue_len(info.id, part)
+    return n if ref.reader is None else n + ref.reader.size(part)
 
 
 def clear(ref: ObjectRef, part: bytes | None) -> None:
     """Remove every item of one partition, or of all with ``part=None``."""
     info = ref.info or hydrate(ref)
+    if ref.reader is not None:
+        ref.reader.drop(part)
     ref.client.sync_backend().queue_clear(info.id, part)
 
 
@@ -272,7 +276,25 @@ def _get_values(
         timeout = _validate.check_timeout(timeout)
         if not block:
             warnings.warn("Timeout is ignored for non-blocking get.", UserWarning, stacklevel=4)
-    return get_bytes(ref, n, part=part, block=block, timeout=timeout)
+    return take_bytes(ref, n, part, block, timeout)
+
+
+def take_bytes(ref: ObjectRef, n: int, part: bytes, block: bool, timeout: float | None) -> list[bytes]:
+    """``get_bytes``, through the handle's read-ahead buffer when it writes behind
+    (``chute/_readahead.py``): buffered items first, else one backend round trip for up to
+    ``READ_AHEAD`` items, of which the first ``n`` are returned and the rest buffered. A
+    ``get_many`` that the buffer only partly serves tops up without waiting, as a backend get
+    of ``n`` takes what is there."""
+    reader = ref.reader
+    if reader is None:
+        return get_bytes(ref, n, part=part, block=block, timeout=timeout)
+    items: list[bytes] = reader.take(part, n)
+    if len(items) == n:
+        return items
+    if items:
+        block = False  # waits only for the first item, which the buffer gave
+    more = get_bytes(ref, reader.want(n - len(items)), part=part, block=block, timeout=timeout)
+    return items + reader.keep(part, more, n - len(items))  # type: ignore[no-any-return]
 
 
 def queue_get(
@@ -330,7 +352,7 @@ def queue_get_many(
 
 def queue_get_nowait(ref: ObjectRef) -> Any:
     """multiprocessing's ``get_nowait``: the next item, or raise ``queue.Empty``."""
-    items = get_bytes(ref, 1, block=False)
+    items = take_bytes(ref, 1, b"", False, None)
     if not items:
         raise stdlib_queue.Empty()
     return decode(ref, items[0])

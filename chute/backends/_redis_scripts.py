@@ -108,6 +108,7 @@ def load(name: str) -> LuaScript:
 queue_put: Final = load("queue_put")
 queue_push: Final = load("queue_push")
 queue_pop: Final = load("queue_pop")
+queue_give_back: Final = load("queue_give_back")
 queue_state: Final = load("queue_state")
 queue_len: Final = load("queue_len")
 queue_clear: Final = load("queue_clear")

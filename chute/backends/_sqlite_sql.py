@@ -385,7 +385,9 @@ def queue_scan(
         "JOIN partitions p ON p.object_id = i.object_id AND p.part = i.part "
         "WHERE i.object_id = ? AND i.part = ? AND i.seq > ? AND p.expires_at > ? "
         "ORDER BY i.seq LIMIT ?",
-        (object_id, part, after, now, limit),
+        # Cursor 0 reads from the head: items given back to it have seqs <= 0
+        # (_sqlite_queue_front.py); a real cursor is never 0.
+        (object_id, part, after or -(1 << 63), now, limit),
     ).fetchall()
     if not rows:
         _require(c, object_id)

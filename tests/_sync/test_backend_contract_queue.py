@@ -195,6 +195,56 @@ def test_seq_never_reused_after_clear(b: Backend) -> None:
     assert item == b"c" and seq > last
 
 
+def test_give_back_puts_items_at_the_head_in_order(b: Backend) -> None:
+    q = new_queue(b)
+    put(b, q, [b"1", b"2", b"3", b"4"], max_items=4)
+    assert b.queue_get(q, b"", 3, wait=0) == [b"1", b"2", b"3"]  # a reader took 3 ahead
+    put(b, q, [b"5"], max_items=4)
+    b.queue_give_back(q, b"", [b"2", b"3"], ttl=60)
+    b.queue_give_back(q, b"", [], ttl=60)  # nothing: nothing happens
+    assert b.queue_len(q, b"") == 4
+    # A scan from the start sees them first, and its cursor then moves on over the rest.
+    first = b.queue_scan(q, b"", 0, 2)
+    assert [item for _, item in first] == [b"2", b"3"]
+    rest = b.queue_scan(q, b"", first[-1][0], 10)
+    assert [item for _, item in rest] == [b"4", b"5"]
+    # The cap is not checked: the items were in the partition before.
+    b.queue_give_back(q, b"", [b"0"], ttl=60)
+    assert put(b, q, [b"6"], max_items=4) is PutStatus.FULL
+    assert b.queue_get(q, b"", 10, wait=0) == [b"0", b"2", b"3", b"4", b"5"]
+    # Into an emptied partition, then behind a later put's items: ahead of them still.
+    b.queue_give_back(q, b"", [b"a"], ttl=60)
+    put(b, q, [b"b"])
+    b.queue_give_back(q, b"", [str(i).encode() for i in range(1500)], ttl=60)  # > one LPUSH batch
+    got = b.queue_get(q, b"", 2000, wait=0)
+    assert got == [*(str(i).encode() for i in range(1500)), b"a", b"b"]
+    assert [item for _, item in b.queue_scan(q, b"", 0, 10)] == []
+
+
+def test_give_back_revives_a_missing_or_expired_partition(b: Backend) -> None:
+    q = new_queue(b)
+    b.queue_give_back(q, b"new", [b"x"], ttl=0.6)
+    [info] = b.queue_partitions(q)
+    assert (info.key, info.length) == (b"new", 1) and info.expires_at - time.time() < 5
+    put(b, q, [b"old"], part=b"gone", ttl=0.3)
+    time.sleep(0.75)
+    b.queue_give_back(q, b"gone", [b"back"], ttl=60)
+    assert b.queue_get(q, b"gone", 10, wait=0) == [b"back"]  # not the expired item
+    assert b.queue_len(q, b"new") == 0  # expired with its own TTL
+    assert b.delete_object(q) is True
+    with pytest.raises(NotFoundError):
+        b.queue_give_back(q, b"", [b"x"], ttl=60)
+
+
+def test_give_back_wakes_a_blocked_getter(b: Backend, other: Backend) -> None:
+    q = new_queue(b)
+    t = later(0.2, other.queue_give_back, q, b"", [b"x", b"y"], ttl=60)
+    start = time.monotonic()
+    got = b.queue_get(q, b"", 2, wait=5)
+    t.join()
+    assert got == [b"x", b"y"] and time.monotonic() - start < 4.5
+
+
 def test_queue_wait_returns_on_change_or_after_wait(b: Backend, other: Backend) -> None:
     q = new_queue(b)
     start = time.monotonic()

@@ -1,4 +1,5 @@
-"""Scenarios 1-3: queue conservation under concurrency, and producers/consumers killed with -9.
+"""Scenarios 1-3 (2b-2d: write-behind): queue conservation under concurrency, and producers/consumers
+killed with -9.
 
 Children are forked from the test process (milliseconds per start). Each child appends to an
 ``AckLog`` only after a chute call returned, so the parent knows exactly which operations were
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import chute
+from chute._readahead import READ_AHEAD
 from tests.chaos._tally import Tally
 from tests.chaos._util import AckLog, check_item, drain, fork, kill9, make_item, quiesce
 
@@ -356,6 +358,76 @@ def test_write_behind_producer_kill9(big_partitions: str, tmp_path: Path, tally:
     )
     assert tally.kills >= 80
     assert (tally.lost, tally.duplicated, tally.unexpected, gaps, reordered) == (0, 0, 0, 0, 0), tally.line()
+
+
+# -- 2d. write-behind consumers (read-ahead) killed mid stream ----------------------------------
+
+
+def _read_ahead_until_killed(q: chute.Queue, log_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    log = AckLog(log_path)
+    while True:
+        # A fresh write-behind handle per round, closed at its end: close() gives back what
+        # it read ahead, so only the round in flight at the kill can lose items.
+        h = pickle.loads(pickle.dumps(q))
+        for _ in range(rng.choice([1, 5, 20, 100])):
+            try:
+                got = h.get(block=False, partition=PARTS2[rng.randrange(2)])
+            except stdlib_queue.Empty:
+                continue
+            ident = check_item(got)
+            log.write("G", 1 if ident is None else 0, *([] if ident is None else [ident[1]]))
+        h.close()
+
+
+def test_write_behind_consumer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
+    """Write-behind consumers, whose gets read ahead, killed with -9 (>= 80 kills): no item
+    delivered twice; a killed consumer loses at most what it had read ahead and not returned
+    (READ_AHEAD per partition, the count is reported); closed handles gave theirs back."""
+    tally.scenario = "2d write-behind consumer kill -9"
+    q = chute.Queue(write_behind=True)
+    feed = chute.Queue.from_id(q.object_id)  # acknowledged puts
+    rng = random.Random(24)
+    put_seqs: list[int] = []
+
+    def refill(n: int) -> None:
+        start = len(put_seqs)
+        for p, part in enumerate(PARTS2):
+            seqs = list(range(start + p * n, start + (p + 1) * n))
+            for k in range(0, n, 1000):
+                feed.put_many([make_item(0, s) for s in seqs[k : k + 1000]], partition=part)
+            put_seqs.extend(seqs)
+
+    refill(5_000)
+    child = 0
+    for _ in range(WB_ROUNDS):
+        if feed.len(total=True) < 3_000:
+            refill(3_000)
+        quiesce()
+        procs = []
+        for _ in range(2):
+            procs.append(fork(_read_ahead_until_killed, q, tmp_path / f"{child}.log", child))
+            child += 1
+        for proc in procs:
+            time.sleep(rng.uniform(0.005, 0.08))
+            kill9(proc)
+            tally.kills += 1
+
+    received: list[tuple[int, int, int, int]] = []
+    corrupt = 0
+    for c in range(child):
+        for rec in AckLog(tmp_path / f"{c}.log").records():
+            corrupt += int(rec[1])
+            received += [(0, int(s), 0, 1) for s in rec[2:]]
+    left = [check_item(i) for items in drain(feed, PARTS2).values() for i in items]
+    corrupt += sum(1 for i in left if i is None)
+    everything = received + [i for i in left if i is not None]
+    lost, _ = tally.account({(0, s, 0, 1) for s in put_seqs}, everything, unexpected=corrupt)
+    bound = tally.kills * READ_AHEAD * len(PARTS2)
+    tally.extra.update(put=len(put_seqs), left_in_queue=len(left), missing_read_ahead=len(lost), bound=bound)
+    assert tally.kills >= 80
+    assert (tally.duplicated, tally.unexpected) == (0, 0), tally.line()
+    assert len(lost) <= bound, tally.line()
 
 
 # -- 2c. group commit: threads of one producer killed mid put --------------------------------------

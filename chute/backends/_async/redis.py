@@ -549,6 +549,20 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         if not exists:
             raise NotFoundError(f"Object {object_id} not found (it was deleted, or never existed).")
 
+    async def queue_give_back(
+        self, object_id: str, part: bytes, items: Sequence[bytes], *, ttl: float
+    ) -> None:
+        if not items:
+            return
+        _validate.check_ttl(ttl)
+        k = self._keys(object_id)
+        await self._run(
+            scripts.queue_give_back,
+            keys=[k.marker, k.parts, k.seq, k.part(part)],
+            args=[part, rk.ms(ttl), *items],
+            oid=object_id,
+        )
+
     async def queue_wait(self, object_id: str, part: bytes, *, wait: float, for_space: bool) -> None:
         # Both directions watch the same state (partition length, queue seq, existence): a put
         # bumps seq, a get shrinks the length. Either may be a spurious wake-up, which the

@@ -16,6 +16,7 @@ from chute.backends import _sqlite_jobs_batch as jobs_batch
 from chute.backends import _sqlite_jobs_control as jobs_control
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_logs_sql as logs_sql
+from chute.backends import _sqlite_queue_front as queue_front
 from chute.backends import _sqlite_sql as sql
 from chute.backends._async.base import AsyncBackend
 from chute.backends._batch import AsyncBatcher
@@ -216,6 +217,16 @@ class AsyncSQLiteBackend(AsyncBackend):
                 await self._conn.write(sql.remove_waiters, [wid])
         finally:
             self._give_back(waiter)
+
+    async def queue_give_back(
+        self, object_id: str, part: bytes, items: Sequence[bytes], *, ttl: float
+    ) -> None:
+        _validate.check_ttl(ttl)
+        waiters = await self._conn.write(
+            queue_front.queue_give_back, object_id, part, items, ttl, time.time()
+        )
+        if waiters:
+            await self._wake(waiters)
 
     async def queue_len(self, object_id: str, part: bytes | None) -> int:
         return await self._conn.read(sql.queue_len, object_id, part, time.time())

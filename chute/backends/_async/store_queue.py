@@ -49,6 +49,22 @@ class AsyncQueueStore(ABC):
         """
 
     @abstractmethod
+    async def queue_give_back(
+        self, object_id: str, part: bytes, items: Sequence[bytes], *, ttl: float
+    ) -> None:
+        """Put ``items`` back at the head of ``part``, in order (``items[0]`` becomes the head):
+        items a reader took ahead and did not use. Ignores the partition cap and the partition
+        limit (the items were in the partition before). A missing or expired partition is
+        created with expiry now + ``ttl``; a live one keeps its expiry. Wakes blocked getters.
+
+        The items get sequence numbers below the partition's head, so an ``iterate`` started
+        afterwards sees them first; one already past the head does not see them again.
+
+        Raises:
+            NotFoundError: the queue does not exist.
+        """
+
+    @abstractmethod
     async def queue_wait(self, object_id: str, part: bytes, *, wait: float, for_space: bool) -> None:
         """Sleep up to ``wait`` seconds, returning early when ``part`` may have changed.
 
