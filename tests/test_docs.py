@@ -203,6 +203,17 @@ def run_page(page: str, url: str, tmp_path: Path, *, plain_only: bool = False) -
                 check(block, [sys.executable, name], tmp_path, env, logs)
 
 
+def page_weight(page: str, backend: str) -> int:
+    """A rough cost of running a page: a process per run of a block, more for a command."""
+    weight = 0
+    for block in (b for b in PYTHON if b.page == page and not b.get("not-run")):
+        commands = len(block.get("before") + block.get("background") + block.get("run"))
+        if backend == "redis" and commands:
+            continue
+        weight += 3 * commands if commands else 1 + ("from_name(" in block.code and backend == "sqlite")
+    return weight
+
+
 RUN_PAGES = sorted({b.page for b in PYTHON if not b.get("not-run")})
 CASES = [(page, "sqlite") for page in RUN_PAGES] + [(page, "redis") for page in sorted(REDIS_PAGES)]
 # Pages run concurrently (their blocks mostly wait: on workers starting, on timeouts), each in
@@ -222,9 +233,16 @@ def page_outcomes(
     }
     redis_url = request.getfixturevalue("redis_srv").url if any(b == "redis" for _, b in selected) else ""
 
+    # Longest first (pages with commands start workers and servers), so that a long page does
+    # not start last and run alone at the end.
+    cases = sorted(selected, key=lambda case: (-page_weight(*case), case))
+    # Made here, not in the threads: the first mktemp creates pytest's base temp folder, and
+    # threads racing to create it each got their own one (then a ValueError, with -n 0).
+    tmps = {case: tmp_path_factory.mktemp("docs") for case in cases}
+
     def one(case: tuple[str, str]) -> str | None:
         page, backend = case
-        tmp = tmp_path_factory.mktemp("docs")
+        tmp = tmps[case]
         if backend == "sqlite":
             url = f"sqlite://{tmp}/chute.db"
         else:
@@ -235,7 +253,6 @@ def page_outcomes(
             return str(exc)
         return None
 
-    cases = sorted(selected)
     with ThreadPoolExecutor(CONCURRENT_PAGES) as pool:
         return dict(zip(cases, pool.map(one, cases), strict=True))
 
