@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import chute
+from chute.cli import app as cli_app
 from chute.exception import InvalidError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +23,14 @@ def chute_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chute", *args], capture_output=True, text=True, timeout=180, cwd=cwd
     )
+
+
+def function_list_json() -> str:
+    """``chute function list --json``'s output, run in this process (typer's CliRunner): a CLI
+    process start costs seconds on a loaded machine, and this command imports no app."""
+    result = CliRunner().invoke(cli_app, ["function", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 @pytest.fixture
@@ -40,9 +50,9 @@ def test_basic_app_runs_with_entrypoint_options(volumes_dir: Path) -> None:
     assert "IgnoredOptionWarning" in result.stderr and "cloud=, region=" in result.stderr
     assert result.stderr.count("cloud=, region=") == 1  # named once, not by every executor
     # Secret values never reach output, listings or the stored specs.
-    listing = chute_cli("function", "list", "--json")
+    listing = function_list_json()
     specs = [r.spec.decode() for r in chute.Client.from_env().sync_backend().job_functions("main")]
-    for text in (result.stdout, result.stderr, listing.stdout, *specs):
+    for text in (result.stdout, result.stderr, listing, *specs):
         assert "s3cr3t-value" not in text
     assert any('"dict:TOKEN"' in s for s in specs)
 
@@ -129,7 +139,7 @@ async def test_app_run_async(volumes_dir: Path) -> None:
 def test_deploy_then_worker(volumes_dir: Path) -> None:
     deployed = chute_cli("deploy", str(APPS / "modal_style_basic.py"))
     assert deployed.returncode == 0, deployed.stderr
-    rows = json.loads(chute_cli("function", "list", "--json").stdout)
+    rows = json.loads(function_list_json())
     assert {r["function"] for r in rows} >= {"square", "configured", "countdown", "hourly"}
     worker = subprocess.Popen([sys.executable, "-m", "chute", "worker", str(APPS / "modal_style_basic.py")])
     try:

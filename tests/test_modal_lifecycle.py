@@ -13,8 +13,11 @@ from collections import Counter as Tally
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import chute
+from chute import _deploy_ops
+from chute.cli import app as cli_app
 from tests._workers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,17 +35,15 @@ def _events(log: Path) -> list[tuple[str, int]]:
 @pytest.fixture
 def worker(chute_env: str, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     log = tmp_path / "lifecycle.log"
-    created = subprocess.run(
-        [sys.executable, "-m", "chute", "secret", "create", "lc-named", f"NAMED_KEY={NAMED_VALUE}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
-    deployed = subprocess.run(
-        [sys.executable, "-m", "chute", "deploy", str(APP)], capture_output=True, text=True, timeout=60
-    )
-    assert deployed.returncode == 0, deployed.stderr
+    # The stored secret and ``chute deploy APP``, in this process: a CLI process start costs
+    # seconds on a loaded machine, and these tests are about the executor, not the CLI.
+    chute.Secret.objects.create("lc-named", {"NAMED_KEY": NAMED_VALUE})
+    path = list(sys.path)
+    try:
+        _deploy_ops.deploy_file(str(APP))
+    finally:
+        sys.path[:] = path
+        sys.modules.pop(APP.stem, None)
     env = {**os.environ, "LIFECYCLE_LOG": str(log)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "chute", "worker", str(APP)],
@@ -110,13 +111,9 @@ def test_secrets_and_env_reach_the_executor_and_nothing_prints_them(
         "call": call.object_id,
         "local": "False",
     }
-    listing = subprocess.run(
-        [sys.executable, "-m", "chute", "function", "list", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listing.returncode == 0 and "environment" in listing.stdout
+    # ``chute function list --json``, in this process (typer's CliRunner).
+    listing = CliRunner().invoke(cli_app, ["function", "list", "--json"])
+    assert listing.exit_code == 0 and "environment" in listing.stdout
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0
     assert proc.stdout is not None

@@ -11,14 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import chute
+from chute import _deploy_ops
 from chute._client import Client
 from chute._sync import inspection
+from chute.cli import app as cli_app
 from chute.exception import FunctionTimeoutError, RemoteError, ResourceExhaustedError
 from tests._workers import wait_until
 
@@ -35,10 +39,16 @@ def app_env(chute_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("RESOURCES_LOG", str(tmp_path / "events.log"))
     monkeypatch.setenv("RESOURCES_MOUNT", str(tmp_path / "mnt" / "data"))
     monkeypatch.setenv("CHUTE_LEASE", "2")  # beats every 0.5 s: autoscaler updates arrive fast
-    deployed = subprocess.run(
-        [sys.executable, "-m", "chute", "deploy", str(APP)], capture_output=True, text=True, timeout=60
-    )
-    assert deployed.returncode == 0, deployed.stderr
+    # ``chute deploy APP`` in this process (a CLI start costs seconds on a loaded machine); the
+    # app module is imported afresh each time (it reads this test's RESOURCES_MOUNT at import).
+    path = list(sys.path)
+    try:
+        with warnings.catch_warnings():  # as the CLI, which shows it: the app uses max_inputs=1
+            warnings.filterwarnings("ignore", message="The `max_inputs` parameter is deprecated")
+            _deploy_ops.deploy_file(str(APP))
+    finally:
+        sys.path[:] = path
+        sys.modules.pop(APP.stem, None)
     return tmp_path
 
 
@@ -68,15 +78,16 @@ def _fn(name: str) -> chute.Function[..., object]:
     return chute.Function.from_name(NAME, name)
 
 
+def _function_list(*args: str) -> str:
+    """``chute function list ARGS``'s output, run in this process (typer's CliRunner): a CLI
+    process start costs seconds on a loaded machine."""
+    result = CliRunner().invoke(cli_app, ["function", "list", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 def _listing() -> dict[str, dict[str, object]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "chute", "function", "list", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    return {r["function"]: r for r in json.loads(out.stdout)}
+    return {r["function"]: r for r in json.loads(_function_list("--json"))}
 
 
 def _events(log: Path) -> list[tuple[str, int]]:
@@ -103,9 +114,7 @@ def test_gpu_call_waits_for_a_gpu_worker_and_the_listing_says_why(start_worker: 
     assert call.info().state.value == "pending"
     with pytest.raises(TimeoutError):
         call.get(timeout=1)
-    text = subprocess.run(
-        [sys.executable, "-m", "chute", "function", "list"], capture_output=True, text=True, timeout=60
-    ).stdout
+    text = _function_list()
     assert "modal-style-resources.on_gpu waits: needs 1 GPU; no live worker has one" in text
     start_worker("--gpus", "0")
     assert call.get(timeout=60) == "0"  # the GPU worker ran it, with its GPU
@@ -119,7 +128,7 @@ def test_memory_limit_kills_the_executor_with_a_clear_error(start_worker: StartW
     with pytest.raises(ResourceExhaustedError, match=r"memory limit of 200 MiB"):
         _fn("hog").remote(600)
     assert time.monotonic() - started < 18  # killed, not left to finish its 20 s sleep
-    assert _fn("hog").remote(1) == 1 << 20  # under the limit it runs (in a new executor)
+    assert _fn("hog").remote(1, 0) == 1 << 20  # under the limit it runs (in a new executor)
 
 
 def test_with_options_timeout_and_retries_apply_per_call(start_worker: StartWorker) -> None:
