@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
 import chute
 from chute._client import Client
 from chute._sync import control_ops, inspection
 from chute.backends.types import ScheduleRecord
+from chute.cli import app as cli_app
 from chute.exception import InvalidError
 from tests._workers import ROOT, Workers, wait_until
 from tests.apps import control_app
@@ -36,7 +38,10 @@ def workers(chute_env: str) -> Iterator[Workers]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chute", *args], capture_output=True, text=True, timeout=60)
+    """``chute ARGS`` in this process (typer's CliRunner: the same command and output, without a
+    ``python -m chute`` start-up each), as a CompletedProcess."""
+    result = CliRunner().invoke(cli_app, list(args))
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def log() -> chute.Dict:
@@ -157,7 +162,12 @@ def test_only_and_tags_route_functions_to_workers(workers: Workers) -> None:
     assert gpu.info().state is chute.CallState.PENDING
     workers.start("--tag", "gpu", app_file=CONTROL_APP)
     assert gpu.get(timeout=60) == "gpu"
-    bad = cli("worker", CONTROL_APP, "--only", "nope")
+    bad = subprocess.run(
+        [sys.executable, "-m", "chute", "worker", CONTROL_APP, "--only", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and "nope" in bad.stderr
 
 

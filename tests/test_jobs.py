@@ -1,10 +1,17 @@
 """Job workers end to end, on every backend: real ``chute worker`` processes run
 tests/apps/jobs_app.py. What a worker does (retries' backoff, timeouts, crashes, cancelling a
 running call, kill -9, graceful stop, autoscaling, several pools) and the CLI, once each; the
-public API on the caller's side is tests/_async/test_jobs_api.py (both flavours)."""
+public API on the caller's side is tests/_async/test_jobs_api.py (both flavours).
+
+Tests that only need "a worker" share one per backend (``worker``: a module-scoped store and
+worker; each test's calls and log keys are its own). Tests about a worker's own life (killed,
+stopped, scaled to zero, several pools) start theirs on a fresh store (``workers``).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,23 +20,71 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from typer.testing import CliRunner
 
 import chute
+from chute import _client
+from chute.cli import app as cli_app
 from chute.exception import FunctionTimeoutError, InvalidError, RemoteError
-from tests._workers import LEASE, ROOT, Workers, wait_until
+from tests._flavours import sync_open_backend
+from tests._workers import APP_FILE, LEASE, ROOT, Workers, wait_until
 from tests.apps import jobs_app
+from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Overrides conftest's: one store per backend for the module, which ``module_worker`` serves."""
+    return new_store_url(request.param, request, tmp_path_factory)
+
+
+def _wait_registered(url: str, count: int = 1) -> None:
+    backend = sync_open_backend(url)
+    try:
+        wait_until(lambda: len(backend.worker_list("main")) >= count, 60, "the worker registered")
+    finally:
+        backend.close()
+
+
+@pytest.fixture(scope="module")
+def module_worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
+    env |= {"CHUTE_URL": backend_url, "CHUTE_LEASE": str(LEASE)}
+    proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", APP_FILE], env=env)
+    _wait_registered(backend_url)
+    yield proc
+    proc.terminate()
+    proc.wait(60)
 
 
 @pytest.fixture
-def workers(chute_env: str) -> Iterator[Workers]:
+def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
+    assert module_worker.poll() is None, "the module's worker exited"
+    return module_worker
+
+
+@pytest.fixture
+def own_store(
+    chute_env: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
+    """A fresh store of the test's backend (not the module's, which ``module_worker`` serves)."""
+    url = new_store_url(request.node.callspec.params["backend_url"], request, tmp_path_factory)
+    monkeypatch.setenv("CHUTE_URL", url)
+    yield url
+    for key, client in list(_client._clients.items()):
+        if client.settings.url.raw == url:
+            client.close()
+            del _client._clients[key]
+
+
+@pytest.fixture
+def workers(own_store: str) -> Iterator[Workers]:
     w = Workers()
     yield w
     w.stop_all()
-
-
-@pytest.fixture
-def worker(workers: Workers) -> subprocess.Popen[bytes]:
-    return workers.start()
 
 
 def log() -> chute.Dict:
@@ -107,18 +162,20 @@ def test_invalid_function_options() -> None:
     assert [chute.Retries(5, 2.0, 1.0, 10.0).delay(k) for k in range(1, 6)] == [1, 2, 4, 8, 10]
 
 
-def test_worker_killed_mid_call_is_rerun(workers: Workers) -> None:
-    first = workers.start()
+def test_worker_killed_mid_call_is_rerun(workers: Workers, own_store: str) -> None:
+    # Both workers are up before the call: the re-run's time is the lease, not a start-up.
+    pools = {p.pid: p for p in (workers.start(), workers.start())}
+    _wait_registered(own_store, 2)
     call = jobs_app.long_sleep.spawn("lost-1", 1.5)
     wait_until(lambda: "lost-1" in log(), what="call started")
-    first.kill()  # SIGKILL: no chance to give the lease back
-    first.wait()
+    holder = pools[psutil.Process(log()["lost-1"]).ppid()]  # the worker whose executor runs it
+    holder.kill()  # SIGKILL: no chance to give the lease back
+    holder.wait()
     killed_at = time.monotonic()
-    workers.start()
     assert call.get(timeout=60) == "lost-1"
     info = call.info()
     assert (info.attempts, info.lost, info.failures) == (2, 1, 0)
-    # Re-run after the lease (1 s) lapsed, plus the new worker's start-up and the call itself.
+    # Re-run by the other worker after the lease (1 s) lapsed, plus an executor's start and the call.
     assert time.monotonic() - killed_at < LEASE + 1.5 + 10
 
 
@@ -141,7 +198,8 @@ def test_graceful_shutdown_gives_back_what_it_cannot_finish(workers: Workers) ->
     assert (info.state, info.attempts, info.failures) == (chute.CallState.PENDING, 0, 0)
 
 
-def test_max_containers_caps_concurrency_and_pool_scales_to_zero(worker: subprocess.Popen[bytes]) -> None:
+def test_max_containers_caps_concurrency_and_pool_scales_to_zero(workers: Workers) -> None:
+    worker = workers.start()  # its own: the pool must go back to zero executors
     results = list(jobs_app.capped.map(range(9)))
     assert [r[0] for r in results] == list(range(9))
     events = sorted([(start, 1) for _, start, _, _ in results] + [(end, -1) for _, _, end, _ in results])
@@ -175,36 +233,47 @@ def test_two_worker_pools_share_the_work(workers: Workers) -> None:
     assert all(sum(1 for _, pid in results if pid == p) >= 10 for p in pools), results
 
 
-def test_run_command_runs_the_seed_example(chute_env: str) -> None:
+def test_run_command_runs_the_seed_example(workers: Workers, own_store: str) -> None:
+    # The seed reads its result with get(timeout=5), and the call's first run pays a worker's and
+    # then an executor's start (import chute, the app, a Cluster client's set-up): on a loaded
+    # machine, or on Cluster, that took more than 5 s and the seed printed "pending". A worker of
+    # the app that is up before `chute run` starts leaves only the executor's start in those 5 s
+    # (whichever pool claims the call: `chute run`'s own or this one).
+    seed = str(ROOT / "examples" / "my_job_queue.py")
+    workers.start(app_file=seed)
+    _wait_registered(own_store)
     result = subprocess.run(
-        [sys.executable, "-m", "chute", "run", str(ROOT / "examples" / "my_job_queue.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-m", "chute", "run", seed], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "{'result': 'my-data'}"
 
 
 def test_cli_call_and_function_commands(worker: subprocess.Popen[bytes]) -> None:
-    import json
-
     call = jobs_app.echo.spawn("cli")
     assert call.get(timeout=60) == "cli"
+    # One real `python -m chute` (the entry point, the exit path); the rest run in this process
+    # through typer's CliRunner: the same commands and output, without a start-up each.
+    proc = subprocess.run(
+        [sys.executable, "-m", "chute", "call", "get", call.object_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (proc.returncode, proc.stdout.strip()) == (0, "cli"), proc.stderr
+    runner = CliRunner()
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "chute", *args], capture_output=True, text=True, timeout=60
-        )
+    def cli(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(cli_app, list(args))
+        return result.exit_code, result.stdout, result.stderr
 
-    assert cli("call", "get", call.object_id).stdout.strip() == "cli"
-    status = json.loads(cli("call", "status", call.object_id, "--json").stdout)
+    status = json.loads(cli("call", "status", call.object_id, "--json")[1])
     assert status["state"] == "succeeded" and status["attempts"] == 1
     assert status["args_summary"] == "echo('cli')"
-    functions = json.loads(cli("function", "list", "--json").stdout)
+    functions = json.loads(cli("function", "list", "--json")[1])
     echo = next(f for f in functions if f["function"] == "echo")
     assert echo["app"] == "test-jobs" and echo["succeeded"] >= 1
-    apps = json.loads(cli("app", "list", "--json").stdout)
+    apps = json.loads(cli("app", "list", "--json")[1])
     assert [a["app"] for a in apps] == ["test-jobs"]
     unserved = chute.App("test-unserved")
 
@@ -213,10 +282,10 @@ def test_cli_call_and_function_commands(worker: subprocess.Popen[bytes]) -> None
 
     waiting = idle.spawn([1, 2], tag="[bold]x[/bold]")
     summary = "idle([1, 2], tag='[bold]x[/bold]')"
-    assert json.loads(cli("call", "status", waiting.object_id, "--json").stdout)["args_summary"] == summary
-    assert summary in cli("call", "status", waiting.object_id).stdout  # shown as is, not as markup
-    assert cli("call", "get", waiting.object_id, "--timeout", "0").returncode == 2
-    assert cli("call", "cancel", waiting.object_id).returncode == 0
+    assert json.loads(cli("call", "status", waiting.object_id, "--json")[1])["args_summary"] == summary
+    assert summary in cli("call", "status", waiting.object_id)[1]  # shown as is, not as markup
+    assert cli("call", "get", waiting.object_id, "--timeout", "0")[0] == 2
+    assert cli("call", "cancel", waiting.object_id)[0] == 0
     assert waiting.info().state is chute.CallState.CANCELLED
-    missing = cli("call", "status", "fc-" + "x" * 22)
-    assert missing.returncode == 1 and "not found" in missing.stderr
+    code, _, err = cli("call", "status", "fc-" + "x" * 22)
+    assert code == 1 and "not found" in err

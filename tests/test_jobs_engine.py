@@ -1,5 +1,10 @@
 """The jobs engine on every backend, with real ``chute worker`` processes (tests/apps/engine_app.py):
-async functions, @concurrent, @batched, the fork defect, the worker-wide executor cap."""
+async functions, @concurrent, @batched, the fork defect, the worker-wide executor cap.
+
+Tests that only need "a worker" share one per backend (``worker``: a module-scoped store and
+worker; each test's functions, calls and log keys are its own). Tests about workers' own life
+(two of them, killed, capped) start theirs on a fresh store (``workers``).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ import psutil
 import pytest
 
 import chute
+from chute import _client
 from chute.exception import FunctionTimeoutError, InvalidError, RemoteError
+from tests._flavours import sync_open_backend
 from tests.apps import engine_app as ea
+from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = str(ROOT / "tests" / "apps" / "engine_app.py")
@@ -46,24 +54,63 @@ class Workers:
                 proc.wait()
 
 
-@pytest.fixture
-def workers(chute_env: str) -> Iterator[Workers]:
-    w = Workers()
-    yield w
-    w.stop_all()
-
-
-@pytest.fixture
-def worker(workers: Workers) -> subprocess.Popen[bytes]:
-    return workers.start()
-
-
 def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     start = time.monotonic()
     while not check():
         if time.monotonic() - start > timeout:
             raise AssertionError(f"{what} not reached within {timeout} s")
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Overrides conftest's: one store per backend for the module, which ``module_worker`` serves."""
+    return new_store_url(request.param, request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def module_worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
+    env |= {"CHUTE_URL": backend_url, "CHUTE_LEASE": "1.0"}
+    proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", APP_FILE], env=env)
+    backend = sync_open_backend(backend_url)
+    try:
+        wait_until(lambda: len(backend.worker_list("main")) == 1, 60, "the worker registered")
+    finally:
+        backend.close()
+    yield proc
+    proc.terminate()
+    proc.wait(60)
+
+
+@pytest.fixture
+def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
+    assert module_worker.poll() is None, "the module's worker exited"
+    return module_worker
+
+
+@pytest.fixture
+def own_store(
+    chute_env: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
+    """A fresh store of the test's backend (not the module's, which ``module_worker`` serves)."""
+    url = new_store_url(request.node.callspec.params["backend_url"], request, tmp_path_factory)
+    monkeypatch.setenv("CHUTE_URL", url)
+    yield url
+    for key, client in list(_client._clients.items()):
+        if client.settings.url.raw == url:
+            client.close()
+            del _client._clients[key]
+
+
+@pytest.fixture
+def workers(own_store: str) -> Iterator[Workers]:
+    w = Workers()
+    yield w
+    w.stop_all()
 
 
 def runs(key: str) -> int:
@@ -282,7 +329,8 @@ def test_forking_call_times_out_alone_and_its_children_die(workers: Workers) -> 
 
 def test_max_executors_caps_processes_and_shares_them(workers: Workers) -> None:
     proc = workers.start("--max-executors", "2")
-    calls = [fn.spawn(0.3) for _ in range(4) for fn in (ea.nap_a, ea.nap_b, ea.nap_c)]
+    # Two calls of each of three functions: more functions than the cap, so executors are shared.
+    calls = [fn.spawn(0.3) for _ in range(2) for fn in (ea.nap_a, ea.nap_b, ea.nap_c)]
     peak = 0
     titles: set[str] = set()
     while not all(c.info().state.terminal for c in calls):
@@ -309,11 +357,11 @@ def test_batched_paths_lose_nothing_when_workers_are_killed(workers: Workers) ->
     and every call ends with exactly its own result."""
     from chute._sync import call_ops
 
-    n = 400
+    n = 200  # the two kills land mid-way (at 40 and 120 done), with hundreds still queued
     proc = workers.start()
     refs = call_ops.spawn_many(ea.quick._ref, [((i,), {}) for i in range(n)])  # what spawn_map does
     backend = chute.Client.from_env().sync_backend()
-    for target in (40, 160):
+    for target in (40, 120):
 
         def progressed(target: int = target) -> bool:
             return backend.job_stats("main", "test-engine", "quick").succeeded >= target
