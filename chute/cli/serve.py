@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -18,6 +18,7 @@ from chute.config import Settings, env_value
 from chute.exception import Error, InvalidError
 
 if TYPE_CHECKING:
+    import uvicorn
     from fastapi import FastAPI
 
     from chute.web.host import WebHost
@@ -156,27 +157,30 @@ def serve(
             log_level=log_level,
             log=lambda line: err_console.print(line, highlight=False, soft_wrap=True),
         )
-    with _graceful_signals():
+    servers: list[uvicorn.Server] = []
+    with _graceful_signals(lambda: bool(servers) and servers[0].should_exit):
         try:
-            _run(create_app(config), host, port, log_level, web_host)
+            _run(create_app(config), host, port, log_level, web_host, servers)
         finally:
             if pool is not None:
                 _stop_workers(*pool)
 
 
 @contextlib.contextmanager
-def _graceful_signals() -> Iterator[None]:
+def _graceful_signals(uvicorn_saw_it: Callable[[], bool]) -> Iterator[None]:
     """Make SIGTERM/SIGINT end ``chute serve`` cleanly (exit 0, workers stopped).
 
     uvicorn handles the first signal itself, then re-raises it to the handler that was
     installed before it started, which would kill us before the workers stop. This handler
-    takes that re-raised signal as a no-op; a further signal (impatient Ctrl-C while the
-    workers finish) exits at once.
+    takes that re-raised signal as a no-op. Any other signal exits at once (through
+    ``SystemExit``, so the workers are still stopped): one that arrives before uvicorn has
+    taken the signals over (it would otherwise be swallowed, and the server would then run
+    on), and a further one (an impatient Ctrl-C while the workers finish).
     """
     seen: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if seen:
+        if seen or not uvicorn_saw_it():
             raise SystemExit(128 + signum)
         seen.append(signum)
 
@@ -188,7 +192,15 @@ def _graceful_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _run(app: FastAPI, host: str, port: int, log_level: str, web_host: WebHost | None = None) -> None:
+def _run(
+    app: FastAPI,
+    host: str,
+    port: int,
+    log_level: str,
+    web_host: WebHost | None = None,
+    servers: list[uvicorn.Server] | None = None,
+) -> None:
+    """Serve until a signal; the uvicorn server is appended to ``servers`` (for the signal handler)."""
     import uvicorn
 
     where = f"[{host}]" if ":" in host else host
@@ -196,7 +208,10 @@ def _run(app: FastAPI, host: str, port: int, log_level: str, web_host: WebHost |
     if web_host is not None:
         web_host.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+        if servers is not None:
+            servers.append(server)
+        server.run()
     finally:
         if web_host is not None:
             web_host.stop()

@@ -31,7 +31,9 @@ def no_serving(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Replace the uvicorn run with a recorder: option checks run, nothing binds a port."""
     calls: list[dict[str, Any]] = []
 
-    def fake_run(app: Any, host: str, port: int, log_level: str, web_host: Any = None) -> None:
+    def fake_run(
+        app: Any, host: str, port: int, log_level: str, web_host: Any = None, servers: Any = None
+    ) -> None:
         calls.append({"config": app.state.config, "host": host, "port": port, "web_host": web_host})
 
     # By module object: the package attribute chute.cli.serve is the command function.
@@ -125,3 +127,23 @@ def test_serve_with_workers_end_to_end(chute_env: str) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_before_uvicorn_takes_over_exits(sig: signal.Signals) -> None:
+    """A signal that arrives while the server starts (before uvicorn handles signals) ends
+    ``chute serve`` at once: it was once swallowed, and the server then ran on regardless."""
+    graceful = sys.modules["chute.cli.serve"]._graceful_signals
+    with pytest.raises(SystemExit) as exc, graceful(lambda: False):
+        signal.raise_signal(sig)
+    assert exc.value.code == 128 + sig
+
+
+def test_the_signal_uvicorn_re_raises_is_taken_once() -> None:
+    """uvicorn re-raises the signal it shut down on: that one is a no-op (the workers still
+    have to stop); a second signal exits at once."""
+    graceful = sys.modules["chute.cli.serve"]._graceful_signals
+    with pytest.raises(SystemExit) as exc, graceful(lambda: True):
+        signal.raise_signal(signal.SIGTERM)  # uvicorn's re-raise: swallowed
+        signal.raise_signal(signal.SIGINT)  # the impatient second one
+    assert exc.value.code == 128 + signal.SIGINT
