@@ -1,10 +1,7 @@
 """Web endpoints: decorators, stable URLs, and real ``chute serve`` processes answering real HTTP.
 
-Every test that serves runs against a real ``chute serve`` subprocess on the test's backend
-(SQLite and Redis) with ``CHUTE_WEB_PORT`` set to a free range, and talks to it with httpx.
-Tests whose server takes no options share one per backend for the module (``shared``: its own
-store, each test its own apps), as a ``chute serve`` start costs seconds; those that need
-tokens, --web-private, or to see the server stop start their own.
+Every test that serves runs ``chute serve`` as a subprocess on the test's backend (SQLite
+and Redis) with ``CHUTE_WEB_PORT`` set to a free range, and talks to it with httpx.
 """
 
 from __future__ import annotations
@@ -12,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +23,13 @@ import httpx
 import pytest
 
 import chute
-from chute import _client, _deploy_ops
 from chute.exception import InvalidError
 from chute.web import ports
 from tests._servers import free_port
-from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 APPS = ROOT / "tests" / "apps"
-STOP_TIMEOUT = 60.0  # a served process gets this long after SIGTERM, then SIGKILL (and the test fails)
-# The cluster runs only where conftest.CLUSTER_SUITES says (it deselects by ``backend_url``,
-# which the module-scoped ``shared`` fixture's parameter is not).
-SHARED_BACKENDS = [b for b in BACKENDS if b != "cluster" or os.environ.get("CHUTE_TEST_CLUSTER") == "all"]
 
 
 def _free_range(n: int) -> int:
@@ -78,36 +69,22 @@ def chute_cli(*args: str, **env: str) -> str:
     return result.stdout
 
 
-def stop(proc: subprocess.Popen[bytes], what: str) -> None:
-    """SIGTERM, which must end ``proc`` with exit code 0 within STOP_TIMEOUT; else SIGKILL (a
-    process left behind would keep a port and a core busy for the rest of the run) and fail."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"{what} ignored SIGTERM for {STOP_TIMEOUT:g} s: killed") from None
-    assert code == 0, f"{what} exited with {code}"
-
-
 @contextlib.contextmanager
-def serving(*args: str, base_env: dict[str, str] | None = None, **env: str) -> Iterator[int]:
-    """``chute serve ARGS`` as a subprocess (in ``base_env``, default this process's environment,
-    plus ``env``); yields its API port; stopped with SIGTERM at the end (must exit 0)."""
+def serving(*args: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``chute serve ARGS`` as a subprocess; stopped with SIGTERM at the end (must exit 0)."""
     port = free_port()
     argv = [sys.executable, "-m", "chute", "serve", *args, "--port", str(port)]
-    environ = {**(os.environ if base_env is None else base_env), **env}
-    proc = subprocess.Popen([*argv, "--log-level", "warning"], cwd=ROOT, env=environ)
+    proc = subprocess.Popen([*argv, "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env})
     try:
         # Up (and the APP_FILEs deployed) once the API answers.
         eventually(
             lambda: proc.poll() is None and httpx.get(f"http://127.0.0.1:{port}/healthz"), what="serve"
         )
-        yield port
+        yield proc
     finally:
-        stop(proc, "chute serve")
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
 
 
 @contextlib.contextmanager
@@ -116,55 +93,8 @@ def worker(app_file: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        stop(proc, "chute worker")
-
-
-@dataclass
-class Shared:
-    """A ``chute serve`` shared by the module's tests of one backend, and its store."""
-
-    store: str
-    web_port: int  # its CHUTE_WEB_PORT
-    seed_url: str  # seed 004's endpoint, deployed (and given its port) first
-
-
-@pytest.fixture(scope="module", params=SHARED_BACKENDS)
-def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
-    """``chute serve examples/my_job_queue_endpoint.py`` (no options) on a store of its own;
-    later tests deploy their apps to it (it serves every deployed endpoint)."""
-    store = new_store_url(request.param, request, tmp_path_factory)
-    web_port = _free_range(16)
-    cleared = (*CLEARED_VARS, "CHUTE_WEB_HOST", "CHUTE_TOKEN")
-    env = {k: v for k, v in os.environ.items() if k not in cleared}
-    env |= {"CHUTE_URL": store, "CHUTE_WEB_PORT": str(web_port)}
-    with serving(str(EXAMPLES / "my_job_queue_endpoint.py"), base_env=env):
-        with pytest.MonkeyPatch.context() as mp:
-            for var in cleared:
-                mp.delenv(var, raising=False)
-            mp.setenv("CHUTE_URL", store)
-            mp.setenv("CHUTE_WEB_PORT", str(web_port))
-            # Nothing else is deployed yet: this endpoint's port is the first allocated.
-            seed_url = url_of("fastapi-modal", "fastapi_app")
-            _close_clients(store)
-        yield Shared(store, web_port, seed_url)
-
-
-@pytest.fixture
-def shared_env(shared: Shared, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shared]:
-    """Point this test (and its child processes) at the shared server's store."""
-    for var in (*CLEARED_VARS, "CHUTE_WEB_HOST", "CHUTE_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("CHUTE_URL", shared.store)
-    monkeypatch.setenv("CHUTE_WEB_PORT", str(shared.web_port))
-    yield shared
-    _close_clients(shared.store)
-
-
-def _close_clients(store: str) -> None:
-    for key, client in list(_client._clients.items()):
-        if client.settings.url.raw == store:
-            client.close()
-            del _client._clients[key]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
 
 
 def eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
@@ -191,14 +121,12 @@ def url_of(app: str, function: str) -> str:
 # -- seed 004 ----------------------------------------------------------------------------------
 
 
-def test_seed_004_fastapi_example(shared_env: Shared) -> None:
-    """Seed 004's second example as written (modal -> chute), against the deployed process_job
-    (``chute serve examples/my_job_queue_endpoint.py`` is the shared server)."""
+def test_seed_004_fastapi_example(web_env: int) -> None:
+    """Seed 004's second example as written (modal -> chute), against the deployed process_job."""
     chute_cli("deploy", str(EXAMPLES / "my_job_queue.py"))
-    with httpx.Client(timeout=30) as http:
+    with serving(str(EXAMPLES / "my_job_queue_endpoint.py")), httpx.Client(timeout=30) as http:
         url = url_of("fastapi-modal", "fastapi_app")
-        # The first endpoint deployed gets the base port.
-        assert url == shared_env.seed_url == f"http://127.0.0.1:{shared_env.web_port}"
+        assert url == f"http://127.0.0.1:{web_env}"  # the first endpoint gets the base port
         submit = eventually(lambda: http.post(f"{url}/submit", params={"data": "my-data"}), what="endpoint")
         call_id = submit.json()["call_id"]
         assert call_id.startswith("fc-")
@@ -323,23 +251,8 @@ def test_scoped_tokens_and_private_mode(web_env: int) -> None:
         assert http.get(url, headers={"Authorization": "Bearer a"}).text == "v1"
 
 
-def deploy_here(app_file: Path) -> None:
-    """``chute deploy APP_FILE`` without a CLI start: in this process, leaving no trace of the
-    import (sys.path, sys.modules), so a later deploy of the edited file imports it again."""
-    path, modules = list(sys.path), set(sys.modules)
-    try:
-        _deploy_ops.deploy_file(str(app_file))
-    finally:
-        sys.path[:] = path
-        folder = app_file.resolve().parent
-        for name in set(sys.modules) - modules:  # the app's modules only (not chute's, imported once)
-            if Path(getattr(sys.modules[name], "__file__", None) or "/").resolve().parent == folder:
-                del sys.modules[name]
-
-
-def test_open_server_answers_loopback_hosts_only(shared_env: Shared) -> None:
-    deploy_here(APPS / "web_versioned.py")
-    with httpx.Client(timeout=30) as http:
+def test_open_server_answers_loopback_hosts_only(web_env: int) -> None:
+    with serving(str(APPS / "web_versioned.py")), httpx.Client(timeout=30) as http:
         url = url_of("web-versioned", "versioned")
         assert eventually(lambda: http.get(url), what="endpoint").text == "v1"
         assert http.get(url, headers={"Host": "evil.example"}).status_code == 403  # DNS rebinding
@@ -350,17 +263,15 @@ def test_open_server_answers_loopback_hosts_only(shared_env: Shared) -> None:
 # -- deploy while serving, reload, undeploy ----------------------------------------------------
 
 
-def test_deploy_and_edit_while_serving(shared_env: Shared, tmp_path: Path) -> None:
+def test_deploy_and_edit_while_serving(web_env: int, tmp_path: Path) -> None:
     """A running ``chute serve`` picks up a later ``chute deploy``, then restarts the endpoint
     when its file changes (the port never stops answering), and stops it once undeployed."""
     app_file = tmp_path / "web_versioned.py"
-    # An app of its own on the shared server (the other tests serve "web-versioned").
-    source = (APPS / "web_versioned.py").read_text()
-    app_file.write_text(source.replace('App("web-versioned")', 'App("web-versioned-edit")'))
-    assert "web-versioned-edit" in app_file.read_text()
-    with httpx.Client(timeout=30) as http:
+    shutil.copy(APPS / "web_versioned.py", app_file)
+    with serving(), httpx.Client(timeout=30) as http:
+        time.sleep(0.5)
         chute_cli("deploy", str(app_file))
-        url = url_of("web-versioned-edit", "versioned")
+        url = url_of("web-versioned", "versioned")
         # Picked up by the next poll (1 s), then one executor start: seconds, with a margin
         # for a loaded machine.
         deployed = time.monotonic()
@@ -376,10 +287,10 @@ def test_deploy_and_edit_while_serving(shared_env: Shared, tmp_path: Path) -> No
             time.sleep(0.05)
 
         # Redeploying the app without the endpoint stops it; its port stays reserved for it.
-        app_file.write_text("import chute\napp = chute.App('web-versioned-edit')\n")
+        app_file.write_text("import chute\napp = chute.App('web-versioned')\n")
         chute_cli("deploy", str(app_file))
         eventually(lambda: _refused(url), what="endpoint to stop")
-        assert ports.assigned_port("main/web-versioned-edit-versioned") == int(url.rsplit(":", 1)[1])
+        assert ports.assigned_port("main/web-versioned-versioned") == int(url.rsplit(":", 1)[1])
 
 
 def _refused(url: str) -> bool:
@@ -390,21 +301,16 @@ def _refused(url: str) -> bool:
     return False
 
 
-def test_failing_endpoint_is_retried_and_others_keep_serving(shared_env: Shared, tmp_path: Path) -> None:
+def test_failing_endpoint_is_retried_and_others_keep_serving(web_env: int, tmp_path: Path) -> None:
     broken = tmp_path / "broken_web.py"
     broken.write_text(
         "import chute\napp = chute.App('broken-web')\n\n"
         "@app.function()\n@chute.asgi_app()\ndef boom():\n    raise RuntimeError('factory failed')\n"
     )
-    deploy_here(broken)
-    deploy_here(APPS / "web_versioned.py")
-    try:
-        with httpx.Client(timeout=30) as http:
-            url = url_of("web-versioned", "versioned")
-            assert eventually(lambda: http.get(url), what="healthy endpoint").text == "v1"
-            assert _refused(url_of("broken-web", "boom"))  # never ready: its port refuses connections
-    finally:
-        _deploy_ops.stop("broken-web")  # else the shared server retries it for the module's rest
+    with serving(str(broken), str(APPS / "web_versioned.py")), httpx.Client(timeout=30) as http:
+        url = url_of("web-versioned", "versioned")
+        assert eventually(lambda: http.get(url), what="healthy endpoint").text == "v1"
+        assert _refused(url_of("broken-web", "boom"))  # never ready: its port refuses connections
 
 
 # -- decorators and URLs (no server) ---------------------------------------------------------------
