@@ -8,6 +8,7 @@ Workers are real ``python -m chute worker tests/chaos/chaos_app.py`` processes w
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import random
@@ -94,8 +95,8 @@ def test_worker_kill9_during_1000_calls(workers: Workers, chaos_log: Starts, tal
     """A worker pool killed with -9 0.5-1 s after it starts running calls, and restarted at
     once, until 1,000 calls are done: every call succeeds with exactly its own result, none
     is lost, no kill counts as a failure, and every attempt lost with the killed worker is
-    claimed again (re-run) within lease + sweep + 2 s of the kill (the 2 s cover the new
-    worker's start-up)."""
+    claimed again (re-run) within lease + sweep + 3 s of the kill, or of the moment the next
+    worker is ready if its start-up ends later (the 3 s are a loaded machine's margin)."""
     tally.scenario = "6 job worker kill -9"
     rng = random.Random(6)
     # 20-60 ms calls (avg 40 ms, was 60): a worker's life is its start-up plus 0.5-1 s of calls,
@@ -148,13 +149,26 @@ def test_worker_kill9_during_1000_calls(workers: Workers, chaos_log: Starts, tal
     for call, info in zip(calls, infos, strict=True):
         if info.started_at is not None:
             claimed.setdefault((call.object_id, info.attempts), (0, info.started_at))
+    starts = chaos_log.read()
+    # A worker is ready when its first executor starts a call (1,000 calls are queued, so it
+    # claims at once): the re-claim clock starts at the later of the kill and the moment the
+    # worker that re-claims is ready, so a start-up slowed by a loaded machine is not counted.
+    first_start: dict[int, float] = {}  # worker pid -> its first executor's first start
+    for runs in starts.values():
+        for _, ppid, t in runs:
+            first_start[ppid] = min(t, first_start.get(ppid, t))
+    ready = sorted(first_start.values())
+
+    def reclaim_delay(killed: float, reclaimed: float) -> float:
+        ready_at = ready[max(0, bisect.bisect_right(ready, reclaimed) - 1)]
+        return reclaimed - max(killed, ready_at)
+
     delays = {
-        (call_id, a): claimed[(call_id, a + 1)][1] - killed_at[pid]
+        (call_id, a): reclaim_delay(killed_at[pid], claimed[(call_id, a + 1)][1])
         for (call_id, a), (pid, _) in claimed.items()
         if pid in killed_at and (call_id, a + 1) in claimed
     }
-    slow = sorted(((round(d, 2), k) for k, d in delays.items() if d > LEASE + SWEEP + 6), reverse=True)
-    starts = chaos_log.read()
+    slow = sorted(((round(d, 2), k) for k, d in delays.items() if d > LEASE + SWEEP + 3), reverse=True)
     tally.extra.update(
         lost_attempts=sum(info.lost for info in infos),
         reclaims_measured=len(delays),
