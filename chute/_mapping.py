@@ -2,8 +2,9 @@
 spells them: ``f.map(xs)`` and ``async for r in f.map.aio(xs)``, ``await f.for_each.aio(xs)``.
 
 Inputs are submitted ``SUBMIT_BATCH`` per round trip and results read ``GET_BATCH`` per round
-trip (``chute._async.call_ops``). ``map``/``starmap`` are lazy, as in Modal: nothing is
-submitted until the result is iterated; ``for_each`` and ``spawn_map`` are eager.
+trip (``chute._async.call_ops``); a function that allows it gets its inputs in chunks, many per
+stored call (``chute._chunk``, ``chute._async.map_ops``). ``map``/``starmap`` are lazy, as in
+Modal: nothing is submitted until the result is iterated; ``for_each`` and ``spawn_map`` are eager.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 from chute._async import call_ops as _call_ops_async
+from chute._async import map_ops as _map_ops_async
 from chute._jobs import FunctionRef
 from chute._sync import call_ops as _call_ops
+from chute._sync import map_ops as _map_ops
 from chute.exception import InvalidError
 
 ArgLists = list[tuple[tuple[Any, ...], dict[str, Any]]]
@@ -46,11 +49,11 @@ class MapIter:
 
     def __next__(self) -> Any:
         if self._it is None:
-            self._it = _call_ops.map_calls(*self._args)
+            self._it = _map_ops.map_inputs(*self._args)
         return next(self._it)
 
     def aio(self) -> AsyncIterator[Any]:
-        return _call_ops_async.map_calls(*self._args)
+        return _map_ops_async.map_inputs(*self._args)
 
 
 class BoundMap:
@@ -148,7 +151,7 @@ class BoundForEach:
             Exception: the first failure, unless ``ignore_exceptions``.
         """
         _no_generator(self._ref, "for_each")
-        _call_ops.for_each(self._ref, _zip_args(input_iterators, kwargs), ignore_exceptions)
+        _map_ops.for_each(self._ref, _zip_args(input_iterators, kwargs), ignore_exceptions)
 
     async def aio(
         self,
@@ -157,7 +160,7 @@ class BoundForEach:
         ignore_exceptions: bool = False,
     ) -> None:
         """``for_each`` on the caller's event loop."""
-        await _call_ops_async.for_each(self._ref, _zip_args(input_iterators, kwargs), ignore_exceptions)
+        await _map_ops_async.for_each(self._ref, _zip_args(input_iterators, kwargs), ignore_exceptions)
 
 
 class BoundSpawnMap:

@@ -14,8 +14,8 @@ from tests._servers import ClusterServers, RedisServer, redis_cluster, redis_ser
 # "cluster": a real 3-shard Redis Cluster (3 valkey-server masters, slots split evenly).
 BACKENDS = ["sqlite", "redis", "cluster"]
 # Where the "cluster" backend runs by default: the behaviour and contract suites (tests/_async,
-# tests/_sync), seed 004 and a job scenario with a killed worker. Everywhere else it repeats the
-# "redis" run at 1.5-15x its cost (the clients of every test start a Cluster client: CLUSTER
+# tests/_sync), seed 004, a job scenario and a chunked map with a killed worker. Everywhere else
+# it repeats the "redis" run at 1.5-15x its cost (the clients of every test start a Cluster client: CLUSTER
 # SLOTS and the COMMAND table), about +5 min on 2 cores. CHUTE_TEST_CLUSTER=all runs it on
 # every backend test.
 CLUSTER_SUITES = (
@@ -24,6 +24,8 @@ CLUSTER_SUITES = (
     "tests/test_redis_cluster.py::",
     "tests/test_jobs.py::test_run_command_runs_the_seed_example",
     "tests/test_jobs.py::test_worker_killed_mid_call_is_rerun",
+    "tests/test_map_chunks.py::test_map_runs_in_chunks_in_order",
+    "tests/test_map_chunks.py::test_a_worker_killed_mid_map_loses_no_input",
 )
 # Files that take the longest (--durations on 2 cores): collected first, so ``--dist loadfile``
 # hands them out at the start and the short files fill in at the end, instead of one long

@@ -143,7 +143,7 @@ async def submit_payload(
     """
     await ensure_deployed(fn)
     client = fn.client
-    req = _request(fn, payload, call_id, idempotency_key, code=await live_code(fn), args_summary=args_summary)
+    req = request(fn, payload, call_id, idempotency_key, code=await live_code(fn), args_summary=args_summary)
     call_id = await client.async_backend().job_submit(req)
     parent = current_function_call_id()
     if parent is not None:
@@ -151,7 +151,7 @@ async def submit_payload(
     return CallRef(call_id, client)
 
 
-def _request(
+def request(
     fn: FunctionRef,
     payload: bytes,
     call_id: str | None = None,
@@ -160,8 +160,10 @@ def _request(
     *,
     code: str | None = None,
     args_summary: str | None = None,
+    chunk: int | None = None,
 ) -> SubmitRequest:
     """The stored form of one call (arguments already encoded), refusing web endpoints.
+    ``chunk``: the number of inputs of a map chunk it carries (``chute._chunk``).
 
     Raises:
         RequestSizeError: ``payload`` is over CHUTE_MAX_VALUE_BYTES.
@@ -177,6 +179,8 @@ def _request(
     options = dict(fn.call_options or {})
     if code is not None:  # the code version it runs on (``chute worker --all``)
         options["code"] = code
+    if chunk is not None:  # the worker times its inputs out one by one (``Attempt.limit``)
+        options["chunk"] = chunk
     if options:
         payload = _outcome.add_call_options(payload, options)
     opts = fn.control
@@ -414,7 +418,7 @@ async def spawn_many(
         if fn.bind_args is not None:
             args = (*fn.bind_args(), *args)
         payload = _outcome.dump_args(args, kwargs, settings)
-        batch.append(_request(fn, payload, settings=settings, code=code, args_summary=summary))
+        batch.append(request(fn, payload, settings=settings, code=code, args_summary=summary))
         if len(batch) >= SUBMIT_BATCH:
             await flush()
             code = await live_code(fn)
@@ -423,7 +427,7 @@ async def spawn_many(
     return calls
 
 
-async def _finished(calls: Sequence[CallRef], ordered: bool) -> AsyncIterator[tuple[int, CallRecord]]:
+async def finished(calls: Sequence[CallRef], ordered: bool) -> AsyncIterator[tuple[int, CallRecord]]:
     """Yield ``(index, record)`` as calls become terminal (in input order when ``ordered``).
 
     Reads a window of records per round trip, sized to what the last read found finished,
@@ -461,7 +465,7 @@ async def _finished(calls: Sequence[CallRef], ordered: bool) -> AsyncIterator[tu
             await backend.job_wait(calls[still[0]].id, wait=MAX_WAIT_CHUNK if ordered else 0.2)
 
 
-def _value(call: CallRef, record: CallRecord, return_exceptions: bool) -> Any:
+def value_of(call: CallRef, record: CallRecord, return_exceptions: bool) -> Any:
     try:
         return outcome(call, record)
     except Exception as exc:
@@ -473,7 +477,7 @@ def _value(call: CallRef, record: CallRecord, return_exceptions: bool) -> Any:
 async def gather_refs(calls: Sequence[CallRef]) -> list[Any]:
     """Results in argument order, fetched in batches; the first failure in argument order raises."""
     out: list[Any] = []
-    async for i, record in _finished(calls, ordered=True):
+    async for i, record in finished(calls, ordered=True):
         out.append(outcome(calls[i], record))
     return out
 
@@ -488,16 +492,8 @@ async def map_calls(
     calls = await spawn_many(fn, arg_lists)
     bar = Progress(len(calls), fn.label)
     try:
-        async for i, record in _finished(calls, ordered=order_outputs):
-            yield _value(calls[i], record, return_exceptions)
+        async for i, record in finished(calls, ordered=order_outputs):
+            yield value_of(calls[i], record, return_exceptions)
             bar.advance()
     finally:
         bar.close()
-
-
-async def for_each(
-    fn: FunctionRef, arg_lists: Iterable[tuple[tuple[Any, ...], dict[str, Any]]], ignore_exceptions: bool
-) -> None:
-    """Spawn every call and wait for all; the first failure raises unless ``ignore_exceptions``."""
-    async for _ in map_calls(fn, arg_lists, False, ignore_exceptions):
-        pass

@@ -144,7 +144,7 @@ def submit_payload(
     """
     ensure_deployed(fn)
     client = fn.client
-    req = _request(fn, payload, call_id, idempotency_key, code=live_code(fn), args_summary=args_summary)
+    req = request(fn, payload, call_id, idempotency_key, code=live_code(fn), args_summary=args_summary)
     call_id = client.sync_backend().job_submit(req)
     parent = current_function_call_id()
     if parent is not None:
@@ -152,7 +152,7 @@ def submit_payload(
     return CallRef(call_id, client)
 
 
-def _request(
+def request(
     fn: FunctionRef,
     payload: bytes,
     call_id: str | None = None,
@@ -161,8 +161,10 @@ def _request(
     *,
     code: str | None = None,
     args_summary: str | None = None,
+    chunk: int | None = None,
 ) -> SubmitRequest:
     """The stored form of one call (arguments already encoded), refusing web endpoints.
+    ``chunk``: the number of inputs of a map chunk it carries (``chute._chunk``).
 
     Raises:
         RequestSizeError: ``payload`` is over CHUTE_MAX_VALUE_BYTES.
@@ -178,6 +180,8 @@ def _request(
     options = dict(fn.call_options or {})
     if code is not None:  # the code version it runs on (``chute worker --all``)
         options["code"] = code
+    if chunk is not None:  # the worker times its inputs out one by one (``Attempt.limit``)
+        options["chunk"] = chunk
     if options:
         payload = _outcome.add_call_options(payload, options)
     opts = fn.control
@@ -413,7 +417,7 @@ def spawn_many(fn: FunctionRef, arg_lists: Iterable[tuple[tuple[Any, ...], dict[
         if fn.bind_args is not None:
             args = (*fn.bind_args(), *args)
         payload = _outcome.dump_args(args, kwargs, settings)
-        batch.append(_request(fn, payload, settings=settings, code=code, args_summary=summary))
+        batch.append(request(fn, payload, settings=settings, code=code, args_summary=summary))
         if len(batch) >= SUBMIT_BATCH:
             flush()
             code = live_code(fn)
@@ -422,7 +426,7 @@ def spawn_many(fn: FunctionRef, arg_lists: Iterable[tuple[tuple[Any, ...], dict[
     return calls
 
 
-def _finished(calls: Sequence[CallRef], ordered: bool) -> Iterator[tuple[int, CallRecord]]:
+def finished(calls: Sequence[CallRef], ordered: bool) -> Iterator[tuple[int, CallRecord]]:
     """Yield ``(index, record)`` as calls become terminal (in input order when ``ordered``).
 
     Reads a window of records per round trip, sized to what the last read found finished,
@@ -460,7 +464,7 @@ def _finished(calls: Sequence[CallRef], ordered: bool) -> Iterator[tuple[int, Ca
             backend.job_wait(calls[still[0]].id, wait=MAX_WAIT_CHUNK if ordered else 0.2)
 
 
-def _value(call: CallRef, record: CallRecord, return_exceptions: bool) -> Any:
+def value_of(call: CallRef, record: CallRecord, return_exceptions: bool) -> Any:
     try:
         return outcome(call, record)
     except Exception as exc:
@@ -472,7 +476,7 @@ def _value(call: CallRef, record: CallRecord, return_exceptions: bool) -> Any:
 def gather_refs(calls: Sequence[CallRef]) -> list[Any]:
     """Results in argument order, fetched in batches; the first failure in argument order raises."""
     out: list[Any] = []
-    for i, record in _finished(calls, ordered=True):
+    for i, record in finished(calls, ordered=True):
         out.append(outcome(calls[i], record))
     return out
 
@@ -487,16 +491,8 @@ def map_calls(
     calls = spawn_many(fn, arg_lists)
     bar = Progress(len(calls), fn.label)
     try:
-        for i, record in _finished(calls, ordered=order_outputs):
-            yield _value(calls[i], record, return_exceptions)
+        for i, record in finished(calls, ordered=order_outputs):
+            yield value_of(calls[i], record, return_exceptions)
             bar.advance()
     finally:
         bar.close()
-
-
-def for_each(
-    fn: FunctionRef, arg_lists: Iterable[tuple[tuple[Any, ...], dict[str, Any]]], ignore_exceptions: bool
-) -> None:
-    """Spawn every call and wait for all; the first failure raises unless ``ignore_exceptions``."""
-    for _ in map_calls(fn, arg_lists, False, ignore_exceptions):
-        pass

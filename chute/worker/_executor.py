@@ -7,7 +7,8 @@ asked to hear about, i.e. queued ones) and ``done`` per call id.
 
 Messages in: ``("init", {...})``, ``("run", [(call_id, payload, report_start), ...])``,
 ``("cancel", [call_id, ...])``, ``("stop",)``. Out: ``("ready", pid)``, ``("fatal", text)``,
-``("start", [call_id, ...])``, ``("done", [(call_id, ok, outcome, error_line), ...])``.
+``("start", [call_id, ...])``, ``("done", [(call_id, ok, outcome, error_line), ...])``,
+``("progress", [call_id, ...])`` (a map chunk started its next input: ``_chunks``).
 
 Two ways to serve:
 
@@ -33,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chute import _outcome
+from chute._chunk import chunk_of
 from chute._context import enter_executor
 from chute._platform import MountUnavailable, mount_volumes
 from chute._runtime import run_call, run_call_async
@@ -41,6 +43,7 @@ from chute.config import Settings
 from chute.exception import ExecutionError
 from chute.worker import _capture
 from chute.worker._batching import Batcher
+from chute.worker._chunks import Progress, run_chunk_async, run_chunk_sync
 from chute.worker._fdcapture import FdCapture
 from chute.worker._proc import BlockingChannel, die_with_parent, frame, set_title
 from chute.worker._service import Service, load_service
@@ -48,12 +51,20 @@ from chute.worker._service import Service, load_service
 Done = tuple[str, bool, bytes, str | None]
 
 
-def run_sync_call(service: Service, call_id: str, payload: bytes, settings: Settings) -> Done:
-    """Run one call of a sync function here; never raises for the function's own errors."""
+def run_sync_call(
+    service: Service, call_id: str, payload: bytes, settings: Settings, channel: BlockingChannel
+) -> Done:
+    """Run one call of a sync function here (a map chunk: each of its inputs); never raises
+    for the function's own errors."""
     try:
         args, kwargs = _outcome.load_args(payload, settings, call_id)
+        chunk = chunk_of(args, kwargs)
         with _capture.capturing(call_id):
-            value = run_call(service.handler, call_id, args, kwargs)
+            if chunk is None:
+                value = run_call(service.handler, call_id, args, kwargs)
+            else:
+                progress = Progress(call_id, lambda c: channel.send(("progress", [c])))
+                value = run_chunk_sync(service.handler, service.name, call_id, chunk, settings, progress)
         return (call_id, True, _outcome.pack_value(value, settings), None)
     except Exception as exc:
         return failure(call_id, exc, settings)
@@ -144,7 +155,7 @@ def _serve_serial(
             if report_start and not announced:
                 channel.send(("start", [call_id]))
             with fds.attributed(call_id) if fds is not None else contextlib.nullcontext():
-                done = run_sync_call(service, call_id, payload, settings)
+                done = run_sync_call(service, call_id, payload, settings, channel)
             out: list[tuple[str, list[Any]]] = [("done", [done])]
             announced = bool(queue) and queue[0][2]
             if announced:
@@ -169,6 +180,7 @@ class LoopServer:
         self._out = bytearray()
         self._done: list[Done] = []
         self._starts: list[str] = []
+        self._progress: list[str] = []  # map chunks that started an input (``_chunks.Progress``)
         self._flush_soon = False
         self._writing = False
         self._stopped = asyncio.Event()
@@ -265,7 +277,13 @@ class LoopServer:
                 if report_start:
                     self.started([call_id])
                 args, kwargs = _outcome.load_args(payload, settings, call_id)
-                value = await self._call_one(call_id, args, kwargs)
+                chunk = chunk_of(args, kwargs)
+                if chunk is None:
+                    value = await self._call_one(call_id, args, kwargs)
+                else:
+                    progress = Progress(call_id, self.progressed)
+                    name = self._service.name
+                    value = await run_chunk_async(self._call_one, name, call_id, chunk, settings, progress)
             done: Done = (call_id, True, _outcome.pack_value(value, settings), None)
         except asyncio.CancelledError:
             done = (call_id, False, b"", "cancelled")  # the supervisor already gave up on it
@@ -292,6 +310,10 @@ class LoopServer:
         self._starts += call_ids
         self._schedule_flush()
 
+    def progressed(self, call_id: str) -> None:
+        self._progress.append(call_id)
+        self._schedule_flush()
+
     def finished(self, done: list[Done]) -> None:
         self._done += done
         self._schedule_flush()
@@ -315,6 +337,9 @@ class LoopServer:
         if self._starts:
             self._out += frame(("start", self._starts))
             self._starts = []
+        if self._progress:
+            self._out += frame(("progress", self._progress))
+            self._progress = []
         if self._done:
             self._out += frame(("done", self._done))
             self._done = []

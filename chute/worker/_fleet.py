@@ -206,11 +206,11 @@ class Fleet:
             if spec.single_use_containers:
                 e.retiring = True  # its one input: recycled (exit hooks run) once it is done
             if report_start:
-                a.deadline = now + STARTUP_GRACE + spec.batch_wait_ms / 1000 + a.timeout
+                a.deadline = now + STARTUP_GRACE + spec.batch_wait_ms / 1000 + a.limit
             elif e.ready_at is None:
-                a.deadline = e.start_by + a.timeout  # enforce() fails it at start_by if not ready
+                a.deadline = e.start_by + a.limit  # enforce() fails it at start_by if not ready
             else:
-                a.deadline = now + a.timeout + DISPATCH_MARGIN
+                a.deadline = now + a.limit + DISPATCH_MARGIN
             batches.setdefault(e, []).append((a.id, a.payload, report_start))
         for e, batch in batches.items():
             e.proc.channel.send(("run", batch))
@@ -233,12 +233,17 @@ class Fleet:
             for call_id in body:
                 a = e.calls.get(call_id)
                 if a is not None and a.queued:
-                    a.queued, a.deadline, a.started = False, now + a.timeout, now
+                    a.queued, a.deadline, a.started = False, now + a.limit, now
+        elif kind == "progress":  # a map chunk started its next input: that input's timeout runs
+            for call_id in body:
+                a = e.calls.get(call_id)
+                if a is not None and not a.queued:
+                    a.deadline = now + a.limit
         elif kind == "ready":
             e.ready_at = now
             for a in e.calls.values():
                 if not a.queued:
-                    a.deadline, a.started = now + a.timeout + DISPATCH_MARGIN, now
+                    a.deadline, a.started = now + a.limit + DISPATCH_MARGIN, now
         elif kind == "logs":
             self.logs += _logs.chunks(e.calls, body)
         elif kind == "fatal":

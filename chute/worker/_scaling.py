@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from chute._chunk import CHUNK_SLACK
 from chute._outcome import split_call_options
 from chute._resources import Need
 from chute.app import Function, FunctionSpec, Retries
@@ -76,6 +77,13 @@ class Attempt:
     def timeout(self) -> float:
         value = self.options.get("timeout")
         return float(value) if isinstance(value, int | float) else self.fn.spec.timeout
+
+    @property
+    def limit(self) -> float:
+        """Seconds from its start (or its last progress) until the supervisor times it out: a
+        map chunk's executor times each input out itself and reports progress between inputs
+        (``chute.worker._chunks``), so the supervisor only catches an input stuck past that."""
+        return self.timeout + CHUNK_SLACK if self.options.get("chunk") else self.timeout
 
     @property
     def retries(self) -> Retries:

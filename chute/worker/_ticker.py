@@ -18,7 +18,7 @@ from typing import Any
 
 from chute import _outcome
 from chute._args_summary import summarize
-from chute._sync.call_ops import _request
+from chute._sync.call_ops import request
 from chute.backends.types import ScheduleRecord
 from chute.schedule import Schedule
 from chute.worker._scaling import FnState
@@ -67,7 +67,7 @@ class Ticker:
             following = item.schedule.next_after(now, st.next_at)
             fn = item.f.fn._ref
             payload = _outcome.dump_args((), {}, fn.client.settings)
-            req = _request(fn, payload, args_summary=summarize(fn.name, (), {}))
+            req = request(fn, payload, args_summary=summarize(fn.name, (), {}))
             if not backend.job_schedule_tick(req, st.next_at, following):
                 self._next_read = 0.0  # a peer took it (or it was paused): learn the new state
             item.state = ScheduleRecord(
