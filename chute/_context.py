@@ -55,8 +55,9 @@ def current_function_call_id() -> str | None:
 
 
 def current_input_id() -> str | None:
-    """The id (``in-…``) of the input being run, or None outside a call. chute runs one input
-    per call, so it names the same call as ``current_function_call_id()``."""
+    """The id (``in-…``) of the input being run, or None outside a call. A call runs one
+    input, named after the call, except a map's chunk (``chute._chunk``): its inputs share
+    the call and each has an id of its own (``in-…-<index>``), as inputs of a Modal map do."""
     return _input_id.get()
 
 
@@ -66,9 +67,11 @@ def input_id_of(call_id: str) -> str:
 
 
 @contextmanager
-def call_context(call_id: str) -> Iterator[None]:
-    """Make ``call_id`` the current call (and its input) inside the block."""
-    tokens = (_call_id.set(call_id), _input_id.set(input_id_of(call_id)))
+def call_context(call_id: str, input_index: int | None = None) -> Iterator[None]:
+    """Make ``call_id`` the current call (and its input, or its ``input_index``-th input in a
+    map chunk) inside the block."""
+    input_id = input_id_of(call_id) if input_index is None else f"{input_id_of(call_id)}-{input_index}"
+    tokens = (_call_id.set(call_id), _input_id.set(input_id))
     try:
         yield
     finally:

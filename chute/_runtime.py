@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from chute.volume import Volume
 
 
-def run_call(raw: Callable[..., Any], call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def run_call(
+    raw: Callable[..., Any],
+    call_id: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    input_index: int | None = None,
+) -> Any:
     """Run one call of a function (``raw``, its code) in this thread and return its value.
 
     Used for sync functions (in the executor's main thread, or one of its input threads
@@ -40,7 +46,7 @@ def run_call(raw: Callable[..., Any], call_id: str, args: tuple[Any, ...], kwarg
         InvalidError: a generator function called without a stream (use ``remote_gen``).
     """
     stream = kwargs.pop(STREAM_KW, None)
-    with call_context(call_id):
+    with call_context(call_id, input_index):
         value = raw(*args, **kwargs)
         if inspect.isawaitable(value):
             value = asyncio.run(_await(value))
@@ -56,7 +62,11 @@ def run_call(raw: Callable[..., Any], call_id: str, args: tuple[Any, ...], kwarg
 
 
 async def run_call_async(
-    raw: Callable[..., Any], call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    raw: Callable[..., Any],
+    call_id: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    input_index: int | None = None,
 ) -> Any:
     """Run one call of an ``async def`` function on the running loop (the executor's): the
     call context is set in the call's own task, so concurrent calls each see their own id.
@@ -65,7 +75,7 @@ async def run_call_async(
         Exception: whatever the function raised.
     """
     kwargs.pop(STREAM_KW, None)
-    with call_context(call_id):
+    with call_context(call_id, input_index):
         return await raw(*args, **kwargs)
 
 

@@ -21,7 +21,7 @@ import chute
 from chute import _client
 from chute._chunk import CHUNK_MAX, chunk_size
 from chute._jobs import CallControl, FunctionRef, FunctionSpec, Retries
-from chute.exception import FunctionTimeoutError, SerializationError
+from chute.exception import FunctionTimeoutError, RequestSizeError, SerializationError
 from tests._flavours import sync_open_backend
 from tests.apps import chunk_app as ca
 from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
@@ -82,6 +82,7 @@ def test_map_runs_in_chunks_in_order(worker: subprocess.Popen[bytes]) -> None:
     calls = [call for _, call, _ in out]
     assert len(set(calls)) == 8
     assert all(calls[i] == calls[i // 25 * 25] for i in range(200))  # consecutive inputs share one
+    assert len({input_id for _, _, input_id in out}) == 200  # each input has its own id
 
     async def collect() -> list[int]:
         try:
@@ -138,6 +139,17 @@ def test_an_unpicklable_result_fails_only_its_input(worker: subprocess.Popen[byt
     out = list(ca.unpicklable_on.map(range(24), kwargs={"bad": 3}, return_exceptions=True))
     assert isinstance(out[3], SerializationError), out[3]
     assert out[:3] + out[4:] == [x for x in range(24) if x != 3]
+
+
+def test_chunks_split_to_fit_the_size_limit(
+    worker: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 inputs of 20 kB under a 100 kB limit: chunks of 25 (500 kB) go in smaller pieces;
+    an input over the limit alone is refused with RequestSizeError."""
+    monkeypatch.setenv("CHUTE_MAX_VALUE_BYTES", "100000")
+    assert list(ca.size_of.map(["x" * (20_000 + i) for i in range(200)])) == [20_000 + i for i in range(200)]
+    with pytest.raises(RequestSizeError, match="CHUTE_MAX_VALUE_BYTES"):
+        list(ca.size_of.map(["x" * 10] * 100 + ["x" * 150_000]))
 
 
 def test_a_class_method_maps_in_chunks(worker: subprocess.Popen[bytes]) -> None:

@@ -22,52 +22,77 @@ from chute._context import current_function_call_id
 from chute._jobs import CallRef, FunctionRef
 from chute._progress import Progress
 from chute.backends.types import CallRecord, CallState, SubmitRequest
-from chute.exception import InvalidError
+from chute.config import Settings
+from chute.exception import InvalidError, RequestSizeError
 
 ArgLists = list[tuple[tuple[Any, ...], dict[str, Any]]]
 
 
-def _submit_chunks(fn: FunctionRef, chunks: list[ArgLists]) -> list[CallRef]:
-    """One call per chunk, ``SUBMIT_BATCH`` inputs' worth per round trip."""
+def _payloads(
+    fn: FunctionRef, inputs: ArgLists, timeout: float, settings: Settings
+) -> list[tuple[ArgLists, bytes]]:
+    """``inputs`` as chunk payloads: one, or halves (recursively) while one is over the size
+    limit, so that no input fails for its neighbours' size.
+
+    Raises:
+        RequestSizeError: one input's arguments alone are over the limit.
+    """
+    bound = inputs
+    if fn.bind_args is not None:
+        params = fn.bind_args()
+        bound = [((*params, *args), kwargs) for args, kwargs in inputs]
+    try:
+        return [(inputs, _outcome.dump_args((MapChunk(bound, timeout),), {}, settings))]
+    except RequestSizeError:
+        if len(inputs) == 1:
+            raise
+        half = len(inputs) // 2
+        return _payloads(fn, inputs[:half], timeout, settings) + _payloads(
+            fn, inputs[half:], timeout, settings
+        )
+
+
+def _submit_chunks(fn: FunctionRef, chunks: list[ArgLists]) -> list[tuple[ArgLists, CallRef]]:
+    """One call per chunk (``SUBMIT_BATCH`` inputs' worth per round trip): its inputs and call."""
     call_ops.ensure_deployed(fn)
     client = fn.client
     settings = client.settings
     backend = client.sync_backend()
     parent = current_function_call_id()
     timeout = call_timeout(fn)
-    calls: list[CallRef] = []
+    out: list[tuple[ArgLists, CallRef]] = []
     batch: list[SubmitRequest] = []
-    queued = 0
+    batch_inputs: list[ArgLists] = []
 
     def flush() -> None:
         ids = backend.job_submit_many(batch)
         if parent is not None:
             for call_id in ids:
                 graph_ops.record_child(client, batch[0].env, parent, call_id)
-        calls.extend(CallRef(i, client) for i in ids)
+        out.extend(zip(batch_inputs, (CallRef(i, client) for i in ids), strict=True))
         batch.clear()
+        batch_inputs.clear()
 
     code = call_ops.live_code(fn)
-    for inputs in chunks:
-        args0, kwargs0 = inputs[0]
-        summary = f"{len(inputs)} inputs of a map: {summarize(fn.name, args0, kwargs0)}, …"
-        if fn.bind_args is not None:
-            bound = fn.bind_args()
-            inputs = [((*bound, *args), kwargs) for args, kwargs in inputs]
-        payload = _outcome.dump_args((MapChunk(inputs, timeout),), {}, settings)
-        batch.append(
-            call_ops.request(
-                fn, payload, settings=settings, code=code, args_summary=summary, chunk=len(inputs)
+    queued = 0
+    for chunk in chunks:
+        for inputs, payload in _payloads(fn, chunk, timeout, settings):
+            args0, kwargs0 = inputs[0]
+            summary = f"{len(inputs)} inputs of a map: {summarize(fn.name, args0, kwargs0)}, …"
+            batch.append(
+                call_ops.request(
+                    fn, payload, settings=settings, code=code, args_summary=summary, chunk=len(inputs)
+                )
             )
-        )
-        queued += len(inputs)
+            batch_inputs.append(inputs)
+            queued += len(inputs)
         if queued >= call_ops.SUBMIT_BATCH:
             flush()
             queued = 0
             code = call_ops.live_code(fn)
     if batch:
         flush()
-    return calls
+    return out
 
 
 def _input_value(data: bytes, call: CallRef, return_exceptions: bool) -> Any:
@@ -102,12 +127,13 @@ def map_inputs(
         for value in call_ops.map_calls(fn, inputs, order_outputs, return_exceptions):
             yield value
         return
-    chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
-    calls = _submit_chunks(fn, chunks)
+    chunks = _submit_chunks(fn, [inputs[i : i + size] for i in range(0, len(inputs), size)])
+    calls = [call for _, call in chunks]
     bar = Progress(len(inputs), fn.label)
     try:
         for i, record in call_ops.finished(calls, ordered=order_outputs):
-            for value in _chunk_values(fn, chunks[i], calls[i], record, order_outputs, return_exceptions):
+            chunk = chunks[i][0]
+            for value in _chunk_values(fn, chunk, calls[i], record, order_outputs, return_exceptions):
                 yield value
                 bar.advance()
     finally:

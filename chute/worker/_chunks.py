@@ -78,12 +78,12 @@ def run_chunk_sync(
     out: list[bytes] = []
     previous = signal.signal(signal.SIGALRM, _raise_alarm)
     try:
-        for args, kwargs in chunk.inputs:
+        for index, (args, kwargs) in enumerate(chunk.inputs):
             progress.input_started()
             try:
                 signal.setitimer(signal.ITIMER_REAL, chunk.timeout)
                 try:
-                    value = run_call(handler, call_id, args, kwargs)
+                    value = run_call(handler, call_id, args, kwargs, index)
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
             except _Alarm as alarm:  # the traceback says where the input was when time ran out
@@ -101,7 +101,7 @@ def run_chunk_sync(
 
 
 async def run_chunk_async(
-    call_one: Callable[[str, tuple[Any, ...], dict[str, Any]], Awaitable[Any]],
+    call_one: Callable[[str, tuple[Any, ...], dict[str, Any], int | None], Awaitable[Any]],
     name: str,
     call_id: str,
     chunk: MapChunk,
@@ -111,10 +111,10 @@ async def run_chunk_async(
     """Run every input of ``chunk`` on the executor's loop, one at a time, each under
     ``asyncio.wait_for`` of its timeout."""
     out: list[bytes] = []
-    for args, kwargs in chunk.inputs:
+    for index, (args, kwargs) in enumerate(chunk.inputs):
         progress.input_started()
         try:
-            value = await asyncio.wait_for(call_one(call_id, args, kwargs), chunk.timeout)
+            value = await asyncio.wait_for(call_one(call_id, args, kwargs, index), chunk.timeout)
         except TimeoutError:
             out.append(_failure(_timed_out(name, call_id, chunk.timeout), call_id, settings))
         except Exception as exc:

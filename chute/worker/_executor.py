@@ -257,16 +257,19 @@ class LoopServer:
             self._threads, functools.partial(self._service.handler, *args, **kwargs)
         )
 
-    async def _call_one(self, call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """One call, with its call context (``current_function_call_id()``)."""
+    async def _call_one(
+        self, call_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], input_index: int | None = None
+    ) -> Any:
+        """One call (or input of a map chunk), with its call context (``current_function_call_id()``)."""
+        handler = self._service.handler
         if self._threads is None:
             with _capture.capturing(call_id):  # this task's context only
-                return await run_call_async(self._service.handler, call_id, args, kwargs)
+                return await run_call_async(handler, call_id, args, kwargs, input_index)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._threads,
             functools.partial(
-                _capture.run_captured, call_id, run_call, self._service.handler, call_id, args, kwargs
+                _capture.run_captured, call_id, run_call, handler, call_id, args, kwargs, input_index
             ),
         )
 

@@ -16,9 +16,14 @@ app = chute.App("test-chunks")
 
 
 @app.function(max_containers=1)
-def where(x: int) -> tuple[int, str | None, int]:
-    """The input, the call it ran in, and the executor."""
-    return x, chute.current_function_call_id(), os.getpid()
+def where(x: int) -> tuple[int, str | None, str | None]:
+    """The input, the call it ran in, and its input id."""
+    return x, chute.current_function_call_id(), chute.current_input_id()
+
+
+@app.function(max_containers=1)
+def size_of(data: str) -> int:
+    return len(data)
 
 
 @app.function(max_containers=1)
