@@ -179,12 +179,15 @@ class Pool:
             self._wake_w.close()
 
     def _watch_for_work(self, app: str) -> None:
+        """While a function of ``app`` has room, wait for submits to any of them. Any, not just
+        those with room: a wait started while one was busy would not hear its next submit
+        until it timed out (measured: a map right after another started ~0.7 s late)."""
         backend = self._client.sync_backend()
+        functions = [f.fn.name for f in self._fns if f.fn.app_name == app]
         while not self._stop.is_set():
             if not self._want[app].wait(1.0):
                 continue
-            functions = self._wanted.get(app)
-            if not functions:
+            if not self._wanted.get(app):
                 continue  # cleared since the event was seen set
             try:
                 backend.job_wait_for_work(self._env, app, functions, wait=1.0)
