@@ -1,4 +1,5 @@
-"""Real ``chute worker`` processes serving tests/apps/jobs_app.py, for the job tests."""
+"""Real ``chute worker`` processes for the tests: ``Workers`` (a test's own), ``start_worker`` (one a
+module's tests share, on a store of its own), ``stop``, and ``wait_until``."""
 
 from __future__ import annotations
 
@@ -7,50 +8,108 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from tests._flavours import sync_open_backend
+from tests.conftest import CLEARED_VARS
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = str(ROOT / "tests" / "apps" / "jobs_app.py")
 LEASE = 1.0  # short leases, so lost calls come back fast
 
 
-class Workers:
-    """``chute worker`` processes; ``stop_all`` stops them (SIGTERM, then SIGKILL after 30 s).
-
-    They run in this process's environment at start (``chute_env`` points it at the test's
-    store), or in ``env`` when given (a worker shared by a module starts before any test's
-    environment is set).
-    """
-
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.env = env
-
-    def start(self, *extra: str, app_file: str = APP_FILE) -> subprocess.Popen[bytes]:
-        env = {**(os.environ if self.env is None else self.env), "CHUTE_LEASE": str(LEASE)}
-        proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", app_file, *extra], env=env)
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> list[int]:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes = []
-        for proc in self.procs:
-            try:
-                codes.append(proc.wait(30))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes.append(proc.wait())
-        return codes
-
-
 def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> float:
+    """Poll ``check`` until it is true; the seconds it took. Raises AssertionError after ``timeout``."""
     start = time.monotonic()
     while not check():
         if time.monotonic() - start > timeout:
             raise AssertionError(f"{what} not reached within {timeout} s")
         time.sleep(0.05)
     return time.monotonic() - start
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 30.0) -> list[int]:
+    """SIGTERM the processes still running, then wait for each in turn; one still running
+    ``timeout`` s into its wait is killed. Their exit codes."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    codes = []
+    for proc in procs:
+        try:
+            codes.append(proc.wait(timeout))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes.append(proc.wait())
+    return codes
+
+
+def wait_registered(
+    url: str, count: int = 1, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until ``count`` workers beat in the store at ``url`` (env "main"). A pool deploys its
+    apps before its first beat, so their functions can be called then. Stops waiting early if
+    ``proc`` exits."""
+    backend = sync_open_backend(url)
+    try:
+        wait_until(
+            lambda: (
+                len(backend.worker_list("main")) >= count or (proc is not None and proc.poll() is not None)
+            ),
+            timeout,
+            "the worker registered",
+        )
+    finally:
+        backend.close()
+    assert proc is None or proc.poll() is None, f"the worker exited with code {proc.returncode}"
+
+
+def start_worker(
+    url: str, *worker_args: str, timeout: float = 60.0, quiet: bool = False, **env: str
+) -> subprocess.Popen[bytes]:
+    """``chute worker WORKER_ARGS`` serving the store at ``url``, returned once it has registered
+    (within ``timeout`` s; stopped if it has not); the caller ``stop``s it.
+
+    For a worker that a module's tests share (a worker's start-up is most of such a test's time):
+    it runs in this process's environment without ``CLEARED_VARS`` (as ``chute_env`` would set it,
+    which a module-scoped fixture runs before), with ``CHUTE_URL`` and ``env`` added. ``quiet``
+    drops its stderr.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS} | {"CHUTE_URL": url} | env
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chute", "worker", *worker_args],
+        env=env,
+        stderr=subprocess.DEVNULL if quiet else None,
+    )
+    try:
+        wait_registered(url, 1, timeout, proc)
+    except BaseException:
+        stop([proc])
+        raise
+    return proc
+
+
+class Workers:
+    """``chute worker`` processes; ``stop_all`` stops them (SIGTERM, then SIGKILL after 30 s).
+
+    They serve ``app_file`` (tests/apps/jobs_app.py unless given) and run in this process's
+    environment at start (``chute_env`` points it at the test's store), or in ``env`` when given.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, app_file: str = APP_FILE) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.env = env
+        self.app_file = app_file
+
+    def start(
+        self, *extra: str, app_file: str | None = None, lease: float = LEASE
+    ) -> subprocess.Popen[bytes]:
+        env = {**(os.environ if self.env is None else self.env), "CHUTE_LEASE": str(lease)}
+        argv = [sys.executable, "-m", "chute", "worker", app_file or self.app_file, *extra]
+        proc = subprocess.Popen(argv, env=env)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> list[int]:
+        return stop(self.procs)

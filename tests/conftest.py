@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -125,7 +126,35 @@ def chute_env(backend_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CHUTE_URL", backend_url)
     yield backend_url
+    close_clients(backend_url)
+
+
+@pytest.fixture
+def own_store(
+    chute_env: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
+    """A fresh store of the test's backend, in a module whose ``backend_url`` is module-scoped
+    (the store its shared ``module_worker`` serves): for tests that start workers of their own."""
+    url = new_store_url(request.node.callspec.params["backend_url"], request, tmp_path_factory)
+    monkeypatch.setenv("CHUTE_URL", url)
+    yield url
+    close_clients(url)
+
+
+@pytest.fixture
+def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
+    """The worker a module's tests share (its ``module_worker`` fixture, serving the module-scoped
+    ``backend_url`` store), with this process pointed at that store."""
+    assert module_worker.poll() is None, "the module's worker exited"
+    return module_worker
+
+
+def close_clients(url: str) -> None:
+    """Close and forget this process's cached clients of the store at ``url``."""
     for key, client in list(_client._clients.items()):
-        if client.settings.url.raw == backend_url:
+        if client.settings.url.raw == url:
             client.close()
             del _client._clients[key]

@@ -25,14 +25,15 @@ import pytest
 from typer.testing import CliRunner
 
 import chute
-from chute import _client, _outcome, _settings_table, _validate
+from chute import _outcome, _settings_table, _validate
 from chute._client import Client
 from chute.backends.types import Kind
 from chute.cli import app as cli_app
 from chute.config import Limits, Settings, parse_url
 from chute.exception import BackendUnavailableError, InvalidError, RemoteError, SerializationError
 from tests._servers import RedisServer, start_redis
-from tests.conftest import CLEARED_VARS, new_store_url
+from tests._workers import start_worker, stop
+from tests.conftest import CLEARED_VARS, close_clients, new_store_url
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "tests" / "apps"
@@ -65,13 +66,6 @@ def strict_json(text: str) -> Any:
         raise AssertionError(f"invalid JSON constant {constant} in output")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
 
 
 # -- A.7: one table owns the configuration ---------------------------------------------------------
@@ -206,78 +200,53 @@ def test_pack_error_is_bounded_and_keeps_the_exception_type() -> None:
 # -- jobs run by a real worker (B1, B9) -----------------------------------------------------------
 
 
-class ModuleWorkers:
-    """One ``chute worker`` on bad_input_app.py and broken_executor_app.py per backend, with a
-    1 MB value limit, started on first use and shared by the module's tests (each spawns its own
-    calls): a worker's start-up is most of such a test's time."""
-
-    def __init__(self, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
-        self.request, self.tmp_path_factory = request, tmp_path_factory
-        self.urls: dict[str, str] = {}
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def url(self, kind: str) -> str:
-        if kind not in self.urls:
-            url = new_store_url(kind, self.request, self.tmp_path_factory)
-            env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
-            env |= {"CHUTE_URL": url, "CHUTE_MAX_VALUE_BYTES": WORKER_MAX_VALUE_BYTES}
-            apps = [str(APPS / "bad_input_app.py"), str(APPS / "broken_executor_app.py")]
-            proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", *apps], env=env)
-            self.procs.append(proc)
-            client = Client(Settings(url=parse_url(url)))
-            try:
-                backend = client.sync_backend()
-                wait_until(lambda: len(backend.job_functions("main")) >= 5 or proc.poll() is not None)
-            finally:
-                client.close()
-            self.urls[kind] = url
-        assert self.procs[list(self.urls).index(kind)].poll() is None, "the worker exited"
-        return self.urls[kind]
-
-    def close(self) -> None:
-        for proc in self.procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 WORKER_MAX_VALUE_BYTES = "1000000"
 
 
 @pytest.fixture(scope="module")
 def module_workers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ModuleWorkers]:
-    workers = ModuleWorkers(request, tmp_path_factory)
+) -> Iterator[Callable[[str], str]]:
+    """The store of a backend kind that one ``chute worker`` on bad_input_app.py and
+    broken_executor_app.py serves, with a 1 MB value limit: started on first use and shared by
+    the module's tests (each spawns its own calls), as a worker's start-up is most of such a
+    test's time."""
+    started: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+
+    def store_url(kind: str) -> str:
+        if kind not in started:
+            url = new_store_url(kind, request, tmp_path_factory)
+            apps = [str(APPS / "bad_input_app.py"), str(APPS / "broken_executor_app.py")]
+            started[kind] = (
+                url,
+                start_worker(url, *apps, timeout=30, CHUTE_MAX_VALUE_BYTES=WORKER_MAX_VALUE_BYTES),
+            )
+        url, proc = started[kind]
+        assert proc.poll() is None, "the worker exited"
+        return url
+
     try:
-        yield workers
+        yield store_url
     finally:
-        workers.close()
+        stop([proc for _, proc in started.values()], 30)
 
 
 @pytest.fixture
 def bad_worker(
     backend_url: str,
     request: pytest.FixtureRequest,
-    module_workers: ModuleWorkers,
+    module_workers: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:
     """The module's worker for this test's backend, and this process pointed at its store (as
     ``chute_env`` does for a fresh store)."""
-    url = module_workers.url(request.node.callspec.params["backend_url"])
+    url = module_workers(request.node.callspec.params["backend_url"])
     for var in CLEARED_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CHUTE_URL", url)
     monkeypatch.setenv("CHUTE_MAX_VALUE_BYTES", WORKER_MAX_VALUE_BYTES)
     yield
-    for key, client in list(_client._clients.items()):
-        if client.settings.url.raw == url:
-            client.close()
-            del _client._clients[key]
+    close_clients(url)
 
 
 def test_huge_exception_is_stored_bounded(bad_worker: None) -> None:

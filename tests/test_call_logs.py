@@ -7,7 +7,6 @@ are its own (distinct tags and keys), and starting a worker per test cost most o
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,10 +16,9 @@ import pytest
 import chute
 from chute._client import Client
 from chute._sync import inspection
-from tests._flavours import sync_open_backend
-from tests._workers import LEASE, ROOT, wait_until
+from tests._workers import LEASE, ROOT, start_worker, stop, wait_until
 from tests.apps import logs_app
-from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
+from tests.conftest import BACKENDS, new_store_url
 
 APP_FILE = str(ROOT / "tests" / "apps" / "logs_app.py")
 
@@ -33,25 +31,11 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="module")
 def module_worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
-    env |= {"CHUTE_URL": backend_url, "CHUTE_LEASE": str(LEASE), "CHUTE_CALL_LOG_BYTES": "2000"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chute", "worker", APP_FILE], env=env, stderr=subprocess.DEVNULL
+    proc = start_worker(
+        backend_url, APP_FILE, quiet=True, CHUTE_LEASE=str(LEASE), CHUTE_CALL_LOG_BYTES="2000"
     )
-    backend = sync_open_backend(backend_url)
-    try:
-        wait_until(lambda: len(backend.worker_list("main")) == 1, 60, "the worker registered")
-    finally:
-        backend.close()
     yield proc
-    proc.terminate()
-    proc.wait(60)
-
-
-@pytest.fixture
-def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
-    assert module_worker.poll() is None, "the module's worker exited"
-    return module_worker
+    stop([proc], 60)
 
 
 def logs(call: chute.FunctionCall) -> list[tuple[int, bytes]]:

@@ -11,7 +11,6 @@ stopped, scaled to zero, several pools) start theirs on a fresh store (``workers
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,13 +22,11 @@ import pytest
 from typer.testing import CliRunner
 
 import chute
-from chute import _client
 from chute.cli import app as cli_app
 from chute.exception import FunctionTimeoutError, InvalidError, RemoteError
-from tests._flavours import sync_open_backend
-from tests._workers import APP_FILE, LEASE, ROOT, Workers, wait_until
+from tests._workers import APP_FILE, LEASE, ROOT, Workers, start_worker, stop, wait_registered, wait_until
 from tests.apps import jobs_app
-from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
+from tests.conftest import BACKENDS, new_store_url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -38,46 +35,11 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     return new_store_url(request.param, request, tmp_path_factory)
 
 
-def _wait_registered(url: str, count: int = 1) -> None:
-    backend = sync_open_backend(url)
-    try:
-        wait_until(lambda: len(backend.worker_list("main")) >= count, 60, "the worker registered")
-    finally:
-        backend.close()
-
-
 @pytest.fixture(scope="module")
 def module_worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
-    env |= {"CHUTE_URL": backend_url, "CHUTE_LEASE": str(LEASE)}
-    proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", APP_FILE], env=env)
-    _wait_registered(backend_url)
+    proc = start_worker(backend_url, APP_FILE, CHUTE_LEASE=str(LEASE))
     yield proc
-    proc.terminate()
-    proc.wait(60)
-
-
-@pytest.fixture
-def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
-    assert module_worker.poll() is None, "the module's worker exited"
-    return module_worker
-
-
-@pytest.fixture
-def own_store(
-    chute_env: str,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[str]:
-    """A fresh store of the test's backend (not the module's, which ``module_worker`` serves)."""
-    url = new_store_url(request.node.callspec.params["backend_url"], request, tmp_path_factory)
-    monkeypatch.setenv("CHUTE_URL", url)
-    yield url
-    for key, client in list(_client._clients.items()):
-        if client.settings.url.raw == url:
-            client.close()
-            del _client._clients[key]
+    stop([proc], 60)
 
 
 @pytest.fixture
@@ -165,7 +127,7 @@ def test_invalid_function_options() -> None:
 def test_worker_killed_mid_call_is_rerun(workers: Workers, own_store: str) -> None:
     # Both workers are up before the call: the re-run's time is the lease, not a start-up.
     pools = {p.pid: p for p in (workers.start(), workers.start())}
-    _wait_registered(own_store, 2)
+    wait_registered(own_store, 2)
     call = jobs_app.long_sleep.spawn("lost-1", 1.5)
     wait_until(lambda: "lost-1" in log(), what="call started")
     holder = pools[psutil.Process(log()["lost-1"]).ppid()]  # the worker whose executor runs it
@@ -241,7 +203,7 @@ def test_run_command_runs_the_seed_example(workers: Workers, own_store: str) -> 
     # (whichever pool claims the call: `chute run`'s own or this one).
     seed = str(ROOT / "examples" / "my_job_queue.py")
     workers.start(app_file=seed)
-    _wait_registered(own_store)
+    wait_registered(own_store)
     result = subprocess.run(
         [sys.executable, "-m", "chute", "run", seed], capture_output=True, text=True, timeout=120
     )

@@ -8,58 +8,20 @@ worker; each test's functions, calls and log keys are its own). Tests about work
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import psutil
 import pytest
 
 import chute
-from chute import _client
 from chute.exception import FunctionTimeoutError, InvalidError, RemoteError
-from tests._flavours import sync_open_backend
+from tests._workers import LEASE, ROOT, Workers, start_worker, stop, wait_until
 from tests.apps import engine_app as ea
-from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
+from tests.conftest import BACKENDS, new_store_url
 
-ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = str(ROOT / "tests" / "apps" / "engine_app.py")
-
-
-class Workers:
-    """``chute worker`` processes on the test's backend; stopped (SIGTERM) at teardown."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *extra: str, lease: float = 1.0) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "CHUTE_LEASE": str(lease)}
-        proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", APP_FILE, *extra], env=env)
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -70,45 +32,14 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="module")
 def module_worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
-    env |= {"CHUTE_URL": backend_url, "CHUTE_LEASE": "1.0"}
-    proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", APP_FILE], env=env)
-    backend = sync_open_backend(backend_url)
-    try:
-        wait_until(lambda: len(backend.worker_list("main")) == 1, 60, "the worker registered")
-    finally:
-        backend.close()
+    proc = start_worker(backend_url, APP_FILE, CHUTE_LEASE=str(LEASE))
     yield proc
-    proc.terminate()
-    proc.wait(60)
-
-
-@pytest.fixture
-def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
-    assert module_worker.poll() is None, "the module's worker exited"
-    return module_worker
-
-
-@pytest.fixture
-def own_store(
-    chute_env: str,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[str]:
-    """A fresh store of the test's backend (not the module's, which ``module_worker`` serves)."""
-    url = new_store_url(request.node.callspec.params["backend_url"], request, tmp_path_factory)
-    monkeypatch.setenv("CHUTE_URL", url)
-    yield url
-    for key, client in list(_client._clients.items()):
-        if client.settings.url.raw == url:
-            client.close()
-            del _client._clients[key]
+    stop([proc], 60)
 
 
 @pytest.fixture
 def workers(own_store: str) -> Iterator[Workers]:
-    w = Workers()
+    w = Workers(app_file=APP_FILE)
     yield w
     w.stop_all()
 

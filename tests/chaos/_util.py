@@ -19,6 +19,8 @@ from typing import Any
 
 import chute
 from chute._client import Client
+from tests._workers import stop
+from tests._workers import wait_until as wait_until  # the suite's one, re-exported for the chaos tests
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_FILE = str(ROOT / "tests" / "chaos" / "chaos_app.py")
@@ -110,15 +112,6 @@ def kill9(proc: BaseProcess | subprocess.Popen[bytes]) -> None:
         proc.join(10)
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.02)
-    return time.monotonic() - start
-
-
 def drain(q: chute.Queue, partitions: list[str | None]) -> dict[str | None, list[Any]]:
     """Everything left in the partitions, in FIFO order, read by one reader."""
     out: dict[str | None, list[Any]] = {}
@@ -153,15 +146,7 @@ class Workers:
         return proc
 
     def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(self.procs, 20)
 
     def __enter__(self) -> Workers:
         return self

@@ -14,6 +14,8 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
@@ -143,6 +145,33 @@ KILL_ROUNDS = 100  # x 2 concurrent children = 200 kills
 PARTS4: list[str | None] = [None, "a", "b", "c"]
 
 
+def _kill_rounds(
+    tally: Tally,
+    rounds: int,
+    seed: int,
+    max_pause: float,
+    start: Callable[[int], BaseProcess],
+    before_round: Callable[[], None] = lambda: None,
+    min_pause: float = 0.005,
+) -> int:
+    """``rounds`` rounds of two forked children (``start(child number)``), each killed with -9
+    after a random pause of ``min_pause``..``max_pause`` s; the number of children started.
+    ``before_round`` runs first in each round, then this process's connections are closed (no
+    child inherits one)."""
+    rng = random.Random(seed)
+    child = 0
+    for _ in range(rounds):
+        before_round()
+        quiesce()
+        procs = [start(child), start(child + 1)]
+        child += 2
+        for proc in procs:
+            time.sleep(rng.uniform(min_pause, max_pause))
+            kill9(proc)
+            tally.kills += 1
+    return child
+
+
 def _produce_until_killed(qname: str, log_path: Path, child: int, seed: int) -> None:
     rng = random.Random(seed)
     q = chute.Queue.from_name(qname)
@@ -167,18 +196,9 @@ def test_producer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> No
     tally.scenario = "2 producer kill -9"
     qname = "chaos-producers"
     chute.Queue.objects.create(qname)
-    rng = random.Random(2)
-    quiesce()
-    child = 0
-    for _ in range(KILL_ROUNDS):
-        procs = []
-        for _ in range(2):
-            procs.append((child, fork(_produce_until_killed, qname, tmp_path / f"{child}.log", child, child)))
-            child += 1
-        for _, proc in procs:
-            time.sleep(rng.uniform(0.005, 0.04))
-            kill9(proc)
-            tally.kills += 1
+    child = _kill_rounds(
+        tally, KILL_ROUNDS, 2, 0.04, lambda c: fork(_produce_until_killed, qname, tmp_path / f"{c}.log", c, c)
+    )
 
     acked_batches: dict[tuple[int, int], int] = {}
     inflight: dict[tuple[int, int], int] = {}
@@ -235,63 +255,80 @@ def _consume_until_killed(qname: str, log_path: Path, seed: int) -> None:
         log.write("G", sum(1 for i in idents if i is None), *[i[1] for i in idents if i is not None])
 
 
+class _Supply:
+    """Items ``make_item(0, seq)`` put into ``q``'s PARTS2 partitions (put_many batches of 1,000);
+    ``seqs``: the seqs of every item put (all acknowledged)."""
+
+    def __init__(self, q: chute.Queue) -> None:
+        self.q = q
+        self.seqs: list[int] = []
+
+    def put(self, n: int) -> None:
+        """``n`` more items into each partition."""
+        start = len(self.seqs)
+        for p, part in enumerate(PARTS2):
+            seqs = list(range(start + p * n, start + (p + 1) * n))
+            for k in range(0, n, 1000):
+                self.q.put_many([make_item(0, s) for s in seqs[k : k + 1000]], partition=part)
+            self.seqs.extend(seqs)
+
+    def top_up(self, below: int, n: int) -> None:
+        """``put(n)`` if the queue holds fewer than ``below`` items."""
+        if self.q.len(total=True) < below:
+            self.put(n)
+
+
+def _account_consumed(tally: Tally, supply: _Supply, logs: list[Path]) -> tuple[int, int, int, int]:
+    """Account the consumers' ``G`` records (how many items were corrupt, then the seqs of the
+    intact ones) and a drain of what is left against everything ``supply`` put. Returns the
+    distinct items consumers received, the items left, the items lost and the consumers killed
+    mid-get (a ``B`` record last)."""
+    received: list[tuple[int, int, int, int]] = []
+    corrupt = mid_get = 0
+    for path in logs:
+        records = AckLog(path).records()
+        for rec in records:
+            if rec[0] == "G":
+                corrupt += int(rec[1])
+                received += [(0, int(s), 0, 1) for s in rec[2:]]
+        mid_get += bool(records) and records[-1][0] == "B"
+    left = [check_item(i) for items in drain(supply.q, PARTS2).values() for i in items]
+    corrupt += sum(1 for i in left if i is None)
+    everything = received + [i for i in left if i is not None]
+    lost, _ = tally.account({(0, s, 0, 1) for s in supply.seqs}, everything, unexpected=corrupt)
+    return len(set(received)), len(left), len(lost), mid_get
+
+
 def test_consumer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
     """Consumers killed with -9 in get_many (>= 200 kills): no item delivered twice, and every
     missing item is explained by a get_many in flight in a killed consumer (at most kills x
     batch size; the count is reported)."""
     tally.scenario = "3 consumer kill -9"
     qname = "chaos-consumers"
-    q = chute.Queue.from_name(qname, create_if_missing=True)
-    rng = random.Random(3)
-    put_seqs: list[int] = []
+    supply = _Supply(chute.Queue.from_name(qname, create_if_missing=True))
+    supply.put(20_000)
+    child = _kill_rounds(
+        tally,
+        KILL_ROUNDS,
+        3,
+        0.04,
+        lambda c: fork(_consume_until_killed, qname, tmp_path / f"{c}.log", c),
+        before_round=lambda: supply.top_up(10_000, 10_000),
+    )
 
-    def refill(n: int) -> None:
-        start = len(put_seqs)
-        for p, part in enumerate(PARTS2):
-            seqs = list(range(start + p * n, start + (p + 1) * n))
-            for k in range(0, n, 1000):
-                q.put_many([make_item(0, s) for s in seqs[k : k + 1000]], partition=part)
-            put_seqs.extend(seqs)
-
-    refill(20_000)
-    child = 0
-    for _ in range(KILL_ROUNDS):
-        if q.len(total=True) < 10_000:
-            refill(10_000)
-        quiesce()
-        procs = []
-        for _ in range(2):
-            procs.append(fork(_consume_until_killed, qname, tmp_path / f"{child}.log", child))
-            child += 1
-        for proc in procs:
-            time.sleep(rng.uniform(0.005, 0.04))
-            kill9(proc)
-            tally.kills += 1
-
-    received: list[tuple[int, int, int, int]] = []
-    corrupt = inflight = 0
-    for c in range(child):
-        records = AckLog(tmp_path / f"{c}.log").records()
-        for rec in records:
-            if rec[0] == "G":
-                corrupt += int(rec[1])
-                received += [(0, int(s), 0, 1) for s in rec[2:]]
-        inflight += bool(records) and records[-1][0] == "B"
-    left = [check_item(i) for items in drain(q, PARTS2).values() for i in items]
-    corrupt += sum(1 for i in left if i is None)
-    everything = received + [i for i in left if i is not None]
-    lost, _ = tally.account({(0, s, 0, 1) for s in put_seqs}, everything, unexpected=corrupt)
-    tally.received = len(set(received))  # consumed and acknowledged by a consumer
+    logs = [tmp_path / f"{c}.log" for c in range(child)]
+    consumed, left, lost, inflight = _account_consumed(tally, supply, logs)
+    tally.received = consumed  # consumed and acknowledged by a consumer
     tally.extra.update(
-        put=len(put_seqs),
-        left_in_queue=len(left),
+        put=len(supply.seqs),
+        left_in_queue=left,
         kills_mid_get=inflight,
-        missing_in_flight=len(lost),
+        missing_in_flight=lost,
         bound=inflight * GET_BATCH,
     )
     assert tally.kills >= 200
     assert (tally.duplicated, tally.unexpected) == (0, 0), tally.line()
-    assert len(lost) <= inflight * GET_BATCH, tally.line()
+    assert lost <= inflight * GET_BATCH, tally.line()
 
 
 # -- 2b. write-behind producers killed mid stream ------------------------------------------------
@@ -322,18 +359,9 @@ def test_write_behind_producer_kill9(big_partitions: str, tmp_path: Path, tally:
     put (a crash loses the buffered tail, never an item in the middle)."""
     tally.scenario = "2b write-behind kill -9"
     q = chute.Queue(write_behind=True)
-    rng = random.Random(21)
-    quiesce()
-    child = 0
-    for _ in range(WB_ROUNDS):
-        procs = []
-        for _ in range(2):
-            procs.append(fork(_write_behind_until_killed, q, tmp_path / f"{child}.log", child, child))
-            child += 1
-        for proc in procs:
-            time.sleep(rng.uniform(0.005, 0.08))
-            kill9(proc)
-            tally.kills += 1
+    child = _kill_rounds(
+        tally, WB_ROUNDS, 21, 0.08, lambda c: fork(_write_behind_until_killed, q, tmp_path / f"{c}.log", c, c)
+    )
 
     acked: set[tuple[int, int, int, int]] = set()
     for c in range(child):
@@ -386,48 +414,23 @@ def test_write_behind_consumer_kill9(big_partitions: str, tmp_path: Path, tally:
     (READ_AHEAD per partition, the count is reported); closed handles gave theirs back."""
     tally.scenario = "2d write-behind consumer kill -9"
     q = chute.Queue(write_behind=True)
-    feed = chute.Queue.from_id(q.object_id)  # acknowledged puts
-    rng = random.Random(24)
-    put_seqs: list[int] = []
+    supply = _Supply(chute.Queue.from_id(q.object_id))  # acknowledged puts
+    supply.put(5_000)
+    child = _kill_rounds(
+        tally,
+        WB_ROUNDS,
+        24,
+        0.08,
+        lambda c: fork(_read_ahead_until_killed, q, tmp_path / f"{c}.log", c),
+        before_round=lambda: supply.top_up(3_000, 3_000),
+    )
 
-    def refill(n: int) -> None:
-        start = len(put_seqs)
-        for p, part in enumerate(PARTS2):
-            seqs = list(range(start + p * n, start + (p + 1) * n))
-            for k in range(0, n, 1000):
-                feed.put_many([make_item(0, s) for s in seqs[k : k + 1000]], partition=part)
-            put_seqs.extend(seqs)
-
-    refill(5_000)
-    child = 0
-    for _ in range(WB_ROUNDS):
-        if feed.len(total=True) < 3_000:
-            refill(3_000)
-        quiesce()
-        procs = []
-        for _ in range(2):
-            procs.append(fork(_read_ahead_until_killed, q, tmp_path / f"{child}.log", child))
-            child += 1
-        for proc in procs:
-            time.sleep(rng.uniform(0.005, 0.08))
-            kill9(proc)
-            tally.kills += 1
-
-    received: list[tuple[int, int, int, int]] = []
-    corrupt = 0
-    for c in range(child):
-        for rec in AckLog(tmp_path / f"{c}.log").records():
-            corrupt += int(rec[1])
-            received += [(0, int(s), 0, 1) for s in rec[2:]]
-    left = [check_item(i) for items in drain(feed, PARTS2).values() for i in items]
-    corrupt += sum(1 for i in left if i is None)
-    everything = received + [i for i in left if i is not None]
-    lost, _ = tally.account({(0, s, 0, 1) for s in put_seqs}, everything, unexpected=corrupt)
+    _, left, lost, _ = _account_consumed(tally, supply, [tmp_path / f"{c}.log" for c in range(child)])
     bound = tally.kills * READ_AHEAD * len(PARTS2)
-    tally.extra.update(put=len(put_seqs), left_in_queue=len(left), missing_read_ahead=len(lost), bound=bound)
+    tally.extra.update(put=len(supply.seqs), left_in_queue=left, missing_read_ahead=lost, bound=bound)
     assert tally.kills >= 80
     assert (tally.duplicated, tally.unexpected) == (0, 0), tally.line()
-    assert len(lost) <= bound, tally.line()
+    assert lost <= bound, tally.line()
 
 
 # -- 2c. group commit: threads of one producer killed mid put --------------------------------------
@@ -468,18 +471,14 @@ def test_group_commit_producer_kill9(big_partitions: str, tmp_path: Path, tally:
     tally.scenario = "2c group commit kill -9"
     qname = "chaos-group-commit"
     chute.Queue.objects.create(qname)
-    rng = random.Random(22)
-    quiesce()
-    child = 0
-    for _ in range(GC_ROUNDS):
-        procs = []
-        for _ in range(2):
-            procs.append(fork(_threads_until_killed, qname, tmp_path, child, child))
-            child += 1
-        for proc in procs:
-            time.sleep(rng.uniform(0.01, 0.06))
-            kill9(proc)
-            tally.kills += 1
+    child = _kill_rounds(
+        tally,
+        GC_ROUNDS,
+        22,
+        0.06,
+        lambda c: fork(_threads_until_killed, qname, tmp_path, c, c),
+        min_pause=0.01,
+    )
 
     acked_batches: dict[tuple[int, int], int] = {}
     inflight: dict[tuple[int, int], int] = {}
