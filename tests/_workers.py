@@ -91,21 +91,18 @@ def start_worker(
 
 
 class Workers:
-    """``chute worker`` processes; ``stop_all`` stops them (SIGTERM, then SIGKILL after 30 s).
+    """``chute worker`` processes on ``app_file`` (tests/apps/jobs_app.py unless given), in this
+    process's environment at start (``chute_env`` points it at the test's store);
+    ``stop_all`` stops them (SIGTERM, then SIGKILL after 30 s)."""
 
-    They serve ``app_file`` (tests/apps/jobs_app.py unless given) and run in this process's
-    environment at start (``chute_env`` points it at the test's store), or in ``env`` when given.
-    """
-
-    def __init__(self, env: dict[str, str] | None = None, app_file: str = APP_FILE) -> None:
+    def __init__(self, app_file: str = APP_FILE) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.env = env
         self.app_file = app_file
 
     def start(
         self, *extra: str, app_file: str | None = None, lease: float = LEASE
     ) -> subprocess.Popen[bytes]:
-        env = {**(os.environ if self.env is None else self.env), "CHUTE_LEASE": str(lease)}
+        env = {**os.environ, "CHUTE_LEASE": str(lease)}
         argv = [sys.executable, "-m", "chute", "worker", app_file or self.app_file, *extra]
         proc = subprocess.Popen(argv, env=env)
         self.procs.append(proc)

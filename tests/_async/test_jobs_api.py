@@ -11,7 +11,6 @@ pools, retries' backoff) and the CLI are tested once, in tests/test_jobs.py.
 from __future__ import annotations
 
 import asyncio
-import os
 import pickle
 import subprocess
 import time
@@ -22,9 +21,9 @@ import pytest
 import chute
 from chute.exception import InvalidError, NotFoundError, OutputExpiredError, RemoteError
 from tests._flavours import async_results, sync_open_backend
-from tests._workers import Workers, wait_until
+from tests._workers import APP_FILE, LEASE, start_worker, stop
 from tests.apps import jobs_app
-from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
+from tests.conftest import BACKENDS, new_store_url
 
 # Functions no worker serves: their calls stay pending.
 unserved = chute.App("test-jobs-unserved")
@@ -52,17 +51,9 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="module")
 def worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS} | {"CHUTE_URL": backend_url}
-    workers = Workers(env)
-    proc = workers.start("--grace", "5")
-    backend = sync_open_backend(backend_url)
-    try:
-        # Registered means deployed: the pool deploys its apps before its first beat.
-        wait_until(lambda: len(backend.worker_list("main")) == 1, what="the worker registered")
-    finally:
-        backend.close()
+    proc = start_worker(backend_url, APP_FILE, "--grace", "5", timeout=20, CHUTE_LEASE=str(LEASE))
     yield proc
-    assert workers.stop_all() == [0]
+    assert stop([proc]) == [0]
 
 
 async def test_spawn_and_get_from_another_handle(worker: subprocess.Popen[bytes], chute_env: str) -> None:

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,6 +191,38 @@ def _produce_until_killed(qname: str, log_path: Path, child: int, seed: int) -> 
         batch += 1
 
 
+def _account_batches(
+    tally: Tally, logs: dict[int, Path], left: dict[str | None, list[Any]]
+) -> tuple[int, int, int, int]:
+    """Account the drained items ``left`` against the producers' logs (one per source: ``B``
+    batch n begun, ``A`` batch n acknowledged): acknowledged batches must be there, whole, once;
+    a batch in flight at the kill may be there, whole. Returns the batches acknowledged, the
+    batches in flight, those of them stored, and the batches stored in part."""
+    acked_batches: dict[tuple[int, int], int] = {}
+    inflight: dict[tuple[int, int], int] = {}
+    for src, path in logs.items():
+        begun = {}
+        for kind, batch, n in AckLog(path).records():
+            if kind == "B":
+                begun[(src, int(batch))] = int(n)
+            else:
+                acked_batches[(src, int(batch))] = int(n)
+        inflight |= {k: n for k, n in begun.items() if k not in acked_batches}
+    idents = [check_item(i) for batch in left.values() for i in batch]
+    corrupt = sum(1 for i in idents if i is None)
+    valid = [i for i in idents if i is not None]
+    per_batch: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
+    for src, batch, index, _ in valid:
+        per_batch[(src, batch)][index] += 1
+    partial = [k for k, n in inflight.items() if per_batch.get(k) and sorted(per_batch[k]) != list(range(n))]
+    partial += [k for k, n in acked_batches.items() if sorted(per_batch.get(k, {})) != list(range(n))]
+    acked_ids = {(s, b, i, n) for (s, b), n in acked_batches.items() for i in range(n)}
+    maybe = {(s, b, i, n) for (s, b), n in inflight.items() for i in range(n)}
+    tally.account(acked_ids, valid, unexpected=corrupt, may_be_present=maybe)
+    committed_unacked = sum(1 for k in inflight if per_batch.get(k))
+    return len(acked_batches), len(inflight), committed_unacked, len(partial)
+
+
 def test_producer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
     """Producers killed with -9 at random points (>= 200 kills): every acknowledged item is
     present exactly once, and every batch is all or nothing."""
@@ -200,40 +233,20 @@ def test_producer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> No
         tally, KILL_ROUNDS, 2, 0.04, lambda c: fork(_produce_until_killed, qname, tmp_path / f"{c}.log", c, c)
     )
 
-    acked_batches: dict[tuple[int, int], int] = {}
-    inflight: dict[tuple[int, int], int] = {}
-    for c in range(child):
-        begun = {}
-        for kind, batch, n in AckLog(tmp_path / f"{c}.log").records():
-            if kind == "B":
-                begun[(c, int(batch))] = int(n)
-            else:
-                acked_batches[(c, int(batch))] = int(n)
-        inflight |= {k: n for k, n in begun.items() if k not in acked_batches}
-    q = chute.Queue.from_name(qname)
-    items = [i for batch in drain(q, PARTS4).values() for i in batch]
-    idents = [check_item(i) for i in items]
-    corrupt = sum(1 for i in idents if i is None)
-    valid = [i for i in idents if i is not None]
-    per_batch: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
-    for c, batch, index, _ in valid:
-        per_batch[(c, batch)][index] += 1
-    partial = [k for k, n in inflight.items() if per_batch.get(k) and sorted(per_batch[k]) != list(range(n))]
-    partial += [k for k, n in acked_batches.items() if sorted(per_batch.get(k, {})) != list(range(n))]
-    acked_ids = {(c, b, i, n) for (c, b), n in acked_batches.items() for i in range(n)}
-    maybe = {(c, b, i, n) for (c, b), n in inflight.items() for i in range(n)}
-    tally.account(acked_ids, valid, unexpected=corrupt, may_be_present=maybe)
-    committed_unacked = sum(1 for k in inflight if per_batch.get(k))
+    logs = {c: tmp_path / f"{c}.log" for c in range(child)}
+    batches_acked, inflight, committed_unacked, partial = _account_batches(
+        tally, logs, drain(chute.Queue.from_name(qname), PARTS4)
+    )
     tally.extra.update(
-        batches_acked=len(acked_batches),
-        kills_mid_put=len(inflight),
+        batches_acked=batches_acked,
+        kills_mid_put=inflight,
         mid_put_committed=committed_unacked,
-        mid_put_absent=len(inflight) - committed_unacked,
-        partial_batches=len(partial),
+        mid_put_absent=inflight - committed_unacked,
+        partial_batches=partial,
     )
     assert tally.kills >= 200
-    assert (tally.lost, tally.duplicated, tally.unexpected, len(partial)) == (0, 0, 0, 0), tally.line()
-    assert len(inflight) >= 20, f"too few kills landed mid-put to mean anything: {tally.line()}"
+    assert (tally.lost, tally.duplicated, tally.unexpected, partial) == (0, 0, 0, 0), tally.line()
+    assert inflight >= 20, f"too few kills landed mid-put to mean anything: {tally.line()}"
 
 
 # -- 3. consumers killed mid get_many ------------------------------------------------------------
@@ -480,28 +493,9 @@ def test_group_commit_producer_kill9(big_partitions: str, tmp_path: Path, tally:
         min_pause=0.01,
     )
 
-    acked_batches: dict[tuple[int, int], int] = {}
-    inflight: dict[tuple[int, int], int] = {}
-    for c in range(child):
-        for t in range(GC_THREADS):
-            src = c * GC_THREADS + t
-            begun = {}
-            for kind, batch, n in AckLog(tmp_path / f"{c}-{t}.log").records():
-                if kind == "B":
-                    begun[(src, int(batch))] = int(n)
-                else:
-                    acked_batches[(src, int(batch))] = int(n)
-            inflight |= {k: n for k, n in begun.items() if k not in acked_batches}
-    q = chute.Queue.from_name(qname)
-    left = drain(q, PARTS4)
-    idents = [check_item(i) for batch in left.values() for i in batch]
-    corrupt = sum(1 for i in idents if i is None)
-    valid = [i for i in idents if i is not None]
-    per_batch: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
-    for src, batch, index, _ in valid:
-        per_batch[(src, batch)][index] += 1
-    partial = [k for k, n in inflight.items() if per_batch.get(k) and sorted(per_batch[k]) != list(range(n))]
-    partial += [k for k, n in acked_batches.items() if sorted(per_batch.get(k, {})) != list(range(n))]
+    logs = {c * GC_THREADS + t: tmp_path / f"{c}-{t}.log" for c in range(child) for t in range(GC_THREADS)}
+    left = drain(chute.Queue.from_name(qname), PARTS4)
+    batches_acked, inflight, _, partial = _account_batches(tally, logs, left)
     reordered = 0
     for items in left.values():
         last: dict[int, int] = {}
@@ -509,14 +503,9 @@ def test_group_commit_producer_kill9(big_partitions: str, tmp_path: Path, tally:
             src, batch = ident[0], ident[1]
             reordered += last.get(src, -1) > batch
             last[src] = batch
-    acked_ids = {(s, b, i, n) for (s, b), n in acked_batches.items() for i in range(n)}
-    maybe = {(s, b, i, n) for (s, b), n in inflight.items() for i in range(n)}
-    tally.account(acked_ids, valid, unexpected=corrupt, may_be_present=maybe)
-    tally.extra.update(
-        batches_acked=len(acked_batches), kills_mid_put=len(inflight), partial_batches=len(partial)
-    )
+    tally.extra.update(batches_acked=batches_acked, kills_mid_put=inflight, partial_batches=partial)
     tally.extra["reordered"] = reordered
     assert tally.kills >= 80
-    assert (tally.lost, tally.duplicated, tally.unexpected, len(partial), reordered) == (0, 0, 0, 0, 0), (
+    assert (tally.lost, tally.duplicated, tally.unexpected, partial, reordered) == (0, 0, 0, 0, 0), (
         tally.line()
     )
