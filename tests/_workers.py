@@ -48,18 +48,20 @@ def stop(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 30.0) -> lis
 def wait_registered(
     url: str, count: int = 1, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
-    """Wait until ``count`` workers beat in the store at ``url`` (env "main"). A pool deploys its
-    apps before its first beat, so their functions can be called then. Stops waiting early if
-    ``proc`` exits."""
+    """Wait until ``count`` workers beat in the store at ``url`` (env "main") or, with ``proc``,
+    until that one does (a killed worker stays listed for a while); fails at once if ``proc``
+    exits. A pool deploys its apps before its first beat, so their functions can be called then."""
+
+    def registered() -> bool:
+        workers = backend.worker_list("main")
+        if proc is None:
+            return len(workers) >= count
+        # A worker id is host:pid:token.
+        return proc.poll() is not None or any(wid.split(":")[1] == str(proc.pid) for wid, _ in workers)
+
     backend = sync_open_backend(url)
     try:
-        wait_until(
-            lambda: (
-                len(backend.worker_list("main")) >= count or (proc is not None and proc.poll() is not None)
-            ),
-            timeout,
-            "the worker registered",
-        )
+        wait_until(registered, timeout, "the worker registered")
     finally:
         backend.close()
     assert proc is None or proc.poll() is None, f"the worker exited with code {proc.returncode}"
@@ -83,7 +85,7 @@ def start_worker(
         stderr=subprocess.DEVNULL if quiet else None,
     )
     try:
-        wait_registered(url, 1, timeout, proc)
+        wait_registered(url, timeout=timeout, proc=proc)
     except BaseException:
         stop([proc])
         raise

@@ -7,51 +7,26 @@ a map of n inputs goes in chunks of ceil(n / 8), at most 64).
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 import chute
-from chute import _client
 from chute._chunk import CHUNK_MAX, chunk_size
 from chute._jobs import CallControl, FunctionRef, FunctionSpec, Retries
 from chute.exception import FunctionTimeoutError, RequestSizeError, SerializationError
-from tests._flavours import sync_open_backend
+from tests._workers import LEASE, ROOT, start_worker, stop
 from tests.apps import chunk_app as ca
-from tests.conftest import BACKENDS, CLEARED_VARS, new_store_url
+from tests.conftest import BACKENDS, new_store_url
 
-ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = str(ROOT / "tests" / "apps" / "chunk_app.py")
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.05)
-
-
-def start_worker(url: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED_VARS}
-    env |= {"CHUTE_URL": url, "CHUTE_LEASE": "1.0"}
-    proc = subprocess.Popen([sys.executable, "-m", "chute", "worker", APP_FILE], env=env)
-    backend = sync_open_backend(url)
-    try:
-        wait_until(
-            lambda: any(wid.split(":")[1] == str(proc.pid) for wid, _ in backend.worker_list("main")),
-            60,
-            "the worker registered",
-        )
-    finally:
-        backend.close()
-    return proc
+def start_chunk_worker(url: str) -> subprocess.Popen[bytes]:
+    return start_worker(url, APP_FILE, CHUTE_LEASE=str(LEASE))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -62,16 +37,9 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="module")
 def module_worker(backend_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = start_worker(backend_url)
+    proc = start_chunk_worker(backend_url)
     yield proc
-    proc.terminate()
-    proc.wait(60)
-
-
-@pytest.fixture
-def worker(module_worker: subprocess.Popen[bytes], chute_env: str) -> subprocess.Popen[bytes]:
-    assert module_worker.poll() is None, "the module's worker exited"
-    return module_worker
+    stop([proc], 60)
 
 
 def test_map_runs_in_chunks_in_order(worker: subprocess.Popen[bytes]) -> None:
@@ -157,38 +125,20 @@ def test_a_class_method_maps_in_chunks(worker: subprocess.Popen[bytes]) -> None:
     assert [v for v, _ in out] == [3 * x for x in range(64)]
 
 
-@pytest.fixture
-def own_store(
-    chute_env: str,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[str]:
-    """A fresh store of the test's backend (not the module's, which ``module_worker`` serves)."""
-    url = new_store_url(request.node.callspec.params["backend_url"], request, tmp_path_factory)
-    monkeypatch.setenv("CHUTE_URL", url)
-    yield url
-    for key, client in list(_client._clients.items()):
-        if client.settings.url.raw == url:
-            client.close()
-            del _client._clients[key]
-
-
 def test_a_worker_killed_mid_map_loses_no_input(own_store: str) -> None:
     """kill -9 of the worker while a map's chunks run: a new worker re-runs the chunks it held
     (lease 1 s), and the map still yields exactly one value per input, in order."""
-    first = start_worker(own_store)
+    first = start_chunk_worker(own_store)
     try:
         it = ca.slow_square.map(range(400))  # 8 chunks of 50 inputs of 10 ms
         values = [next(it)]  # a chunk has finished: the worker is mid-map
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        second = start_worker(own_store)
+        second = start_chunk_worker(own_store)
         try:
             values += list(it)
         finally:
-            second.terminate()
-            second.wait(60)
+            stop([second], 60)
     finally:
         if first.poll() is None:
             first.kill()
