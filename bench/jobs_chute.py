@@ -219,7 +219,8 @@ def run(env: Env, scale: Scale) -> Report:
         data[name] = asdict(r)
     table.notes.append(
         "map: noop (max_containers=2: two executors, as in 6a), from the first submit to the last "
-        "result; inputs go 1,000 per round trip and results are read 1,000 per round trip. "
+        "result; inputs go 64 per stored call (map chunks, docs/guides/jobs.md), 1,000 inputs per "
+        "round trip, and results are read 1,000 calls per round trip. "
         "RSS: supervisor / largest executor / supervisor + all executors."
     )
     table.notes.extend(unavailable_notes(reasons.values()))
