@@ -90,7 +90,7 @@ class Client:
             backend.close()
 
 
-_clients: dict[tuple[str, ...], Client] = {}
+_clients: dict[tuple[str | bytes | None, ...], Client] = {}
 _clients_lock = threading.Lock()
 
 

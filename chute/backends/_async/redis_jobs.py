@@ -404,20 +404,23 @@ class AsyncRedisJobs:
         await self._elsewhere(call_ids, out, lambda sk, i: cmds.get(sk, call_ids[i]), _none)
         return [None if v is None else rk.decode_call(v) for v in out]
 
-    async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
+    async def job_wait_for_work(
+        self, env: str, app: str, functions: Sequence[str], *, wait: float
+    ) -> list[str] | None:
         if wait <= 0:
-            return
+            return None
         if not functions:
             await asyncio.sleep(wait)
-            return
+            return []
         # One BLPOP watches many lists of one slot; a Cluster's functions in several slots are
         # watched in turn, a short slice each.
         groups: dict[str, list[bytes]] = {}
+        names: dict[bytes, str] = {}
         for f in functions:
             tag = function_tag(env, app, f)
-            groups.setdefault(tag if self._opts.cluster else "", []).append(
-                self._jk.shard(tag).fn(env, app, f) + b"wake"
-            )
+            key = self._jk.shard(tag).fn(env, app, f) + b"wake"
+            groups.setdefault(tag if self._opts.cluster else "", []).append(key)
+            names[key] = f
         watched = list(groups.values())
         most = rk.BLOCK_CHUNK if len(watched) == 1 else _WAKE_SLICE
         deadline = time.monotonic() + wait
@@ -427,7 +430,8 @@ class AsyncRedisJobs:
             turn += 1
             _, woken = await self._block(rk.chunk(min(remaining, most)), keys[0], _blpop(keys))
             if woken is not None:
-                return
+                return [names[woken[0]]] if woken[0] in names else None
+        return []
 
     async def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
         (ok,) = await self._by_call(

@@ -106,10 +106,15 @@ class AsyncJobStore(ABC):
         """``job_get`` for each id (None where unknown), in order, in one round trip."""
 
     @abstractmethod
-    async def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
+    async def job_wait_for_work(
+        self, env: str, app: str, functions: Sequence[str], *, wait: float
+    ) -> list[str] | None:
         """Sleep up to ``wait`` s, returning early when one of the functions got a call.
 
-        Spurious early returns are allowed; callers keep ``wait`` bounded and loop.
+        Returns the functions whose calls woke it when the backend can tell (Redis: the wake
+        list it popped; ``[]`` when ``wait`` ran out), None when it cannot (SQLite: any of
+        them may have one), so that a worker claims for those functions only. Spurious early
+        returns are allowed; callers keep ``wait`` bounded and loop.
         """
 
     @abstractmethod

@@ -311,9 +311,11 @@ class SQLiteBackend(Backend):
             return []
         return self._conn.read(jobs_batch.get_many, call_ids, time.time())
 
-    def job_wait_for_work(self, env: str, app: str, functions: Sequence[str], *, wait: float) -> None:
+    def job_wait_for_work(
+        self, env: str, app: str, functions: Sequence[str], *, wait: float
+    ) -> list[str] | None:
         if wait <= 0:
-            return
+            return None
         channels = tuple(jobs_sql.work_channel(env, app, f) for f in functions)
         entry = self._work_waiters.get(channels)
         if entry is None:
@@ -322,7 +324,8 @@ class SQLiteBackend(Backend):
             waiter = Waiter()
             ids = [self._conn.write(sql.add_waiter, ch, b"", False, waiter.addr) for ch in channels]
             entry = self._work_waiters[channels] = (waiter, ids)
-        entry[0].wait(min(wait, _RECHECK))
+        # One socket for all the functions: a datagram does not say whose submit sent it.
+        return None if entry[0].wait(min(wait, _RECHECK)) else []
 
     def _wait_on(self, channels: Sequence[str], wait: float, call_id: str | None) -> None:
         if wait <= 0:
