@@ -294,7 +294,7 @@ async def get(call: CallRef, timeout: float | None = None, *, just_submitted: bo
     deadline = None if timeout is None else started + timeout
     warn_at: float | None = started + NO_WORKER_AFTER
     if just_submitted and timeout is None:
-        await backend.job_wait(call.id, wait=min(NO_WORKER_AFTER, MAX_WAIT_CHUNK))
+        await backend.job_wait(call.id, wait=min(NO_WORKER_AFTER, MAX_WAIT_CHUNK), unfinished=True)
     while True:
         record = await _record(call)
         if record.state.terminal:
@@ -309,7 +309,7 @@ async def get(call: CallRef, timeout: float | None = None, *, just_submitted: bo
             raise builtins.TimeoutError(
                 f"Function call {call.id} is still {record.state.value} after {timeout:g} s."
             )
-        await backend.job_wait(call.id, wait=min(remaining, MAX_WAIT_CHUNK))
+        await backend.job_wait(call.id, wait=min(remaining, MAX_WAIT_CHUNK), unfinished=True)
 
 
 async def warn_if_unserved(client: Client, record: CallRecord, waited: float) -> None:

@@ -295,7 +295,7 @@ def get(call: CallRef, timeout: float | None = None, *, just_submitted: bool = F
     deadline = None if timeout is None else started + timeout
     warn_at: float | None = started + NO_WORKER_AFTER
     if just_submitted and timeout is None:
-        backend.job_wait(call.id, wait=min(NO_WORKER_AFTER, MAX_WAIT_CHUNK))
+        backend.job_wait(call.id, wait=min(NO_WORKER_AFTER, MAX_WAIT_CHUNK), unfinished=True)
     while True:
         record = _record(call)
         if record.state.terminal:
@@ -310,7 +310,7 @@ def get(call: CallRef, timeout: float | None = None, *, just_submitted: bool = F
             raise builtins.TimeoutError(
                 f"Function call {call.id} is still {record.state.value} after {timeout:g} s."
             )
-        backend.job_wait(call.id, wait=min(remaining, MAX_WAIT_CHUNK))
+        backend.job_wait(call.id, wait=min(remaining, MAX_WAIT_CHUNK), unfinished=True)
 
 
 def warn_if_unserved(client: Client, record: CallRecord, waited: float) -> None:

@@ -459,12 +459,13 @@ class RedisJobs:
         (v,) = self._by_call([call_id], lambda sk, _: cmds.get(sk, call_id), _none)
         return None if v is None else rk.decode_call(v)
 
-    def job_wait(self, call_id: str, *, wait: float) -> None:
+    def job_wait(self, call_id: str, *, wait: float, unfinished: bool = False) -> None:
         if wait <= 0:
             return
-        found: rk.ShardKeys | None = self._shard_of(call_id)
-        state = None
-        while found is not None:
+        sk = self._shard_of(call_id)  # a call just submitted or read is remembered where it is
+        found: rk.ShardKeys | None = sk
+        state: bytes | str | None = b"pending" if unfinished else None
+        while found is not None and state is None:
             sk = found
             with self._errors():
                 with self._slots:

@@ -167,8 +167,12 @@ class JobStore(ABC):
         """
 
     @abstractmethod
-    def job_wait(self, call_id: str, *, wait: float) -> None:
-        """Sleep up to ``wait`` s, returning early once the call may have become terminal."""
+    def job_wait(self, call_id: str, *, wait: float, unfinished: bool = False) -> None:
+        """Sleep up to ``wait`` s, returning early once the call may have become terminal.
+
+        ``unfinished``: the caller has just submitted the call or read it as unfinished, so
+        the backend may skip checking that it exists (Redis: one round trip less); a call it
+        does not know may then sleep the whole ``wait``."""
 
     @abstractmethod
     def job_list(
