@@ -32,6 +32,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from chute import _platform
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_logs_sql as logs_sql
+from chute.backends import _sqlite_queue_sql as queue_sql
 from chute.backends import _sqlite_sql as sql
 from chute.config import Settings
 from chute.exception import BackendUnavailableError, InvalidError
@@ -86,6 +87,7 @@ def _open(conn: sqlite3.Connection, settings: Settings, busy_timeout_ms: int) ->
         if conn.execute("PRAGMA user_version").fetchone()[0] < sql.SCHEMA_VERSION:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
+            queue_sql.upgrade(conn)  # before SCHEMA, whose items index needs the new column
             for stmt in (sql.SCHEMA + jobs_sql.SCHEMA + logs_sql.SCHEMA).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from chute.backends._sqlite_sql import _WAITERS, Waiters, _require, expiry
+from chute.backends._sqlite_queue_sql import _SPAN, WAITERS, expiry
+from chute.backends._sqlite_sql import Waiters, _require
 
 
 def queue_give_back(
@@ -25,22 +26,26 @@ def queue_give_back(
     if not k:
         return []
     key = (object_id, part)
-    row = c.execute("SELECT expires_at FROM partitions WHERE object_id = ? AND part = ?", key).fetchone()
+    row = c.execute(_SPAN, key).fetchone()
+    head = None
     if row is None:
         _require(c, object_id)
-        c.execute("INSERT INTO partitions VALUES (?, ?, ?, ?)", (*key, k, expiry(now, ttl)))
+        c.execute(
+            "INSERT INTO partitions(object_id, part, expires_at) VALUES (?, ?, ?)", (*key, expiry(now, ttl))
+        )
     elif row[0] <= now:  # expired: its old items are gone for good, as for a put
         c.execute("DELETE FROM items WHERE object_id = ? AND part = ?", key)
         c.execute(
-            "UPDATE partitions SET n = ?, expires_at = ? WHERE object_id = ? AND part = ?",
-            (k, expiry(now, ttl), *key),
+            "UPDATE partitions SET expires_at = ? WHERE object_id = ? AND part = ?", (expiry(now, ttl), *key)
         )
     else:
-        c.execute("UPDATE partitions SET n = n + ? WHERE object_id = ? AND part = ?", (k, *key))
+        head = row[1]
     (low,) = c.execute("SELECT MIN(seq) FROM items").fetchone()  # the rowid's own b-tree: O(log n)
     first = min(low or 0, 0) - k  # seqs first .. first + k - 1, all below 0 and below any item
+    # Positions just below the head's keep the partition's positions consecutive (its count).
+    pos = (0 if head is None else head) - k
     c.executemany(
-        "INSERT INTO items(seq, object_id, part, data) VALUES (?, ?, ?, ?)",
-        [(first + i, object_id, part, d) for i, d in enumerate(items)],
+        "INSERT INTO items(seq, object_id, part, pos, data) VALUES (?, ?, ?, ?, ?)",
+        [(first + i, object_id, part, pos + i, d) for i, d in enumerate(items)],
     )
-    return c.execute(_WAITERS, (object_id, part, 0)).fetchall()
+    return c.execute(WAITERS, (object_id, part, 0)).fetchall()

@@ -17,6 +17,7 @@ from chute.backends import _sqlite_jobs_control as jobs_control
 from chute.backends import _sqlite_jobs_sql as jobs_sql
 from chute.backends import _sqlite_logs_sql as logs_sql
 from chute.backends import _sqlite_queue_front as queue_front
+from chute.backends import _sqlite_queue_sql as queue_sql
 from chute.backends import _sqlite_sql as sql
 from chute.backends._async.base import AsyncBackend
 from chute.backends._batch import AsyncBatcher
@@ -44,8 +45,6 @@ from chute.exception import NotFoundError
 _RECHECK = 1.0
 # Wake-up sockets kept bound between blocking calls (one per concurrently blocked call).
 _IDLE_WAITERS = 8
-# Partitions whose last expiry a backend remembers (forgotten all at once beyond that).
-_EXPIRIES = 1024
 
 
 class AsyncSQLiteBackend(AsyncBackend):
@@ -55,10 +54,10 @@ class AsyncSQLiteBackend(AsyncBackend):
         self.settings = settings
         self._conn = AsyncSQLiteConn(settings)
         # Concurrent puts of this process's threads (sync) or this loop's tasks share a commit.
-        self._puts: AsyncBatcher[sql.PutRequest, PutStatus] = AsyncBatcher(self._put_group, cancel_safe=True)
+        self._puts: AsyncBatcher[queue_sql.PutRequest, PutStatus] = AsyncBatcher(
+            self._put_group, cancel_safe=True
+        )
         self._idle_waiters: list[AsyncWaiter] = []
-        # The expiry this process last gave each partition it put to (see sql.queue_put).
-        self._expiries: dict[tuple[str, bytes], float] = {}
         # job_wait_for_work's registrations, kept between calls (see there).
         self._work_waiters: dict[tuple[str, ...], tuple[AsyncWaiter, list[int]]] = {}
 
@@ -132,30 +131,22 @@ class AsyncSQLiteBackend(AsyncBackend):
         max_partitions: int,
     ) -> PutStatus:
         _validate.check_ttl(ttl)
-        return await self._puts.submit(sql.PutRequest(object_id, part, items, ttl, max_items, max_partitions))
+        return await self._puts.submit(
+            queue_sql.PutRequest(object_id, part, items, ttl, max_items, max_partitions)
+        )
 
-    async def _put_group(self, reqs: Sequence[sql.PutRequest]) -> list[PutStatus | NotFoundError]:
+    async def _put_group(self, reqs: Sequence[queue_sql.PutRequest]) -> list[PutStatus | NotFoundError]:
         now = time.time()
-        last = self._expiries
         if len(reqs) == 1:  # alone: the common case, kept short
             r = reqs[0]
-            key, expires = (r.object_id, r.part), sql.expiry(now, r.ttl)
-            status, waiters = await self._conn.write(sql.queue_put, r, now, expires, last.get(key) == expires)
-            if status is PutStatus.OK and r.items:
-                last[key] = expires
+            status, waiters = await self._conn.write(
+                queue_sql.queue_put, r, now, queue_sql.expiry(now, r.ttl)
+            )
             if waiters:
                 await self._wake(waiters)
             return [status]
-        if len(last) > _EXPIRIES:
-            last.clear()
-        plans = []
-        for r in reqs:
-            expires = sql.expiry(now, r.ttl)
-            plans.append((r, expires, last.get((r.object_id, r.part)) == expires))
-        results, waiters = await self._conn.write(sql.queue_put_group, plans, now)
-        for (r, expires, _), result in zip(plans, results, strict=True):
-            if result is PutStatus.OK and r.items:
-                last[(r.object_id, r.part)] = expires
+        plans = [(r, queue_sql.expiry(now, r.ttl)) for r in reqs]
+        results, waiters = await self._conn.write(queue_sql.queue_put_group, plans, now)
         if waiters:
             await self._wake(waiters)
         return results
@@ -179,7 +170,7 @@ class AsyncSQLiteBackend(AsyncBackend):
         # First a plain try, even for a blocking get: when there is an item (the common case)
         # no wake-up socket is taken or given back. An empty partition costs one more
         # transaction below, which registers the waiter; that get blocks anyway.
-        items, waiters, _ = await self._conn.write(sql.queue_get, object_id, part, n, time.time())
+        items, waiters, _ = await self._conn.write(queue_sql.queue_get, object_id, part, n, time.time())
         if waiters:
             await self._wake(waiters)
         if items or wait <= 0:
@@ -192,7 +183,7 @@ class AsyncSQLiteBackend(AsyncBackend):
                 # An empty partition registers us in the same transaction that found it empty:
                 # a put that commits after it sees our row and wakes us. No lost wake-ups.
                 items, waiters, wid = await self._conn.write(
-                    sql.queue_get, object_id, part, n, time.time(), waiter.addr, wid
+                    queue_sql.queue_get, object_id, part, n, time.time(), waiter.addr, wid
                 )
                 if waiters:
                     await self._wake(waiters)
@@ -229,20 +220,20 @@ class AsyncSQLiteBackend(AsyncBackend):
             await self._wake(waiters)
 
     async def queue_len(self, object_id: str, part: bytes | None) -> int:
-        return await self._conn.read(sql.queue_len, object_id, part, time.time())
+        return await self._conn.read(queue_sql.queue_len, object_id, part, time.time())
 
     async def queue_clear(self, object_id: str, part: bytes | None) -> None:
-        waiters = await self._conn.write(sql.queue_clear, object_id, part)
+        waiters = await self._conn.write(queue_sql.queue_clear, object_id, part)
         if waiters:
             await self._wake(waiters)
 
     async def queue_scan(
         self, object_id: str, part: bytes, after: int, limit: int
     ) -> list[tuple[int, bytes]]:
-        return await self._conn.read(sql.queue_scan, object_id, part, after, limit, time.time())
+        return await self._conn.read(queue_sql.queue_scan, object_id, part, after, limit, time.time())
 
     async def queue_partitions(self, object_id: str) -> list[PartitionInfo]:
-        return await self._conn.read(sql.queue_partitions, object_id, time.time())
+        return await self._conn.read(queue_sql.queue_partitions, object_id, time.time())
 
     # -- key/value -------------------------------------------------------------------------
 
