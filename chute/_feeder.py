@@ -3,7 +3,9 @@
 ``put`` serializes the item on the caller's thread (so a bad item still raises there), appends
 it to a buffer in this process and returns. A feeder thread, started by the first put, writes
 the buffer to the backend in batches: each batch is one acknowledged ``put_many`` (one SQLite
-transaction, one Redis script), in put order. As with ``multiprocessing.Queue``:
+transaction, one Redis script), in put order. While puts stream in, it lets a batch grow for up
+to a millisecond before writing it (``_LINGER``): fewer, larger transactions and consumer
+wake-ups. As with ``multiprocessing.Queue``:
 
 - ``close()``: this handle takes no more puts; the feeder exits once the buffer is written.
 - ``join_thread()`` (after ``close()``): waits until it has.
@@ -44,6 +46,14 @@ from chute.exception import BackendUnavailableError, NotFoundError
 _BATCH_BYTES = 8 << 20
 # Backoff while the backend is unreachable (the items stay buffered and are retried).
 _RETRY_MIN, _RETRY_MAX = 0.05, 2.0
+# While puts stream in (items arrived while the last batch was being written), the feeder waits
+# up to _LINGER seconds, or until _LINGER_ITEMS are buffered, before it writes the next batch:
+# each batch costs one transaction (SQLite) or script (Redis) and wakes the blocked consumers
+# once, so a few large batches cost far less than many small ones. A put after a quiet spell
+# (nothing left to write) is written at once; close() and a put that finds the buffer full end
+# the wait at once.
+_LINGER = 0.001
+_LINGER_ITEMS = 256
 
 
 @dataclass
@@ -54,6 +64,7 @@ class _State:
     cond: threading.Condition = field(default_factory=threading.Condition)
     buf: deque[tuple[bytes, float, bytes]] = field(default_factory=deque)  # (partition, ttl, item)
     closed: bool = False  # no more puts; the feeder exits once `buf` is empty
+    lingering: bool = False  # the feeder waits for more items before it writes (see _LINGER)
     error: BaseException | None = None  # why buffered items were dropped (the queue is gone)
 
 
@@ -95,7 +106,8 @@ class Feeder:
         st.buf.extend((part, ttl, item) for item in items)
         if self._thread is None:
             self._start()
-        st.cond.notify_all()
+        if not st.lingering or len(st.buf) >= _LINGER_ITEMS:
+            st.cond.notify_all()
 
     def _full(self, cap: int) -> stdlib_queue.Full:
         return stdlib_queue.Full(
@@ -121,6 +133,7 @@ class Feeder:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if not block or (remaining is not None and remaining <= 0):
                     raise self._full(cap)
+                st.cond.notify_all()  # a lingering feeder writes now
                 st.cond.wait(remaining)
             self._append(st, part, ttl, items)
 
@@ -147,6 +160,8 @@ class Feeder:
             if not block or (remaining is not None and remaining <= 0):
                 raise self._full(cap)
             # The feeder frees room from its own thread: poll it, without blocking the loop.
+            with st.cond:
+                st.cond.notify_all()  # a lingering feeder writes now
             await asyncio.sleep(delay if remaining is None else min(delay, remaining))
             delay = min(delay * 2, 0.02)
 
@@ -234,16 +249,33 @@ def _write(ref: ObjectRef, items: list[bytes], part: bytes, ttl: float) -> None:
         queue_ops.put_bytes(ref, items, part=part, ttl=ttl, block=True, timeout=None, method="put")
 
 
+def _linger(st: _State) -> None:
+    """Wait (holding ``st.cond``) up to ``_LINGER`` for more items, unless closed or enough."""
+    deadline = time.monotonic() + _LINGER
+    st.lingering = True
+    try:
+        while not st.closed and len(st.buf) < _LINGER_ITEMS:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            st.cond.wait(remaining)
+    finally:
+        st.lingering = False
+
+
 def _feed(st: _State, ref: ObjectRef) -> None:
     """The feeder thread: writes the buffer in batches until closed and empty."""
     delay = _RETRY_MIN
     cap = 0
+    streaming = False  # items arrived while the last batch was being written
     while True:
         with st.cond:
             while not st.buf and not st.closed:
                 st.cond.wait()
             if not st.buf:
                 return
+            if streaming:
+                _linger(st)
         try:
             cap = cap or queue_ops.capacity(ref)
             with st.cond:
@@ -266,4 +298,5 @@ def _feed(st: _State, ref: ObjectRef) -> None:
         with st.cond:
             for _ in items:
                 st.buf.popleft()
+            streaming = bool(st.buf)
             st.cond.notify_all()

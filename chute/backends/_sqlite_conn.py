@@ -88,9 +88,8 @@ def _open(conn: sqlite3.Connection, settings: Settings, busy_timeout_ms: int) ->
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
             queue_sql.upgrade(conn)  # before SCHEMA, whose items index needs the new column
-            for stmt in (sql.SCHEMA + jobs_sql.SCHEMA + logs_sql.SCHEMA).split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
+            for stmt in _statements(sql.SCHEMA + jobs_sql.SCHEMA + logs_sql.SCHEMA):
+                conn.execute(stmt)
             jobs_sql.upgrade(conn)
             conn.execute(f"PRAGMA user_version = {sql.SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -104,6 +103,19 @@ def _open(conn: sqlite3.Connection, settings: Settings, busy_timeout_ms: int) ->
                 "or at a chute database."
             ) from None
         raise BackendUnavailableError(f"Cannot open the SQLite database {path}: {exc}") from exc
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of ``script`` (not ``executescript``: it would commit the open transaction);
+    a trigger's body holds semicolons of its own."""
+    stmts, part = [], ""
+    for piece in script.split(";"):
+        part += piece + ";"
+        if sqlite3.complete_statement(part):
+            if part.strip(" \n;"):
+                stmts.append(part)
+            part = ""
+    return stmts
 
 
 def _check_ours(conn: sqlite3.Connection, path: str) -> None:

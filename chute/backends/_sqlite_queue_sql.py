@@ -8,7 +8,8 @@ seeks in ``items_by_part``, which holds ``pos``). ``seq`` (AUTOINCREMENT, global
 reused) stays the FIFO order and ``iterate``'s cursor; within a partition, ``seq`` and ``pos``
 sort alike. So the common put is one ``INSERT`` and the common get one ``DELETE … RETURNING``:
 neither writes the ``partitions`` row, which changes only when a partition is created, revived,
-emptied by ``clear`` or given a new expiry.
+emptied by ``clear`` or given a new expiry. ``items`` has no foreign key to ``partitions`` (its
+check costs on every insert): a trigger deletes a partition's items with the partition.
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ _P_COUNT = (
 )
 
 # The common put of one item: a live partition with room whose expiry does not move (expiries
-# are kept in whole milliseconds, rounded up as on Redis, so puts within one millisecond with
-# the same TTL leave the row alone). Inserts nothing otherwise, and the put takes the slow path.
+# are rounded up to steps, see `expiry`, so puts within one step with the same TTL leave the row
+# alone). Inserts nothing otherwise, and the put takes the slow path.
+# A NULL position makes OR IGNORE skip the row. (Not INSERT … SELECT: SQLite copies a SELECT
+# that reads the table it inserts into through a temporary table first, which costs more.)
 _PUT_ONE = (
-    "INSERT INTO items(object_id, part, pos, data) "
-    "SELECT ?1, ?2, ifnull(tail + 1, 0), ?3 FROM ("
+    "INSERT OR IGNORE INTO items(object_id, part, pos, data) VALUES (?1, ?2, ("
+    "SELECT CASE WHEN ifnull(tail - head + 1, 0) < ?6 THEN ifnull(tail + 1, 0) END FROM ("
     f"SELECT {_TAIL} AS tail, {_HEAD} AS head FROM partitions "
-    "WHERE object_id = ?1 AND part = ?2 AND expires_at = ?4 AND expires_at > ?5"
-    ") WHERE ifnull(tail - head + 1, 0) < ?6"
+    "WHERE object_id = ?1 AND part = ?2 AND expires_at = ?4 AND expires_at > ?5)), ?3)"
 )
 _INSERT_AT = "INSERT INTO items(object_id, part, pos, data) VALUES (?, ?, ?, ?)"
 _SPAN = f"SELECT expires_at, {_HEAD}, {_TAIL} FROM partitions WHERE object_id = ?1 AND part = ?2"
@@ -61,23 +63,41 @@ WAITERS = "SELECT id, addr FROM waiters WHERE object_id = ? AND part = ? AND for
 
 def upgrade(c: sqlite3.Connection) -> None:
     """Bring the queue tables of a database made before schema 6 (an item count ``n`` on each
-    partition row) to positions (inside the schema transaction, before ``SCHEMA``, which
-    creates the new ``items_by_part``). Items keep their seqs, hence their order."""
+    partition row, a foreign key from ``items``) to positions, inside the schema transaction and
+    before ``SCHEMA`` (which then adds ``items_by_part`` and the trigger). Items keep their seqs,
+    hence their order, and AUTOINCREMENT keeps its high-water mark: seqs never go back."""
     have = {row[1] for row in c.execute("PRAGMA table_info(items)")}
     if not have or "pos" in have:
         return  # a new database, or one upgraded already
-    c.execute("ALTER TABLE items ADD COLUMN pos INTEGER NOT NULL DEFAULT 0")
     c.execute(
-        "UPDATE items SET pos = r.pos FROM (SELECT seq, row_number() OVER "
-        "(PARTITION BY object_id, part ORDER BY seq) - 1 AS pos FROM items) AS r WHERE items.seq = r.seq"
+        "CREATE TABLE items_v6(seq INTEGER PRIMARY KEY AUTOINCREMENT, object_id TEXT NOT NULL, "
+        "part BLOB NOT NULL, pos INTEGER NOT NULL, data BLOB NOT NULL)"
     )
-    c.execute("DROP INDEX IF EXISTS items_by_part")  # (object_id, part, seq): without pos
+    c.execute(
+        "INSERT INTO items_v6(seq, object_id, part, pos, data) SELECT seq, object_id, part, "
+        "row_number() OVER (PARTITION BY object_id, part ORDER BY seq) - 1, data FROM items"
+    )
+    (high,) = c.execute(
+        "SELECT max(ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'items'), 0), "
+        "ifnull((SELECT max(seq) FROM items), 0))"
+    ).fetchone()
+    c.execute("DROP TABLE items")  # and its index items_by_part (object_id, part, seq)
+    c.execute("ALTER TABLE items_v6 RENAME TO items")
+    c.execute("DELETE FROM sqlite_sequence WHERE name IN ('items', 'items_v6')")
+    c.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('items', ?)", (high,))
     c.execute("ALTER TABLE partitions DROP COLUMN n")
 
 
 def expiry(now: float, ttl: float) -> float:
-    """A partition's expiry ``ttl`` seconds after ``now``, rounded up to a whole millisecond."""
-    return math.ceil((now + ttl) * 1000) / 1000
+    """A partition's expiry ``ttl`` seconds after ``now``, rounded up to a step of 0.1 % of
+    ``ttl``, at least a millisecond (as on Redis) and at most a second.
+
+    Puts with the same TTL within one step leave the partition row alone (the common put writes
+    only its item): a queue with the default TTL of a day rewrites it at most once a second
+    instead of once a millisecond, and its partitions live at most that second longer.
+    """
+    step = min(max(ttl / 1000, 0.001), 1.0)
+    return math.ceil((now + ttl) / step) * step
 
 
 class PutRequest(NamedTuple):
