@@ -131,3 +131,27 @@ def test_items_go_with_their_partition_and_queue(backend_url: str) -> None:
         assert left(oids[1]) == 0
     finally:
         b.close()
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+def test_batches_around_the_insert_chunk_keep_order_and_count(backend_url: str) -> None:
+    """put_many writes whole chunks of rows per statement and the rest one by one: every size
+    around the chunk keeps FIFO order, the count and the cap."""
+    b = sync_open_backend(backend_url)
+    oid = f"qu-{uuid.uuid4().hex[:16]}"
+    try:
+        b.create_object(Kind.QUEUE, "main", None, object_id=oid, ephemeral_ttl=600)
+        sent: list[bytes] = []
+        for k in (1, 63, 64, 65, 128, 130):
+            batch = [f"{len(sent) + i}".encode() for i in range(k)]
+            assert b.queue_put(oid, b"", batch, ttl=600, max_items=BIG, max_partitions=BIG) is PutStatus.OK
+            sent += batch
+            assert b.queue_len(oid, b"") == len(sent)
+        assert b.queue_get(oid, b"", 1000, wait=0) == sent
+        cap = [b"x"] * 129
+        assert b.queue_put(oid, b"", cap, ttl=600, max_items=128, max_partitions=BIG) is PutStatus.FULL
+        assert b.queue_put(oid, b"", cap[:128], ttl=600, max_items=128, max_partitions=BIG) is PutStatus.OK
+        assert b.queue_put(oid, b"", [b"y"], ttl=600, max_items=128, max_partitions=BIG) is PutStatus.FULL
+        assert b.queue_len(oid, None) == 128
+    finally:
+        b.close()
