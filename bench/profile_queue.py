@@ -40,7 +40,7 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("validation", ("_validate.py",)),
     ("wake-up", ("select", "sendto", "recv", "_waiter", "Waiter", "notify", "socket")),
     ("locks", ("acquire", "Condition", "Event", "lock", "sleep")),
-    ("SQL", ("sqlite3.Connection", "sqlite3.Cursor", "_sqlite_sql.py", "execute", "fetch")),
+    ("SQL", ("sqlite3.Connection", "sqlite3.Cursor", "_sqlite_sql.py", "_queue_sql.py", "execute", "fetch")),
     ("Redis I/O", ("redis/", "hiredis", "_redis_", "evalsha", "ssl", "sock", "recv", "select")),
 ]
 
