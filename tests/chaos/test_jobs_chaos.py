@@ -95,8 +95,9 @@ def test_worker_kill9_during_1000_calls(workers: Workers, chaos_log: Starts, tal
     """A worker pool killed with -9 0.5-1 s after it starts running calls, and restarted at
     once, until 1,000 calls are done: every call succeeds with exactly its own result, none
     is lost, no kill counts as a failure, and every attempt lost with the killed worker is
-    claimed again (re-run) within lease + sweep + 3 s of the kill, or of the moment the next
-    worker is ready if its start-up ends later (the 3 s are a loaded machine's margin)."""
+    claimed again (re-run) within lease + sweep + 6 s of the kill, or of the moment the next
+    worker is ready if its start-up ends later. A liveness bound with a loaded machine's margin
+    (quiet: 1.4-2.5 s at most; CI at load 3-5: 5.1 s): the tally reports the measured maximum."""
     tally.scenario = "6 job worker kill -9"
     rng = random.Random(6)
     # 20-60 ms calls (avg 40 ms, was 60): a worker's life is its start-up plus 0.5-1 s of calls,
@@ -168,7 +169,7 @@ def test_worker_kill9_during_1000_calls(workers: Workers, chaos_log: Starts, tal
         for (call_id, a), (pid, _) in claimed.items()
         if pid in killed_at and (call_id, a + 1) in claimed
     }
-    slow = sorted(((round(d, 2), k) for k, d in delays.items() if d > LEASE + SWEEP + 3), reverse=True)
+    slow = sorted(((round(d, 2), k) for k, d in delays.items() if d > LEASE + SWEEP + 6), reverse=True)
     tally.extra.update(
         lost_attempts=sum(info.lost for info in infos),
         reclaims_measured=len(delays),
