@@ -114,7 +114,7 @@ def install(fd_level: bool = False) -> tuple[Captured | None, FdCapture | None]:
         with contextlib.suppress(OSError):  # e.g. fd 1 closed: Python-level capture only
             fds = FdCapture(sink)
             out, err = fds.streams()
-            before = fds.sync_if_pending
+            before = fds.settle
     sys.stdout = _Tee(out, sink, before)
     sys.stderr = _Tee(err, sink, before)
     return sink, fds

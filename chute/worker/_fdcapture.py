@@ -109,19 +109,16 @@ class FdCapture:
         return False
 
     def settle(self) -> None:
-        """Return once every byte written to fds 1/2 so far is in the sink: ``sync`` when a pipe
-        holds unread bytes, else wait only for a copy the thread may be making (most calls
-        write nothing there: no thread round trip, ~0.3 ms less per call)."""
+        """Return once every byte written to fds 1/2 so far is in the sink (at a call's end, and
+        before each Python-level write, which keeps the order): ``sync`` when a pipe holds unread
+        bytes, else wait only for a copy the thread may be making, since a read pipe looks empty
+        while its bytes are on their way to the sink (most calls write nothing there: no thread
+        round trip, ~0.3 ms less per call)."""
         if self.pending():
             self.sync()
         else:
             with self._copying:  # bytes it has read but not yet handed to the sink
                 pass
-
-    def sync_if_pending(self) -> None:
-        """``sync`` when a pipe holds unread bytes (before a Python-level write: keeps order)."""
-        if self.pending():
-            self.sync()
 
     def sync(self) -> None:
         """Return once the thread has handled every byte written to fds 1/2 before this call."""

@@ -37,6 +37,7 @@ from chute.worker._ticker import Ticker
 
 DEFAULT_LEASE = _settings_table.DEFAULT_LEASE
 DEFAULT_GRACE = 30.0
+RETRY_MARGIN = 0.002
 
 
 def lease_seconds() -> float:
@@ -100,6 +101,9 @@ class Pool:
         self._autoscaler = AutoscalerRefresh(self._fns, self._env)
         self._ticker = Ticker(self._env, self._fns)
         self._claim_due = True
+        # Retries this pool scheduled, function -> when the backoff ends (monotonic): it claims
+        # for that function then, not at its next periodic claim (up to a second late).
+        self._retry_at: dict[FnState, float] = {}
         # The functions (by app) with room whose last claim came back short: while an app has
         # one, its watcher waits for submits (to any of its functions, see _watch_for_work).
         self._wanted: dict[str, list[str]] = {}
@@ -161,11 +165,16 @@ class Pool:
                     if everything:
                         self._claim_due = False
                         next_claim = now + 1.0  # also reaps leases of dead workers
+                    self._retries_due(now)
                     self._settle(backend, everything)
                     self._fleet.scale(now)
                     self._update_wanted()
                     wake_at = min(
-                        next_claim, self._next_beat, self._fleet.next_timer(), self._ticker.next_due()
+                        next_claim,
+                        self._next_beat,
+                        self._fleet.next_timer(),
+                        self._ticker.next_due(),
+                        *self._retry_at.values(),
                     )
                     self._wait(wake_at - time.monotonic())
                 except BackendUnavailableError as exc:
@@ -257,12 +266,26 @@ class Pool:
             items = [self._completion(o) for o in outcomes]
             _logs.attempts_ended(outcomes, items)
             _, calls = backend.job_complete(items, claim)
+            self._note_retries(f, items)
             done = set(map(id, outcomes))
             fleet.outcomes = [o for o in fleet.outcomes if id(o) not in done]
             if claim is not None:
                 f.hungry = len(calls) >= claim.n
                 if calls:
                     fleet.place(f, [Attempt(call, f) for call in calls])
+
+    def _note_retries(self, f: FnState, items: list[CompleteRequest]) -> None:
+        delays = [it.delay for it in items if it.how is Completion.RETRY]
+        if delays:
+            # A hair after the backend's due time (its clock, rounded to microseconds).
+            at = time.monotonic() + min(delays) + RETRY_MARGIN
+            self._retry_at[f] = min(at, self._retry_at.get(f, at))
+
+    def _retries_due(self, now: float) -> None:
+        for f, at in list(self._retry_at.items()):
+            if at <= now:
+                del self._retry_at[f]
+                f.due = True
 
     def _update_wanted(self) -> None:
         wanted: dict[str, list[str]] = {}
