@@ -198,17 +198,20 @@ class Fleet:
                 f.staged.append(a)
                 continue
             a.executor = e
-            # Behind another call (prefetch) or waiting for its batch: started later, reported.
-            report_start = spec.batch_max_size is not None or e.load >= spec.slots
+            # Behind another call (prefetch), waiting for its batch, or for the executor to
+            # start: started later, reported, and its timeout runs from then (a cold start
+            # under load can take seconds, and the "ready" message is not the call's start).
+            report_start = spec.batch_max_size is not None or e.load >= spec.slots or e.ready_at is None
             e.calls[a.id] = a
             a.queued = report_start
             a.started = now
             if spec.single_use_containers:
                 e.retiring = True  # its one input: recycled (exit hooks run) once it is done
             if report_start:
-                a.deadline = now + STARTUP_GRACE + spec.batch_wait_ms / 1000 + a.limit
-            elif e.ready_at is None:
-                a.deadline = e.start_by + a.limit  # enforce() fails it at start_by if not ready
+                # A bound until the start is reported; enforce() fails it at start_by if the
+                # executor is not ready by then.
+                waits = max(now + STARTUP_GRACE, e.start_by if e.ready_at is None else now)
+                a.deadline = waits + spec.batch_wait_ms / 1000 + a.limit
             else:
                 a.deadline = now + a.limit + DISPATCH_MARGIN
             batches.setdefault(e, []).append((a.id, a.payload, report_start))

@@ -60,6 +60,8 @@ def test_calls_filters_search_detail_cancel_at_800px(
         page.fill("#calls-id", slow.object_id)
         page.click("#calls-search button")
         expect(rows).to_have_count(1)
+        # The listing before the search had one row too (the add filter's): wait for the found one.
+        expect(rows.first).to_have_attribute("data-call", slow.object_id)
         rows.first.locator("td").first.click()
         expect(detail.locator("h3 code")).to_have_text(slow.object_id)
         expect(arguments.locator("td")).to_have_text("nap(120)")

@@ -4,12 +4,14 @@
 "use strict";
 
 const CALLS_PAGE = 50;
-const calls = { fn: "", state: "", search: "", limit: CALLS_PAGE, open: null, functions: [] };
+const calls = { fn: "", state: "", search: "", limit: CALLS_PAGE, open: null, functions: [], generation: 0 };
 
 function callsFiltered() { return calls.fn || calls.state || calls.search || calls.limit > CALLS_PAGE; }
 
 async function loadCalls(summary) {
   // No filter: the summary's recent calls (one request per refresh). Else the /calls listing.
+  // A listing asked for before a filter changed may answer after the new one: drop it.
+  const generation = ++calls.generation;
   let rows;
   if (calls.search) {
     try { rows = [await api(`/calls/${encodeURIComponent(calls.search)}`)]; } catch (e) { rows = []; }
@@ -19,6 +21,7 @@ async function loadCalls(summary) {
   } else {
     rows = summary.calls;
   }
+  if (generation !== calls.generation) return;
   renderCalls({ calls: rows });
   $("#calls-more").hidden = !!calls.search || rows.length < calls.limit || calls.limit >= 1000;
   $("#calls-count").textContent = `${rows.length} shown`;
