@@ -95,7 +95,7 @@ def test_cancel_running_call_kills_its_process(worker: subprocess.Popen[bytes]) 
     with pytest.raises(RemoteError, match="cancelled"):
         call.get(timeout=0)
     # The next lease renewal (every LEASE/4) fails, and the supervisor kills the executor.
-    wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", 10, "kill")
+    wait_until(lambda: _gone(pid), 10, "kill")
     assert call.info().state is chute.CallState.CANCELLED
 
 
@@ -130,7 +130,8 @@ def test_worker_killed_mid_call_is_rerun(workers: Workers, own_store: str) -> No
     wait_registered(own_store, 2)
     call = jobs_app.long_sleep.spawn("lost-1", 1.5)
     wait_until(lambda: "lost-1" in log(), what="call started")
-    holder = pools[psutil.Process(log()["lost-1"]).ppid()]  # the worker whose executor runs it
+    runner = log()["lost-1"]  # the executor's pid; the worker is its parent or its zygote's
+    holder = next(p for pid, p in pools.items() if runner in _descendants(pid))
     holder.kill()  # SIGKILL: no chance to give the lease back
     holder.wait()
     killed_at = time.monotonic()
@@ -173,13 +174,25 @@ def test_max_containers_caps_concurrency_and_pool_scales_to_zero(workers: Worker
     assert len({pid for *_, pid in results}) == 3
     # scaledown_window=1: idle executors exit and the pool goes back to zero processes.
     pool = psutil.Process(worker.pid)
-    wait_until(lambda: not [c for c in pool.children() if _is_executor(c)], 15, "0")
+    wait_until(lambda: not [c for c in pool.children(recursive=True) if _is_executor(c)], 15, "0")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _descendants(pid: int) -> set[int]:
+    return {c.pid for c in psutil.Process(pid).children(recursive=True)}
 
 
 def _is_executor(proc: psutil.Process) -> bool:
-    """A live executor (not a zombie, not gone by the time we look)."""
+    """A live executor (not a zombie, not the zygote, not gone by the time we look)."""
     try:
-        return proc.status() != psutil.STATUS_ZOMBIE and "chute executor" in " ".join(proc.cmdline())
+        title = " ".join(proc.cmdline())
+        return proc.status() != psutil.STATUS_ZOMBIE and "chute executor" in title and "zygote" not in title
     except psutil.Error:
         return False
 

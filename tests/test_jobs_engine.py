@@ -57,9 +57,10 @@ def started(key: str) -> float:
 
 def executors(worker: subprocess.Popen[bytes]) -> list[psutil.Process]:
     out = []
-    for child in psutil.Process(worker.pid).children():
+    for child in psutil.Process(worker.pid).children(recursive=True):  # forked from the zygote
         try:
-            if child.status() != psutil.STATUS_ZOMBIE and "chute executor" in " ".join(child.cmdline()):
+            title = " ".join(child.cmdline())
+            if child.status() != psutil.STATUS_ZOMBIE and "chute executor" in title and "zygote" not in title:
                 out.append(child)
         except psutil.Error:
             pass

@@ -75,12 +75,15 @@ def failure(call_id: str, exc: BaseException, settings: Settings) -> Done:
     return (call_id, False, _outcome.pack_error(exc, text, settings, call_id), _outcome.error_line(exc))
 
 
-def main() -> None:
-    """Entry point (``python -c`` bootstrap from ``_proc``): argv = [chute root, socket fd]."""
-    sock = socket.socket(fileno=int(sys.argv[2]))
+def main(fd: int | None = None, parent: int | None = None) -> None:
+    """Entry point: of the ``python -c`` bootstrap from ``_proc`` (argv = [chute root, socket
+    fd]), or of a fork of the zygote (``_zygote``: its socket fd, and the zygote as parent)."""
+    sock = socket.socket(fileno=int(sys.argv[2]) if fd is None else fd)
     channel = BlockingChannel(sock)
     kind, init = channel.recv()
     assert kind == "init", kind
+    if parent is not None:
+        init["parent"] = parent
     parent_path: list[str] = init["sys_path"]
     sys.path[:] = parent_path + [p for p in sys.path if p not in parent_path]
     set_title(init["title"])

@@ -36,6 +36,7 @@ from chute.worker._limits import MemoryWatch
 from chute.worker._placement import Ledger
 from chute.worker._proc import ExecutorProcess
 from chute.worker._scaling import INF, Attempt, Executor, FnState, quotas
+from chute.worker._zygote import Zygote
 
 # An executor gets this long to import the user's code and run @enter before its calls fail
 # (a function's ``startup_timeout`` replaces it).
@@ -71,8 +72,10 @@ class Fleet:
         selector: Any,
         capacity: Capacity | None = None,
         mount_namespaces: bool = True,
+        zygote: Zygote | None = None,
     ) -> None:
         self.fns = fns
+        self.zygote = zygote  # executors are forked from it while it works (``_zygote``)
         self.ledger = Ledger(capacity or Capacity((), float("inf"), 1 << 40))
         self.memory = MemoryWatch()
         self.mount_namespaces = mount_namespaces
@@ -157,7 +160,7 @@ class Fleet:
             init["mount_namespaces"] = self.mount_namespaces
         except Exception as exc:
             init["fatal"] = f"its environment cannot be prepared: {exc}"
-        e = Executor(ExecutorProcess(init, env), f, gpus=gpus)
+        e = Executor(ExecutorProcess(init, env, self.zygote), f, gpus=gpus)
         e.start_by = e.started_at + (f.spec.startup_timeout or STARTUP_GRACE)
         f.executors.append(e)
         self.sel.register(e.proc.channel, selectors.EVENT_READ, ("chan", e))
@@ -512,6 +515,8 @@ class Fleet:
             time.sleep(0.01)
         for e in list(self._dying):
             self._close(e)
+        if self.zygote is not None:
+            self.zygote.close()
 
 
 def _pid() -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from chute import _platform
+from chute.worker._zygote import Zygote, readable
 
 _HEADER = struct.Struct(">I")
 _CHUTE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
@@ -171,21 +172,31 @@ class BlockingChannel:
 
 
 class ExecutorProcess:
-    """One executor: its process (leader of its own session), socket and pidfd."""
+    """One executor: its process (leader of its own session), socket and pidfd. Forked from
+    ``zygote`` when given and usable (``_zygote``), else started as a new interpreter."""
 
-    def __init__(self, init: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, init: dict[str, Any], env: dict[str, str] | None = None, zygote: Zygote | None = None
+    ) -> None:
         ours, theirs = socket.socketpair()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.zygote: Zygote | None = None
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, _CHUTE_ROOT, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-            )
+            if zygote is not None and zygote.usable_for(env):
+                with contextlib.suppress(OSError):  # a failed zygote: start from scratch
+                    self.pid = zygote.spawn(theirs, env)
+                    self.zygote = zygote
+            if self.zygote is None:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-c", _BOOTSTRAP, _CHUTE_ROOT, str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env=env,
+                )
+                self.pid = self.proc.pid
         finally:
             theirs.close()
-        self.pid = self.proc.pid
         self.channel = Channel(ours)
         self.channel.send(("init", init))
         self.pidfd = _platform.pidfd_open(self.pid)  # None off Linux: the supervisor polls then
@@ -194,14 +205,17 @@ class ExecutorProcess:
     def poll(self) -> int | None:
         """The exit code once the process has exited (reaped without waiting), else None."""
         if self.returncode is None:
-            self.returncode = self.proc.poll()
+            if self.proc is not None:
+                self.returncode = self.proc.poll()
+            elif self.zygote is not None and (self.pidfd is None or readable(self.pidfd)):
+                self.returncode = self.zygote.wait(self.pid)  # its parent reaps it
         return self.returncode
 
     def kill(self) -> None:
         """SIGKILL the executor's whole process group (what it forked dies with it). Never waits."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        if self.poll() is None:
+        if self.proc is not None and self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
 

@@ -34,6 +34,7 @@ from chute.worker._autoscaler import AutoscalerRefresh
 from chute.worker._fleet import STOP_GRACE, Fleet, Outcome
 from chute.worker._scaling import Attempt, FnState, default_max_executors
 from chute.worker._ticker import Ticker
+from chute.worker._zygote import Zygote
 
 DEFAULT_LEASE = _settings_table.DEFAULT_LEASE
 DEFAULT_GRACE = 30.0
@@ -68,6 +69,8 @@ class Pool:
     ) -> None:
         if max_executors is not None and (not isinstance(max_executors, int) or max_executors < 1):
             raise InvalidError(f"max_executors must be an int >= 1, got {max_executors!r}.")
+        # First, before user code is imported or a thread or connection exists (``_zygote``).
+        zygote = Zygote.fork()
         self._client = Client.from_env()
         self._env = environment_name or self._client.settings.env
         self._lease = lease_seconds()
@@ -97,13 +100,14 @@ class Pool:
             self._sel,
             self.capacity,
             mount_namespaces=_settings_table.read("CHUTE_MOUNT_NAMESPACES") is not False,
+            zygote=zygote,
         )
         self._autoscaler = AutoscalerRefresh(self._fns, self._env)
         self._ticker = Ticker(self._env, self._fns)
         self._claim_due = True
-        # Retries this pool scheduled, function -> when the backoff ends (monotonic): it claims
+        # Retries this pool scheduled: when each backoff ends (monotonic), and whose. It claims
         # for that function then, not at its next periodic claim (up to a second late).
-        self._retry_at: dict[FnState, float] = {}
+        self._retry_at: list[tuple[float, FnState]] = []
         # The functions (by app) with room whose last claim came back short: while an app has
         # one, its watcher waits for submits (to any of its functions, see _watch_for_work).
         self._wanted: dict[str, list[str]] = {}
@@ -174,7 +178,7 @@ class Pool:
                         self._next_beat,
                         self._fleet.next_timer(),
                         self._ticker.next_due(),
-                        *self._retry_at.values(),
+                        *(at for at, _ in self._retry_at),
                     )
                     self._wait(wake_at - time.monotonic())
                 except BackendUnavailableError as exc:
@@ -275,17 +279,17 @@ class Pool:
                     fleet.place(f, [Attempt(call, f) for call in calls])
 
     def _note_retries(self, f: FnState, items: list[CompleteRequest]) -> None:
-        delays = [it.delay for it in items if it.how is Completion.RETRY]
-        if delays:
-            # A hair after the backend's due time (its clock, rounded to microseconds).
-            at = time.monotonic() + min(delays) + RETRY_MARGIN
-            self._retry_at[f] = min(at, self._retry_at.get(f, at))
+        now = time.monotonic()
+        for it in items:
+            if it.how is Completion.RETRY:
+                # A hair after the backend's due time (its clock, rounded to microseconds).
+                self._retry_at.append((now + it.delay + RETRY_MARGIN, f))
 
     def _retries_due(self, now: float) -> None:
-        for f, at in list(self._retry_at.items()):
-            if at <= now:
-                del self._retry_at[f]
-                f.due = True
+        if any(at <= now for at, _ in self._retry_at):
+            for at, f in self._retry_at:
+                f.due = f.due or at <= now
+            self._retry_at = [(at, f) for at, f in self._retry_at if at > now]
 
     def _update_wanted(self) -> None:
         wanted: dict[str, list[str]] = {}

@@ -6,6 +6,7 @@ import os
 import time
 
 import chute
+from tests.apps._lineage import worker_pid
 
 app = chute.App("test-jobs")
 
@@ -83,4 +84,4 @@ def capped(i: int) -> tuple[int, float, float, int]:
 def where(i: int, seconds: float) -> tuple[int, int]:
     """Which pool ran the call: the executor's parent is the ``chute worker`` process."""
     time.sleep(seconds)
-    return i, os.getppid()
+    return i, worker_pid()

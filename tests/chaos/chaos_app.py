@@ -1,7 +1,7 @@
 """Job functions of the chaos suite, run by real ``python -m chute worker tests/chaos/chaos_app.py``.
 
 Every function that matters for timing appends a line to ``$CHAOS_LOG`` when an attempt
-starts (``start <key> <pid> <ppid> <unix time>``, one ``write`` on an O_APPEND file), so the
+starts (``start <key> <pid> <worker pid> <unix time>``, one ``write`` on an O_APPEND file), so the
 tests can see every execution, including those of attempts that were later killed.
 """
 
@@ -11,6 +11,7 @@ import os
 import time
 
 import chute
+from tests.apps._lineage import worker_pid
 
 app = chute.App("chaos-jobs")
 
@@ -27,7 +28,7 @@ def _log(*fields: object) -> None:
 
 
 def _start(key: object) -> None:
-    _log("start", key, os.getpid(), os.getppid(), repr(time.time()))
+    _log("start", key, os.getpid(), worker_pid(), repr(time.time()))
 
 
 @app.function()
@@ -40,7 +41,7 @@ def work(i: int, seconds: float) -> tuple[int, int]:
     """Scenario 6: a short call; returns its input and the pid of the worker that ran it."""
     _start(i)
     time.sleep(seconds)
-    return i, os.getppid()
+    return i, worker_pid()
 
 
 @app.function(max_containers=4, timeout=60)
@@ -48,7 +49,7 @@ def whoami(key: str, seconds: float) -> int:
     """Scenario 7: the pid of the worker (supervisor) whose executor ran the call."""
     _start(key)
     time.sleep(seconds)
-    return os.getppid()
+    return worker_pid()
 
 
 POISON_RETRIES = chute.Retries(max_retries=3, backoff_coefficient=2.0, initial_delay=0.5, max_delay=5.0)

@@ -33,7 +33,7 @@ SWEEP = 1.0  # a worker claims (and reaps expired leases) at least once a second
 
 
 class Starts:
-    """The attempt starts logged by chaos_app: key -> [(pid, ppid, unix time)]."""
+    """The attempt starts logged by chaos_app: key -> [(pid, worker pid, unix time)]."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
