@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
-import rich.progress
-from rich.console import Console
+if TYPE_CHECKING:
+    import rich.progress
 
 
 class Progress:
@@ -13,7 +14,12 @@ class Progress:
 
     def __init__(self, total: int, label: str) -> None:
         self._bar: rich.progress.Progress | None = None
+        self._task: Any = None
         if total > 1 and sys.stderr.isatty():
+            # Imported here: rich's progress costs ~60 ms of every process's `import chute`.
+            import rich.progress
+            from rich.console import Console
+
             self._bar = rich.progress.Progress(console=Console(stderr=True), transient=True)
             self._task = self._bar.add_task(label, total=total)
             self._bar.start()

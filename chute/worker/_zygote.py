@@ -177,11 +177,9 @@ def _executor_child(main: Any, fd: int, env: dict[str, str] | None, zygote: int)
         os.setsid()
         atexit._clear()  # the supervisor's exit hooks are not ours; the user's code adds its own
         if env is not None:
-            tz = os.environ.get("TZ")
             os.environ.clear()
             os.environ.update(env)
-            if os.environ.get("TZ") != tz:
-                time.tzset()
+            time.tzset()  # the C library's time zone follows TZ, as in a new interpreter
         sys.argv = ["-c"]
         main(fd, parent=zygote)
     except SystemExit as exc:
