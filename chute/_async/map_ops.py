@@ -15,9 +15,8 @@ from typing import Any
 
 from chute import _outcome
 from chute._args_summary import summarize
-from chute._async import call_ops, graph_ops
+from chute._async import call_ops
 from chute._chunk import MapChunk, call_timeout, chunk_size
-from chute._context import current_function_call_id
 from chute._jobs import CallRef, FunctionRef
 from chute._progress import Progress
 from chute.backends.types import CallRecord, CallState, SubmitRequest
@@ -52,46 +51,21 @@ def _payloads(
 
 
 async def _submit_chunks(fn: FunctionRef, chunks: list[ArgLists]) -> list[tuple[ArgLists, CallRef]]:
-    """One call per chunk (``SUBMIT_BATCH`` inputs' worth per round trip): its inputs and call."""
-    await call_ops.ensure_deployed(fn)
-    client = fn.client
-    settings = client.settings
-    backend = client.async_backend()
-    parent = current_function_call_id()
+    """One call per chunk (an over-size chunk as halves): its inputs and call."""
+    settings = fn.client.settings
     timeout = call_timeout(fn)
-    out: list[tuple[ArgLists, CallRef]] = []
-    batch: list[SubmitRequest] = []
-    batch_inputs: list[ArgLists] = []
+    pieces = (piece for chunk in chunks for piece in _payloads(fn, chunk, timeout, settings))
 
-    async def flush() -> None:
-        ids = await backend.job_submit_many(batch)
-        if parent is not None:
-            for call_id in ids:
-                await graph_ops.record_child(client, batch[0].env, parent, call_id)
-        out.extend(zip(batch_inputs, (CallRef(i, client) for i in ids), strict=True))
-        batch.clear()
-        batch_inputs.clear()
+    def one(piece: tuple[ArgLists, bytes], code: str | None) -> tuple[SubmitRequest, int, ArgLists]:
+        inputs, payload = piece
+        args0, kwargs0 = inputs[0]
+        summary = f"{len(inputs)} inputs of a map: {summarize(fn.name, args0, kwargs0)}, …"
+        req = call_ops.request(
+            fn, payload, settings=settings, code=code, args_summary=summary, chunk=len(inputs)
+        )
+        return req, len(inputs), inputs
 
-    code = await call_ops.live_code(fn)
-    queued = 0
-    for chunk in chunks:
-        for inputs, payload in _payloads(fn, chunk, timeout, settings):
-            args0, kwargs0 = inputs[0]
-            summary = f"{len(inputs)} inputs of a map: {summarize(fn.name, args0, kwargs0)}, …"
-            batch.append(
-                call_ops.request(
-                    fn, payload, settings=settings, code=code, args_summary=summary, chunk=len(inputs)
-                )
-            )
-            batch_inputs.append(inputs)
-            queued += len(inputs)
-        if queued >= call_ops.SUBMIT_BATCH:
-            await flush()
-            queued = 0
-            code = await call_ops.live_code(fn)
-    if batch:
-        await flush()
-    return out
+    return await call_ops.submit_all(fn, pieces, one)
 
 
 def _input_value(data: bytes, call: CallRef, return_exceptions: bool) -> Any:

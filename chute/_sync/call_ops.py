@@ -14,8 +14,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Iterable, Sequence
-from typing import Any
+from collections.abc import Iterator, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from chute import _outcome, _validate
 from chute._args_summary import summarize
@@ -30,6 +30,8 @@ from chute.config import Settings
 from chute.exception import InvalidError, NotFoundError, OutputExpiredError, RemoteError
 
 # A caller still waiting on a pending call after this long is warned if no live worker serves it.
+T = TypeVar("T")
+K = TypeVar("K")
 NO_WORKER_AFTER = 5.0
 _log = logging.getLogger("chute")
 # Longest single blocking wait on a call; longer waits loop (Modal long-polls for 55 s).
@@ -405,34 +407,62 @@ def spawn_many(fn: FunctionRef, arg_lists: Iterable[tuple[tuple[Any, ...], dict[
     ensure_deployed(fn)
     if fn.spec.is_generator:
         raise InvalidError("A generator function cannot be called with `.map(...)`.")
+    settings = fn.client.settings
+
+    def one(
+        arg_list: tuple[tuple[Any, ...], dict[str, Any]], code: str | None
+    ) -> tuple[SubmitRequest, int, None]:
+        args, kwargs = arg_list
+        summary = summarize(fn.name, args, kwargs)
+        if fn.bind_args is not None:
+            args = (*fn.bind_args(), *args)
+        payload = _outcome.dump_args(args, kwargs, settings)
+        return request(fn, payload, settings=settings, code=code, args_summary=summary), 1, None
+
+    return [call for _, call in submit_all(fn, arg_lists, one)]
+
+
+def submit_all(
+    fn: FunctionRef,
+    items: Iterable[T],
+    build: Callable[[T, str | None], tuple[SubmitRequest, int, K]],
+) -> list[tuple[K, CallRef]]:
+    """One call per item, in order: ``build(item, code)`` makes its request (for the deployed
+    version ``code``), says how many inputs it carries and what to keep of the item (not the
+    payload: it is dropped once sent); ``SUBMIT_BATCH`` inputs' worth go per round trip, and
+    the live version is read again between round trips (a redeploy mid-map applies to the
+    rest). Calls submitted inside a call record it as their parent. Returns what was kept of
+    each item, with its call."""
     client = fn.client
-    settings = client.settings
     backend = client.sync_backend()
     parent = current_function_call_id()
-    calls: list[CallRef] = []
+    out: list[tuple[K, CallRef]] = []
     batch: list[SubmitRequest] = []
+    owners: list[K] = []
 
     def flush() -> None:
         ids = backend.job_submit_many(batch)
         if parent is not None:
             for call_id in ids:
                 graph_ops.record_child(client, batch[0].env, parent, call_id)
-        calls.extend(CallRef(i, client) for i in ids)
+        out.extend(zip(owners, (CallRef(i, client) for i in ids), strict=True))
         batch.clear()
+        owners.clear()
 
     code = live_code(fn)
-    for args, kwargs in arg_lists:
-        summary = summarize(fn.name, args, kwargs)
-        if fn.bind_args is not None:
-            args = (*fn.bind_args(), *args)
-        payload = _outcome.dump_args(args, kwargs, settings)
-        batch.append(request(fn, payload, settings=settings, code=code, args_summary=summary))
-        if len(batch) >= SUBMIT_BATCH:
+    inputs = 0
+    for item in items:
+        req, n, kept = build(item, code)
+        batch.append(req)
+        owners.append(kept)
+        inputs += n
+        if inputs >= SUBMIT_BATCH:
             flush()
+            inputs = 0
             code = live_code(fn)
     if batch:
         flush()
-    return calls
+    return out
 
 
 def finished(calls: Sequence[CallRef], ordered: bool) -> Iterator[tuple[int, CallRecord]]:
