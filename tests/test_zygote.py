@@ -100,3 +100,10 @@ def _alive(p: psutil.Process) -> bool:
         return p.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_an_environment_too_large_to_send_starts_from_scratch(workers: Workers) -> None:
+    worker = workers.start()
+    info = zygote_app.big_env.remote()
+    assert info["ppid"] == worker.pid  # started as a new interpreter
+    assert zygote_app.lineage.remote()["ppid"] != worker.pid  # the zygote still forks the others

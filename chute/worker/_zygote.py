@@ -39,6 +39,7 @@ from chute import _platform, _settings_table
 
 REPLY_TIMEOUT = 10.0  # a fork takes milliseconds; this long means the zygote is wedged
 _MAX_MESSAGE = 1 << 20
+_MAX_REQUEST = 1 << 16  # well under a unix datagram socket's default buffer (~200 KiB)
 
 
 def _interpreter_env(env: dict[str, str]) -> dict[str, str]:
@@ -87,9 +88,12 @@ class Zygote:
 
     def spawn(self, executor_sock: socket.socket, env: dict[str, str] | None) -> int:
         """Fork an executor talking on ``executor_sock`` (its end); its pid. Raises OSError
-        (the zygote is then marked broken) if the zygote does not answer."""
+        for an environment too large to send, and (marking the zygote broken) if the zygote
+        does not answer: the caller starts that executor from scratch."""
+        request = pickle.dumps(("fork", env))
+        if len(request) > _MAX_REQUEST:  # one datagram each way: this one starts from scratch
+            raise OSError(f"an executor environment of {len(request)} bytes is too large to fork")
         try:
-            request = pickle.dumps(("fork", env))
             socket.send_fds(self._sock, [request], [executor_sock.fileno()])
             kind, pid = self._reply()
         except (OSError, EOFError, pickle.PickleError, ValueError) as exc:

@@ -46,3 +46,9 @@ def exit_with(code: int, marker: str) -> None:
     """Registers an exit hook that writes ``marker``, then exits with ``code``."""
     atexit.register(lambda: Path(marker).write_text("ran"))
     sys.exit(code)
+
+
+@app.function(env={"BIG": "x" * 100_000})
+def big_env() -> dict[str, object]:
+    """An environment larger than one message to the zygote."""
+    return _lineage()
