@@ -103,6 +103,17 @@ def set_name(name: str) -> None:
         _prctl(_PR_SET_NAME, name.encode()[:15])
 
 
+def set_title(title: str) -> None:
+    """Show ``title`` in ``ps``/``top`` instead of the interpreter's command line
+    (``setproctitle``, a dependency; else the short name where Linux allows it)."""
+    try:
+        import setproctitle
+
+        setproctitle.setproctitle(title)
+    except ImportError:  # pragma: no cover - setproctitle is a dependency
+        set_name(title)
+
+
 def pidfd_open(pid: int) -> int | None:
     """A file descriptor readable once ``pid`` exits (Linux >= 5.3), else None: poll then."""
     if not linux():

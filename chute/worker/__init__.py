@@ -5,8 +5,9 @@ processes, *executors* (Modal's containers), each serving one function:
 
 - **Leases, not deletes.** ``job_claim`` leases a call for ``CHUTE_LEASE`` seconds (default
   10) and the supervisor renews the leases of the calls it holds every quarter lease. If the
-  supervisor is killed, its executors die with it (parent-death signal) and the leases
-  lapse; the next claim by any worker puts those calls back (at-least-once execution).
+  supervisor is killed, its executors die with it (parent-death signals, through the
+  zygote they are forked from) and the leases lapse; the next claim by any worker puts
+  those calls back (at-least-once execution).
 - **Fencing.** Every write names the attempt it holds; a supervisor that was paused past its
   lease finds its writes refused, and a renewal that fails (the call was cancelled or taken
   over) stops that call.
@@ -36,9 +37,10 @@ processes, *executors* (Modal's containers), each serving one function:
 Modules: ``_supervisor`` (the loop, leases, outcomes), ``_fleet`` (executors: feeding,
 containment, reaping, scaling), ``_scaling`` (bookkeeping, fair shares), ``_placement``,
 ``_limits``, ``_autoscaler`` (see above; Linux-only calls: ``chute._platform``), ``_logs``
-(per-call log lines), ``_capture`` (per-call output), ``_proc`` (process control and
-framing), ``_executor`` / ``_batching`` / ``_service`` (inside an executor), user code is
-loaded by ``chute._app_file``.
+(per-call log lines), ``_capture`` (per-call output), ``_proc`` (process control and framing),
+``_zygote`` (executors forked from a warm copy of the worker, not started from scratch),
+``_executor`` / ``_batching`` / ``_service`` (inside an executor), user code is loaded by
+``chute._app_file``.
 """
 
 from chute._app_file import apps_in, load_target

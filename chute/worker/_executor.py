@@ -36,7 +36,7 @@ from typing import Any
 from chute import _outcome
 from chute._chunk import chunk_of
 from chute._context import enter_executor
-from chute._platform import MountUnavailable, mount_volumes
+from chute._platform import MountUnavailable, mount_volumes, set_title
 from chute._runtime import run_call, run_call_async
 from chute._traceback import format_user_exception
 from chute.config import Settings
@@ -45,7 +45,7 @@ from chute.worker import _capture
 from chute.worker._batching import Batcher
 from chute.worker._chunks import Progress, run_chunk_async, run_chunk_sync
 from chute.worker._fdcapture import FdCapture
-from chute.worker._proc import BlockingChannel, die_with_parent, frame, set_title
+from chute.worker._proc import BlockingChannel, die_with_parent, frame
 from chute.worker._service import Service, load_service
 
 Done = tuple[str, bool, bytes, str | None]

@@ -230,16 +230,6 @@ class ExecutorProcess:
 # -- inside the executor ------------------------------------------------------------------------
 
 
-def set_title(title: str) -> None:
-    """Show ``title`` in ``ps``/``top`` instead of the interpreter's command line."""
-    try:
-        import setproctitle
-
-        setproctitle.setproctitle(title)
-    except ImportError:  # pragma: no cover - setproctitle is a dependency; keep the short name at least
-        _platform.set_name(title)
-
-
 def die_with_parent(parent: int) -> None:
     """Make sure an executor never outlives its supervisor (``kill -9`` included)."""
     _platform.die_with_parent(parent, signal.SIGKILL, on_death=lambda: os._exit(70))

@@ -31,6 +31,7 @@ from chute.backends.types import ClaimRequest, CompleteRequest, Completion
 from chute.exception import BackendUnavailableError, InvalidError
 from chute.worker import _logs
 from chute.worker._autoscaler import AutoscalerRefresh
+from chute.worker._executor import main as executor_main
 from chute.worker._fleet import STOP_GRACE, Fleet, Outcome
 from chute.worker._scaling import Attempt, FnState, default_max_executors
 from chute.worker._ticker import Ticker
@@ -70,7 +71,7 @@ class Pool:
         if max_executors is not None and (not isinstance(max_executors, int) or max_executors < 1):
             raise InvalidError(f"max_executors must be an int >= 1, got {max_executors!r}.")
         # First, before user code is imported or a thread or connection exists (``_zygote``).
-        zygote = Zygote.fork()
+        zygote = Zygote.fork(executor_main)
         self._client = Client.from_env()
         self._env = environment_name or self._client.settings.env
         self._lease = lease_seconds()

@@ -4,10 +4,11 @@ A new executor started as ``python -c ...`` spends ~0.7 s (seconds on a loaded m
 importing chute before it loads the user's code: that is the delay before a crashed call's
 retry, before a scaled-up executor takes work, and most of a worker's CPU when executors are
 recycled. So the supervisor forks one *zygote* of itself first thing, before it imports any
-user code, opens a connection or starts a thread. The zygote imports the executor's modules,
-then waits; each executor is a ``fork`` of it (a few ms) that loads the user's code as a
-fresh ``python -c`` executor would. Nothing of the user's is ever inherited: the zygote was
-made before the apps were imported.
+user code, opens a connection or starts a thread. The zygote holds chute and the executor's
+code (the supervisor imported them, and hands it the executor's ``main``), then waits; each
+executor is a ``fork`` of it (a few ms) that loads the user's code as a fresh ``python -c``
+executor would. Nothing of the user's is ever inherited: the zygote was made before the apps
+were imported.
 
 Protocol, over a ``SOCK_SEQPACKET`` pair (one message each way per request, blocking):
 ``("fork", env)`` with the executor's socket as ``SCM_RIGHTS`` → ``("pid", pid)``;
@@ -33,6 +34,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from chute import _platform, _settings_table
@@ -56,8 +58,10 @@ class Zygote:
         self.broken = False
 
     @classmethod
-    def fork(cls) -> Zygote | None:
-        """Fork the zygote from this process, or None where that is unsafe or off."""
+    def fork(cls, entry: Callable[[int, int], None]) -> Zygote | None:
+        """Fork the zygote from this process, or None where that is unsafe or off. Each
+        executor it forks runs ``entry(socket fd, zygote pid)`` (the executor's ``main``;
+        the caller has imported it, so the zygote holds it warm)."""
         if not _platform.linux() or not hasattr(os, "pidfd_open") or not hasattr(socket, "send_fds"):
             return None
         if _settings_table.read("CHUTE_FORK_EXECUTORS") is False:
@@ -74,7 +78,7 @@ class Zygote:
             code = 0
             try:
                 ours.close()
-                _serve(theirs, parent)
+                _serve(theirs, parent, entry)
             except BaseException:
                 code = 70
             finally:
@@ -136,17 +140,14 @@ class Zygote:
 # -- inside the zygote --------------------------------------------------------------------------
 
 
-def _serve(sock: socket.socket, parent: int) -> None:
+def _serve(sock: socket.socket, parent: int, entry: Callable[[int, int], None]) -> None:
     _platform.parent_death_signal(signal.SIGKILL)
     if os.getppid() != parent:
         return  # the supervisor died before the signal was armed
     os.setsid()  # a Ctrl-C in the worker's terminal is for the supervisor alone
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
-    from chute.worker import _executor  # the warm part: what every executor imports
-    from chute.worker._proc import set_title
-
-    set_title(f"chute executor zygote (worker pid {parent})")
+    _platform.set_title(f"chute executor zygote (worker pid {parent})")
     sock.setblocking(True)
     me = os.getpid()
     while True:
@@ -161,7 +162,7 @@ def _serve(sock: socket.socket, parent: int) -> None:
             pid = os.fork()
             if pid == 0:
                 sock.close()
-                _executor_child(_executor.main, fds[0], request[1], me)
+                _executor_child(entry, fds[0], request[1], me)
             for fd in fds:
                 os.close(fd)
             sock.send(pickle.dumps(("pid", pid)))
@@ -174,7 +175,9 @@ def _serve(sock: socket.socket, parent: int) -> None:
             sock.send(pickle.dumps(("code", code)))
 
 
-def _executor_child(main: Any, fd: int, env: dict[str, str] | None, zygote: int) -> None:
+def _executor_child(
+    entry: Callable[[int, int], None], fd: int, env: dict[str, str] | None, zygote: int
+) -> None:
     """Become an executor, as ``python -c <bootstrap>`` would have; never returns."""
     code: Any = 0
     try:
@@ -185,7 +188,7 @@ def _executor_child(main: Any, fd: int, env: dict[str, str] | None, zygote: int)
             os.environ.update(env)
             time.tzset()  # the C library's time zone follows TZ, as in a new interpreter
         sys.argv = ["-c"]
-        main(fd, parent=zygote)
+        entry(fd, zygote)
     except SystemExit as exc:
         code = exc.code
     except BaseException:
