@@ -45,9 +45,11 @@ CANCEL_GRACE = 2.0
 DRAIN_LIMIT = 30.0
 STOP_GRACE = 5.0  # an executor told to stop (scale-down) exits by itself within this, or is killed
 SUSPECT_TTL = 600.0
-# A call sent to an idle executor starts as it arrives: its clock starts at dispatch, plus this
-# for the trip, so a timeout never fires before the function has run ``timeout`` seconds.
-DISPATCH_MARGIN = 0.05
+# A call's clock starts when the supervisor sends it to an idle executor, or hears that a
+# queued one started; the function itself starts a little later (the trip, its arguments'
+# unpickling: tens of ms on a loaded machine), so the timeout gets this much more and never
+# fires before the function has run ``timeout`` seconds.
+DISPATCH_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ class Fleet:
             for call_id in body:
                 a = e.calls.get(call_id)
                 if a is not None and a.queued:
-                    a.queued, a.deadline, a.started = False, now + a.limit, now
+                    a.queued, a.deadline, a.started = False, now + a.limit + DISPATCH_MARGIN, now
         elif kind == "progress":  # a map chunk started its next input: that input's timeout runs
             for call_id in body:
                 a = e.calls.get(call_id)
