@@ -1,5 +1,6 @@
 """Real ``chute worker`` processes for the tests: ``Workers`` (a test's own), ``start_worker`` (one a
-module's tests share, on a store of its own), ``stop``, and ``wait_until``."""
+module's tests share, on a store of its own), ``stop``, ``wait_until``, and what runs under a worker
+(``executors``, ``gone``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import psutil
 
 from tests._flavours import sync_open_backend
 from tests.conftest import CLEARED_VARS
@@ -27,6 +30,28 @@ def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "co
             raise AssertionError(f"{what} not reached within {timeout} s")
         time.sleep(0.05)
     return time.monotonic() - start
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (or is a zombie its parent has yet to reap)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def executors(worker_pid: int) -> list[psutil.Process]:
+    """The live executors of the worker ``worker_pid``: its children, or its zygote's
+    (chute/worker/_zygote.py), by their ``chute executor …`` titles."""
+    out = []
+    for child in psutil.Process(worker_pid).children(recursive=True):
+        try:
+            title = " ".join(child.cmdline())
+            if child.status() != psutil.STATUS_ZOMBIE and "chute executor" in title and "zygote" not in title:
+                out.append(child)
+        except psutil.Error:
+            pass
+    return out
 
 
 def stop(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 30.0) -> list[int]:

@@ -24,7 +24,18 @@ from typer.testing import CliRunner
 import chute
 from chute.cli import app as cli_app
 from chute.exception import FunctionTimeoutError, InvalidError, RemoteError
-from tests._workers import APP_FILE, LEASE, ROOT, Workers, start_worker, stop, wait_registered, wait_until
+from tests._workers import (
+    APP_FILE,
+    LEASE,
+    ROOT,
+    Workers,
+    executors,
+    gone,
+    start_worker,
+    stop,
+    wait_registered,
+    wait_until,
+)
 from tests.apps import jobs_app
 from tests.conftest import BACKENDS, new_store_url
 
@@ -95,7 +106,7 @@ def test_cancel_running_call_kills_its_process(worker: subprocess.Popen[bytes]) 
     with pytest.raises(RemoteError, match="cancelled"):
         call.get(timeout=0)
     # The next lease renewal (every LEASE/4) fails, and the supervisor kills the executor.
-    wait_until(lambda: _gone(pid), 10, "kill")
+    wait_until(lambda: gone(pid), 10, "kill")
     assert call.info().state is chute.CallState.CANCELLED
 
 
@@ -173,28 +184,11 @@ def test_max_containers_caps_concurrency_and_pool_scales_to_zero(workers: Worker
     assert peak == 3, peak  # scaled up to max_containers, never beyond
     assert len({pid for *_, pid in results}) == 3
     # scaledown_window=1: idle executors exit and the pool goes back to zero processes.
-    pool = psutil.Process(worker.pid)
-    wait_until(lambda: not [c for c in pool.children(recursive=True) if _is_executor(c)], 15, "0")
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    wait_until(lambda: not executors(worker.pid), 15, "0")
 
 
 def _descendants(pid: int) -> set[int]:
     return {c.pid for c in psutil.Process(pid).children(recursive=True)}
-
-
-def _is_executor(proc: psutil.Process) -> bool:
-    """A live executor (not a zombie, not the zygote, not gone by the time we look)."""
-    try:
-        title = " ".join(proc.cmdline())
-        return proc.status() != psutil.STATUS_ZOMBIE and "chute executor" in title and "zygote" not in title
-    except psutil.Error:
-        return False
 
 
 def test_two_worker_pools_share_the_work(workers: Workers) -> None:

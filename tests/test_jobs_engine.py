@@ -17,7 +17,7 @@ import pytest
 
 import chute
 from chute.exception import FunctionTimeoutError, InvalidError, RemoteError
-from tests._workers import LEASE, ROOT, Workers, start_worker, stop, wait_until
+from tests._workers import LEASE, ROOT, Workers, executors, gone, start_worker, stop, wait_until
 from tests.apps import engine_app as ea
 from tests.conftest import BACKENDS, new_store_url
 
@@ -53,25 +53,6 @@ def started(key: str) -> float:
     """When the (only) run logged under ``key`` began."""
     (k,) = [k for k in ea.log().keys() if k.startswith(f"{key}:")]
     return float(k.rsplit(":", 1)[1])
-
-
-def executors(worker: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    out = []
-    for child in psutil.Process(worker.pid).children(recursive=True):  # forked from the zygote
-        try:
-            title = " ".join(child.cmdline())
-            if child.status() != psutil.STATUS_ZOMBIE and "chute executor" in title and "zygote" not in title:
-                out.append(child)
-        except psutil.Error:
-            pass
-    return out
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 # -- async functions ----------------------------------------------------------------------------
@@ -266,7 +247,7 @@ def test_max_executors_caps_processes_and_shares_them(workers: Workers) -> None:
     peak = 0
     titles: set[str] = set()
     while not all(c.info().state.terminal for c in calls):
-        found = executors(proc)
+        found = executors(proc.pid)
         peak = max(peak, len(found))
         for p in found:
             try:

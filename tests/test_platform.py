@@ -9,13 +9,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import psutil
 import pytest
 
 import chute
 from chute import _platform
 from chute.exception import InvalidError
-from tests._workers import Workers, wait_until
+from tests._workers import Workers, executors, gone, wait_until
 from tests.apps import jobs_app
 
 
@@ -51,19 +50,12 @@ def test_child_dies_with_its_parent_by_polling(tmp_path: object) -> None:
         child = int(parent.stdout.readline())
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
-        wait_until(lambda: _gone(child), 10, "the orphan to exit")
+        wait_until(lambda: gone(child), 10, "the orphan to exit")
     finally:
         parent.kill()
         parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 @pytest.fixture
@@ -78,26 +70,14 @@ def test_worker_runs_calls_and_reaps_executors_without_pidfds(portable_workers: 
     worker = portable_workers.start()
     assert jobs_app.echo.remote("portable") == "portable"
     call = jobs_app.long_sleep.spawn("portable", 60)
-    pool = psutil.Process(worker.pid)
-    wait_until(lambda: bool(_executors(pool)), 30, "an executor")
-    executors = _executors(pool)
+    wait_until(lambda: bool(executors(worker.pid)), 30, "an executor")
+    started = executors(worker.pid)
     worker.send_signal(signal.SIGKILL)  # no chance to stop its executors: they must notice
     worker.wait(10)
-    for e in executors:
-        wait_until(lambda e=e: _gone(e.pid), 10, "the executor to exit")  # type: ignore[misc]
+    for e in started:
+        wait_until(lambda e=e: gone(e.pid), 10, "the executor to exit")  # type: ignore[misc]
     call.cancel()
     assert chute.FunctionCall.from_id(call.object_id).object_id == call.object_id
-
-
-def _executors(pool: psutil.Process) -> list[psutil.Process]:
-    out = []
-    for c in pool.children():
-        try:
-            if "chute executor" in " ".join(c.cmdline()):
-                out.append(c)
-        except psutil.Error:
-            pass
-    return out
 
 
 def test_group_memory_and_mounts_on_the_portable_path(monkeypatch: pytest.MonkeyPatch) -> None:

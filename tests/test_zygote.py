@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from chute.exception import RemoteError
-from tests._workers import ROOT, Workers, wait_until
+from tests._workers import ROOT, Workers, gone, wait_until
 from tests.apps import zygote_app
 
 APP_FILE = str(ROOT / "tests" / "apps" / "zygote_app.py")
@@ -91,15 +91,8 @@ def test_nothing_outlives_a_killed_worker(workers: Workers) -> None:
     assert _zygotes(worker.pid)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(10)
-    wait_until(lambda: not any(_alive(p) for p in tree), 10, "the zygote and executors to exit")
+    wait_until(lambda: all(gone(p.pid) for p in tree), 10, "the zygote and executors to exit")
     del call
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_an_environment_too_large_to_send_starts_from_scratch(workers: Workers) -> None:

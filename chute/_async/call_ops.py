@@ -28,9 +28,9 @@ from chute.backends.types import CallRecord, CallState, SubmitRequest
 from chute.config import Settings
 from chute.exception import InvalidError, NotFoundError, OutputExpiredError, RemoteError
 
-# A caller still waiting on a pending call after this long is warned if no live worker serves it.
 T = TypeVar("T")
 K = TypeVar("K")
+# A caller still waiting on a pending call after this long is warned if no live worker serves it.
 NO_WORKER_AFTER = 5.0
 _log = logging.getLogger("chute")
 # Longest single blocking wait on a call; longer waits loop (Modal long-polls for 55 s).

@@ -287,10 +287,13 @@ class Pool:
                 self._retry_at.append((now + it.delay + RETRY_MARGIN, f))
 
     def _retries_due(self, now: float) -> None:
-        if any(at <= now for at, _ in self._retry_at):
-            for at, f in self._retry_at:
-                f.due = f.due or at <= now
-            self._retry_at = [(at, f) for at, f in self._retry_at if at > now]
+        later = []
+        for at, f in self._retry_at:
+            if at <= now:
+                f.due = True
+            else:
+                later.append((at, f))
+        self._retry_at = later
 
     def _update_wanted(self) -> None:
         wanted: dict[str, list[str]] = {}
