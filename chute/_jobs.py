@@ -311,10 +311,14 @@ class CallInfo:
 
 @dataclass(frozen=True, slots=True)
 class CallRef:
-    """One spawned call as the ops see it (``chute.FunctionCall`` wraps one)."""
+    """One spawned call as the ops see it (``chute.FunctionCall`` wraps one).
+
+    ``fresh_until`` (monotonic): until then the call is known to exist (this process submitted
+    it and its result cannot have expired), so a wait for it may skip the first read."""
 
     id: str
     client: Client
+    fresh_until: float = field(default=0.0, compare=False)
 
 
 def _bare(call: CallRef) -> Any:

@@ -156,7 +156,7 @@ async def submit_payload(
     parent = current_function_call_id()
     if parent is not None:
         await graph_ops.record_child(client, req.env, parent, call_id)
-    return CallRef(call_id, client)
+    return CallRef(call_id, client, time.monotonic() + fn.spec.result_ttl)
 
 
 def request(
@@ -238,7 +238,10 @@ async def record_of(call: CallRef) -> CallRecord:
 
 
 async def _record(call: CallRef) -> CallRecord:
-    record = await call.client.async_backend().job_get(call.id)
+    return _known(call, await call.client.async_backend().job_get(call.id))
+
+
+def _known(call: CallRef, record: CallRecord | None) -> CallRecord:
     if record is None:
         raise NotFoundError(f"Function call {call.id} not found (never existed, or long expired).")
     return record
@@ -295,10 +298,15 @@ async def get(call: CallRef, timeout: float | None = None, *, just_submitted: bo
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
     warn_at: float | None = started + NO_WORKER_AFTER
-    if just_submitted and timeout is None:
-        await backend.job_wait(call.id, wait=min(NO_WORKER_AFTER, MAX_WAIT_CHUNK), unfinished=True)
+    if (just_submitted or started < call.fresh_until) and timeout != 0:
+        # A call this process submitted exists and has most likely not ended: wait for its end
+        # first, and read it in the same round trip (Redis), instead of read, wait, read.
+        first = min(NO_WORKER_AFTER, MAX_WAIT_CHUNK if timeout is None else timeout)
+        found = await backend.job_wait_get(call.id, wait=first, unfinished=True)
+    else:
+        found = await backend.job_get(call.id)
     while True:
-        record = await _record(call)
+        record = _known(call, found)
         if record.state.terminal:
             return outcome(call, record)
         if warn_at is not None and time.monotonic() >= warn_at and record.state is CallState.PENDING:
@@ -311,7 +319,7 @@ async def get(call: CallRef, timeout: float | None = None, *, just_submitted: bo
             raise builtins.TimeoutError(
                 f"Function call {call.id} is still {record.state.value} after {timeout:g} s."
             )
-        await backend.job_wait(call.id, wait=min(remaining, MAX_WAIT_CHUNK), unfinished=True)
+        found = await backend.job_wait_get(call.id, wait=min(remaining, MAX_WAIT_CHUNK), unfinished=True)
 
 
 async def warn_if_unserved(client: Client, record: CallRecord, waited: float) -> None:
@@ -446,7 +454,8 @@ async def submit_all(
         if parent is not None:
             for call_id in ids:
                 await graph_ops.record_child(client, batch[0].env, parent, call_id)
-        out.extend(zip(owners, (CallRef(i, client) for i in ids), strict=True))
+        fresh_until = time.monotonic() + fn.spec.result_ttl
+        out.extend(zip(owners, (CallRef(i, client, fresh_until) for i in ids), strict=True))
         batch.clear()
         owners.clear()
 

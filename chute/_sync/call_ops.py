@@ -157,7 +157,7 @@ def submit_payload(
     parent = current_function_call_id()
     if parent is not None:
         graph_ops.record_child(client, req.env, parent, call_id)
-    return CallRef(call_id, client)
+    return CallRef(call_id, client, time.monotonic() + fn.spec.result_ttl)
 
 
 def request(
@@ -239,7 +239,10 @@ def record_of(call: CallRef) -> CallRecord:
 
 
 def _record(call: CallRef) -> CallRecord:
-    record = call.client.sync_backend().job_get(call.id)
+    return _known(call, call.client.sync_backend().job_get(call.id))
+
+
+def _known(call: CallRef, record: CallRecord | None) -> CallRecord:
     if record is None:
         raise NotFoundError(f"Function call {call.id} not found (never existed, or long expired).")
     return record
@@ -296,10 +299,15 @@ def get(call: CallRef, timeout: float | None = None, *, just_submitted: bool = F
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
     warn_at: float | None = started + NO_WORKER_AFTER
-    if just_submitted and timeout is None:
-        backend.job_wait(call.id, wait=min(NO_WORKER_AFTER, MAX_WAIT_CHUNK), unfinished=True)
+    if (just_submitted or started < call.fresh_until) and timeout != 0:
+        # A call this process submitted exists and has most likely not ended: wait for its end
+        # first, and read it in the same round trip (Redis), instead of read, wait, read.
+        first = min(NO_WORKER_AFTER, MAX_WAIT_CHUNK if timeout is None else timeout)
+        found = backend.job_wait_get(call.id, wait=first, unfinished=True)
+    else:
+        found = backend.job_get(call.id)
     while True:
-        record = _record(call)
+        record = _known(call, found)
         if record.state.terminal:
             return outcome(call, record)
         if warn_at is not None and time.monotonic() >= warn_at and record.state is CallState.PENDING:
@@ -312,7 +320,7 @@ def get(call: CallRef, timeout: float | None = None, *, just_submitted: bool = F
             raise builtins.TimeoutError(
                 f"Function call {call.id} is still {record.state.value} after {timeout:g} s."
             )
-        backend.job_wait(call.id, wait=min(remaining, MAX_WAIT_CHUNK), unfinished=True)
+        found = backend.job_wait_get(call.id, wait=min(remaining, MAX_WAIT_CHUNK), unfinished=True)
 
 
 def warn_if_unserved(client: Client, record: CallRecord, waited: float) -> None:
@@ -445,7 +453,8 @@ def submit_all(
         if parent is not None:
             for call_id in ids:
                 graph_ops.record_child(client, batch[0].env, parent, call_id)
-        out.extend(zip(owners, (CallRef(i, client) for i in ids), strict=True))
+        fresh_until = time.monotonic() + fn.spec.result_ttl
+        out.extend(zip(owners, (CallRef(i, client, fresh_until) for i in ids), strict=True))
         batch.clear()
         owners.clear()
 

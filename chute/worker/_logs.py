@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -58,12 +57,12 @@ def configure() -> None:
     _own_handler = handler
 
 
-def attempts_ended(outcomes: Sequence[Outcome], requests: Sequence[CompleteRequest]) -> None:
-    """One line per ended attempt (``requests[i]`` is how ``outcomes[i]`` is recorded): one
-    record per line when the application configured logging, else one record per turn."""
+def attempts_ended(outcomes: Sequence[Outcome], requests: Sequence[CompleteRequest], now: float) -> None:
+    """One line per ended attempt (``requests[i]`` is how ``outcomes[i]`` is recorded; ``now``:
+    when they were, monotonic): one record per line when the application configured logging,
+    else one record per turn."""
     if not outcomes or not log.isEnabledFor(logging.INFO):
         return
-    now = time.monotonic()
     lines = [line(o, req, now) for o, req in zip(outcomes, requests, strict=True)]
     if _own_handler is not None and log.handlers == [_own_handler]:
         log.info("%s", "\n".join(lines))

@@ -67,6 +67,32 @@ def test_job_wait_wakes_on_cancel_and_times_out(b: Backend, other: Backend) -> N
     assert 0.15 < time.monotonic() - start < 1.0
 
 
+def test_job_wait_get_reads_the_call_as_the_wait_ends(b: Backend, other: Backend) -> None:
+    c = submit(b)
+    claim(b)
+    # Still running when the wait times out: the running record.
+    start = time.monotonic()
+    rec = b.job_wait_get(c, wait=0.3, unfinished=True)
+    assert 0.28 <= time.monotonic() - start < 2.0
+    assert rec is not None and rec.id == c and rec.state is CallState.RUNNING
+    # Woken by the finish: the finished record, result included, from the same call.
+    t = later(0.3, other.job_finish, c, 1, CallState.SUCCEEDED, b"done")
+    start = time.monotonic()
+    rec = b.job_wait_get(c, wait=5, unfinished=True)
+    t.join()
+    assert 0.2 < time.monotonic() - start < 1.0
+    assert rec is not None and rec.state is CallState.SUCCEEDED and rec.result == b"done"
+    # Terminal: at once, with and without `unfinished`; an unknown call is None.
+    for unfinished in (True, False):
+        start = time.monotonic()
+        rec = b.job_wait_get(c, wait=5, unfinished=unfinished)
+        assert time.monotonic() - start < 0.2
+        assert rec is not None and rec.result == b"done"
+    start = time.monotonic()
+    assert b.job_wait_get("fc-unknown", wait=5) is None
+    assert time.monotonic() - start < 0.5
+
+
 def test_job_wait_for_work(b: Backend, other: Backend) -> None:
     start = time.monotonic()
     assert b.job_wait_for_work(ENV, APP, [FN, "g"], wait=0.3) == []  # timed out

@@ -26,6 +26,7 @@ from redis.commands.core import AsyncScript
 from chute.backends import _redis_job_cmds as cmds
 from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
+from chute.backends._async.redis_direct import AsyncDirect
 from chute.backends._call_tags import function_tag, home_tag
 from chute.backends._redis_conn import AsyncSlots, RedisOptions
 from chute.backends.types import (
@@ -82,6 +83,7 @@ class AsyncRedisJobs:
     _lua: dict[str, AsyncScript]
     _checked_server: bool
     _loaded: set[str]  # scripts loaded before their first pipeline
+    _direct: AsyncDirect | None  # held connections (standalone server, no ?wait_replicas)
 
     def _errors(self, object_id: str = "") -> AbstractContextManager[None]:
         raise NotImplementedError  # AsyncRedisBackend._errors
@@ -109,6 +111,9 @@ class AsyncRedisJobs:
 
     async def _pipe(self, commands: Sequence[tuple[bytes, tuple[Any, ...]]]) -> list[Any]:
         raise NotImplementedError  # AsyncRedisBackend._pipe
+
+    async def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
+        raise NotImplementedError  # AsyncRedisBackend._direct_script
 
     async def _run_cmd(self, cmd: cmds.Cmd) -> Any:
         script, keys, args = cmd
@@ -154,9 +159,27 @@ class AsyncRedisJobs:
         return results
 
     async def _exec(self, batch: Sequence[cmds.Cmd]) -> list[Any]:
+        if not batch:
+            return []
+        if self._direct is not None:
+            return await self._exec_direct(batch)
         if len(batch) == 1:
             return [await self._run_cmd(batch[0])]
-        return await self._pipeline(batch) if batch else []
+        return await self._pipeline(batch)
+
+    async def _exec_direct(self, batch: Sequence[cmds.Cmd]) -> list[Any]:
+        """The scripts in one write on a held connection (standalone server, no
+        ``?wait_replicas``: see ``redis_direct``). Through redis-py's command methods a job's
+        round trip cost the submitter and the worker ~2x the CPU (pool, metrics, retries)."""
+        if not self._checked_server:
+            await self._check_server()
+        commands = [("EVALSHA", self._lua[s.name].sha, len(keys), *keys, *args) for s, keys, args in batch]
+        with self._errors():
+            replies = await self._direct_script(commands)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+        return replies
 
     async def _by_call(
         self,
@@ -492,6 +515,39 @@ class AsyncRedisJobs:
             )
             if moved is not None:
                 return
+
+    async def job_wait_get(self, call_id: str, *, wait: float, unfinished: bool = False) -> CallRecord | None:
+        """With ``unfinished``, the wait (BLMOVE) and the read (``job_get``'s script) are one
+        pipeline on the blocking connection: the server runs the read as soon as the wait
+        ends, so a caller woken by the finish has the result without another round trip."""
+        if wait <= 0 or not unfinished or self._opts.wait_replicas:
+            await self.job_wait(call_id, wait=wait, unfinished=unfinished)
+            return await self.job_get(call_id)
+        sk = self._shard_of(call_id)
+        done = sk.done(call_id)
+        _, keys, args = cmds.get(sk, call_id)
+        sha = self._lua[scripts.job_get.name].sha
+
+        async def wait_then_read(r: Redis, chunk: float) -> list[Any]:
+            pipe: Any = r.pipeline(transaction=False)  # Any: the sync twin's is untyped
+            pipe.blmove(done, done, chunk, "RIGHT", "LEFT")
+            pipe.evalsha(sha, len(keys), *keys, *args)
+            moved, record = await pipe.execute(raise_on_error=False)
+            if isinstance(moved, Exception):
+                raise moved  # MOVED/ASK: block() retries on the slot's new master
+            return [moved, record]
+
+        deadline = time.monotonic() + wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            ran, replies = await self._block(rk.chunk(remaining), done, wait_then_read)
+            if not ran:
+                continue  # every blocking connection busy for the chunk: wait on
+            moved, record = replies
+            if isinstance(record, Exception) or record is None:
+                break  # NOSCRIPT, or not in this slot (an id chute did not make): read below
+            if moved is not None or deadline - time.monotonic() <= 0:
+                return rk.decode_call(record)
+        return await self.job_get(call_id)
 
     async def job_list(
         self,

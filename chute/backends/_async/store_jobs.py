@@ -173,6 +173,12 @@ class AsyncJobStore(ABC):
         the backend may skip checking that it exists (Redis: one round trip less); a call it
         does not know may then sleep the whole ``wait``."""
 
+    async def job_wait_get(self, call_id: str, *, wait: float, unfinished: bool = False) -> CallRecord | None:
+        """``job_wait`` then ``job_get``: the call as it is once the wait ended (None if
+        unknown). Redis does both in one round trip when ``unfinished``."""
+        await self.job_wait(call_id, wait=wait, unfinished=unfinished)
+        return await self.job_get(call_id)
+
     @abstractmethod
     async def job_list(
         self,

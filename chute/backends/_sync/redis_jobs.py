@@ -27,6 +27,7 @@ from redis.commands.core import Script
 from chute.backends import _redis_job_cmds as cmds
 from chute.backends import _redis_keys as rk
 from chute.backends import _redis_scripts as scripts
+from chute.backends._sync.redis_direct import Direct
 from chute.backends._call_tags import function_tag, home_tag
 from chute.backends._redis_conn import Slots, RedisOptions
 from chute.backends.types import (
@@ -83,6 +84,7 @@ class RedisJobs:
     _lua: dict[str, Script]
     _checked_server: bool
     _loaded: set[str]  # scripts loaded before their first pipeline
+    _direct: Direct | None  # held connections (standalone server, no ?wait_replicas)
 
     def _errors(self, object_id: str = "") -> AbstractContextManager[None]:
         raise NotImplementedError  # RedisBackend._errors
@@ -108,6 +110,9 @@ class RedisJobs:
 
     def _pipe(self, commands: Sequence[tuple[bytes, tuple[Any, ...]]]) -> list[Any]:
         raise NotImplementedError  # RedisBackend._pipe
+
+    def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
+        raise NotImplementedError  # RedisBackend._direct_script
 
     def _run_cmd(self, cmd: cmds.Cmd) -> Any:
         script, keys, args = cmd
@@ -153,9 +158,27 @@ class RedisJobs:
         return results
 
     def _exec(self, batch: Sequence[cmds.Cmd]) -> list[Any]:
+        if not batch:
+            return []
+        if self._direct is not None:
+            return self._exec_direct(batch)
         if len(batch) == 1:
             return [self._run_cmd(batch[0])]
-        return self._pipeline(batch) if batch else []
+        return self._pipeline(batch)
+
+    def _exec_direct(self, batch: Sequence[cmds.Cmd]) -> list[Any]:
+        """The scripts in one write on a held connection (standalone server, no
+        ``?wait_replicas``: see ``redis_direct``). Through redis-py's command methods a job's
+        round trip cost the submitter and the worker ~2x the CPU (pool, metrics, retries)."""
+        if not self._checked_server:
+            self._check_server()
+        commands = [("EVALSHA", self._lua[s.name].sha, len(keys), *keys, *args) for s, keys, args in batch]
+        with self._errors():
+            replies = self._direct_script(commands)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+        return replies
 
     def _by_call(
         self,
@@ -485,6 +508,39 @@ class RedisJobs:
             )
             if moved is not None:
                 return
+
+    def job_wait_get(self, call_id: str, *, wait: float, unfinished: bool = False) -> CallRecord | None:
+        """With ``unfinished``, the wait (BLMOVE) and the read (``job_get``'s script) are one
+        pipeline on the blocking connection: the server runs the read as soon as the wait
+        ends, so a caller woken by the finish has the result without another round trip."""
+        if wait <= 0 or not unfinished or self._opts.wait_replicas:
+            self.job_wait(call_id, wait=wait, unfinished=unfinished)
+            return self.job_get(call_id)
+        sk = self._shard_of(call_id)
+        done = sk.done(call_id)
+        _, keys, args = cmds.get(sk, call_id)
+        sha = self._lua[scripts.job_get.name].sha
+
+        def wait_then_read(r: Redis, chunk: float) -> list[Any]:
+            pipe: Any = r.pipeline(transaction=False)  # Any: the sync twin's is untyped
+            pipe.blmove(done, done, chunk, "RIGHT", "LEFT")
+            pipe.evalsha(sha, len(keys), *keys, *args)
+            moved, record = pipe.execute(raise_on_error=False)
+            if isinstance(moved, Exception):
+                raise moved  # MOVED/ASK: block() retries on the slot's new master
+            return [moved, record]
+
+        deadline = time.monotonic() + wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            ran, replies = self._block(rk.chunk(remaining), done, wait_then_read)
+            if not ran:
+                continue  # every blocking connection busy for the chunk: wait on
+            moved, record = replies
+            if isinstance(record, Exception) or record is None:
+                break  # NOSCRIPT, or not in this slot (an id chute did not make): read below
+            if moved is not None or deadline - time.monotonic() <= 0:
+                return rk.decode_call(record)
+        return self.job_get(call_id)
 
     def job_list(
         self,

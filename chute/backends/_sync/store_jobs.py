@@ -174,6 +174,12 @@ class JobStore(ABC):
         the backend may skip checking that it exists (Redis: one round trip less); a call it
         does not know may then sleep the whole ``wait``."""
 
+    def job_wait_get(self, call_id: str, *, wait: float, unfinished: bool = False) -> CallRecord | None:
+        """``job_wait`` then ``job_get``: the call as it is once the wait ended (None if
+        unknown). Redis does both in one round trip when ``unfinished``."""
+        self.job_wait(call_id, wait=wait, unfinished=unfinished)
+        return self.job_get(call_id)
+
     @abstractmethod
     def job_list(
         self,
