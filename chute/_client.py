@@ -17,6 +17,7 @@ import socket
 import threading
 import weakref
 
+from chute import _platform
 from chute._settings_table import settings_key
 from chute.backends import open_async_backend, open_backend
 from chute.backends._async.base import AsyncBackend
@@ -29,7 +30,7 @@ class Client:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._pid = os.getpid()
+        self._forks = _platform.forks
         self._backend: Backend | None = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncBackend] = (
             weakref.WeakKeyDictionary()
@@ -49,9 +50,9 @@ class Client:
         return client
 
     def _check_fork(self) -> None:
-        if self._pid != os.getpid():
+        if self._forks != _platform.forks:
             # Drop (do not close) inherited connections: closing would touch the parent's sockets.
-            self._pid = os.getpid()
+            self._forks = _platform.forks
             self._backend = None
             self._async = weakref.WeakKeyDictionary()
             self._lock = threading.Lock()
@@ -59,7 +60,7 @@ class Client:
     def sync_backend(self) -> Backend:
         """The backend used by blocking calls on any thread of this process."""
         backend = self._backend
-        if backend is None or self._pid != os.getpid():
+        if backend is None or self._forks != _platform.forks:
             self._check_fork()
             with self._lock:
                 if self._backend is None:
@@ -70,7 +71,7 @@ class Client:
     def async_backend(self) -> AsyncBackend:
         """The backend used by ``.aio`` calls on the running event loop."""
         loop = asyncio.get_running_loop()
-        if self._pid != os.getpid():
+        if self._forks != _platform.forks:
             self._check_fork()
         backend = self._async.get(loop)
         if backend is None:
@@ -86,7 +87,7 @@ class Client:
     def close(self) -> None:
         """Close the sync backend (``aclose`` closes the running loop's async backend)."""
         backend, self._backend = self._backend, None
-        if backend is not None and self._pid == os.getpid():
+        if backend is not None and self._forks == _platform.forks:
             backend.close()
 
 

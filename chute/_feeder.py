@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import queue as stdlib_queue
 import sys
 import threading
@@ -36,6 +35,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.util import Finalize
 
+from chute import _platform
 from chute._dual import BoundDual
 from chute._ref import ObjectRef
 from chute._sync import queue_ops
@@ -77,14 +77,14 @@ class Feeder:
         self.put: BoundDual[..., None] = BoundDual(self, Feeder._put, Feeder._aput)
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
+        self._forks = _platform.forks
         self._state = _State()
         self._thread: threading.Thread | None = None
         self._joincancelled = False
         self._jointhread: Finalize | None = None
 
     def _mine(self) -> _State:
-        if self._pid != os.getpid():
+        if self._forks != _platform.forks:
             # Forked: what the parent buffered is the parent's to write.
             self._reset()
         return self._state
@@ -103,7 +103,10 @@ class Feeder:
         return len(st.buf) + n <= cap
 
     def _append(self, st: _State, part: bytes, ttl: float, items: list[bytes]) -> None:
-        st.buf.extend((part, ttl, item) for item in items)
+        if len(items) == 1:
+            st.buf.append((part, ttl, items[0]))
+        else:
+            st.buf.extend((part, ttl, item) for item in items)
         if self._thread is None:
             self._start()
         if not st.lingering or len(st.buf) >= _LINGER_ITEMS:
@@ -118,7 +121,6 @@ class Feeder:
     def _put(
         self,
         items: list[bytes],
-        *,
         part: bytes,
         ttl: float,
         block: bool,
@@ -140,7 +142,6 @@ class Feeder:
     async def _aput(
         self,
         items: list[bytes],
-        *,
         part: bytes,
         ttl: float,
         block: bool,

@@ -26,22 +26,27 @@ handle in this process, per partition. Later gets of that partition (``get``, ``
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.util import Finalize
 
+from chute import _platform
 from chute._ref import ObjectRef
 from chute.config import DEFAULT_PARTITION_TTL
 from chute.exception import NotFoundError
 
 # Items one backend round trip takes for a get. Measured (bench/RESULTS.md, "Not done here"):
 # draining 5,000 ints by get(), consumer CPU per get falls from 143 to 31 / 23 / 21 µs on SQLite
-# (97 to 17 / 11 / 11 µs on Redis) at 1 -> 16 / 64 / 256: flat past 64. A larger batch only makes
-# a consumer hold more items that other consumers of the partition cannot have meanwhile.
+# (97 to 17 / 11 / 11 µs on Redis) at 1 -> 16 / 64 / 256: flat past 64. A larger batch makes a
+# consumer hold more items that other consumers of the partition cannot have meanwhile, so a
+# get takes READ_AHEAD; while each take comes back full (a backlog) the next takes twice as
+# many, up to READ_AHEAD_MAX, and one that comes back short starts again at READ_AHEAD. Under a
+# backlog that halves the transactions of a stream against a write-behind producer (each one
+# contends with the producer's feeder for SQLite's write lock): 57-66k -> 71-83k items/s.
 READ_AHEAD = 64
+READ_AHEAD_MAX = 256
 
 
 @dataclass
@@ -50,6 +55,7 @@ class _State:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     bufs: dict[bytes, deque[bytes]] = field(default_factory=dict)  # partition -> unread items
+    ahead: dict[bytes, int] = field(default_factory=dict)  # partition -> next take (if not READ_AHEAD)
     closed: bool = False  # close() was called: give back, read ahead no more
 
 
@@ -61,19 +67,20 @@ class ReadAhead:
         self._reset()
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
+        self._forks = _platform.forks
         self._state = _State()
         self._hook: Finalize | None = None
 
     def _mine(self) -> _State:
-        if self._pid != os.getpid():
+        if self._forks != _platform.forks:
             # Forked: what the parent read ahead is the parent's to deliver or give back.
             self._reset()
         return self._state
 
-    def want(self, n: int) -> int:
-        """How many items a get of ``n`` asks the backend for."""
-        return n if self._mine().closed else max(n, READ_AHEAD)
+    def want(self, part: bytes, n: int) -> int:
+        """How many items a get of ``n`` from ``part`` asks the backend for."""
+        st = self._mine()
+        return n if st.closed else max(n, st.ahead.get(part, READ_AHEAD))
 
     def take(self, part: bytes, n: int) -> list[bytes]:
         """Up to ``n`` buffered items of ``part``, oldest first (``[]`` if none)."""
@@ -81,14 +88,21 @@ class ReadAhead:
         buf = st.bufs.get(part)
         if not buf:  # unlocked peek: the common miss costs no lock
             return []
-        with st.lock:
+        with st.lock:  # also against a give-back (close, GC) taking the same items
+            if n == 1:  # a get: the common case, kept short
+                return [buf.popleft()] if buf else []
             return [buf.popleft() for _ in range(min(n, len(buf)))]
 
-    def keep(self, part: bytes, items: list[bytes], n: int) -> list[bytes]:
-        """The first ``n`` of ``items`` (just taken from the backend); buffers the rest."""
+    def keep(self, part: bytes, items: list[bytes], n: int, asked: int) -> list[bytes]:
+        """The first ``n`` of ``items`` (just taken from the backend, ``asked`` for); buffers
+        the rest."""
+        st = self._mine()
+        if len(items) >= asked > n:
+            st.ahead[part] = min(asked * 2, READ_AHEAD_MAX)
+        elif part in st.ahead:
+            del st.ahead[part]
         if len(items) <= n:
             return items
-        st = self._mine()
         if self._hook is None:
             self._arm(st)
         with st.lock:

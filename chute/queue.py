@@ -55,7 +55,7 @@ class Queue(Handle):
     buffer in batches; ``close()`` + ``join_thread()``, interpreter exit and the end of a
     ``multiprocessing`` child flush it, ``cancel_join_thread()`` gives that up. A crash loses
     what was still buffered (see the README's Guarantees). Its gets read ahead: one backend
-    round trip takes up to ``READ_AHEAD`` (64) items of the partition, the rest are kept in
+    round trip takes up to 64 items of the partition (256 under a backlog), the rest are kept in
     this process for the next gets, counted by ``qsize()`` and given back to the head of the
     partition on ``close()``, garbage collection and exit (a crashed consumer loses them).
     Handles passed to other processes write behind and read ahead too. The default

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import chute
-from chute._readahead import READ_AHEAD
+from chute._readahead import READ_AHEAD, READ_AHEAD_MAX
 from tests.test_processes import run_py
 
 
@@ -43,6 +43,24 @@ def test_a_get_reads_ahead_and_qsize_counts_the_buffer(chute_env: str) -> None:
         q.get(block=False)
     with pytest.raises(stdlib_queue.Empty):
         q.get_nowait()
+    q.close()
+
+
+def test_reads_ahead_more_under_a_backlog_and_less_once_it_is_gone(chute_env: str) -> None:
+    assert (READ_AHEAD, READ_AHEAD_MAX) == (64, 256)  # the sizes below
+    q = chute.Queue(write_behind=True)
+    _fill(q, list(range(1000)))
+    stored, takes = 1000, []
+    for i in range(1000):
+        assert q.get() == i
+        now = _stored(q)
+        if now != stored:
+            takes.append(stored - now)
+            stored = now
+    # Each take that came back full doubled the next, up to the cap; the last came back short.
+    assert takes == [64, 128, 256, 256, 256, 40]
+    _fill(q, list(range(100)))
+    assert q.get() == 0 and _stored(q) == 100 - READ_AHEAD  # back to READ_AHEAD
     q.close()
 
 

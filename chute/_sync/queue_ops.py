@@ -254,7 +254,8 @@ def _put_values(
     items = _codec.encode_items(ref.client.settings, vs, method)
     if ref.feeder is not None:  # write-behind (chute/_feeder.py): buffered, written by its thread
         cap = capacity(ref)
-        ref.feeder.put(items, part=part, ttl=ttl, block=block, timeout=timeout, cap=cap, method=method)
+        # Positional: this is the hot path of a write-behind put (keywords cost ~0.5 µs here).
+        ref.feeder.put(items, part, ttl, block, timeout, cap, method)
         return
     put_bytes(ref, items, part=part, ttl=ttl, block=block, timeout=timeout, method=method)
 
@@ -293,8 +294,9 @@ def take_bytes(ref: ObjectRef, n: int, part: bytes, block: bool, timeout: float 
         return items
     if items:
         block = False  # waits only for the first item, which the buffer gave
-    more = get_bytes(ref, reader.want(n - len(items)), part=part, block=block, timeout=timeout)
-    return items + reader.keep(part, more, n - len(items))  # type: ignore[no-any-return]
+    asked = reader.want(part, n - len(items))
+    more = get_bytes(ref, asked, part=part, block=block, timeout=timeout)
+    return items + reader.keep(part, more, n - len(items), asked)  # type: ignore[no-any-return]
 
 
 def queue_get(

@@ -44,7 +44,7 @@ Body = Callable[Concatenate[sqlite3.Connection, P], T]
 # Tables of chute's schema; a non-empty database with none of them belongs to someone else.
 _OUR_TABLES = frozenset({"objects", "partitions", "items", "kv", "waiters", "functions", "calls", "workers"})
 # Longest sleep between two tries for the write lock (see SQLiteConn).
-_MAX_BACKOFF = 0.001
+_MAX_BACKOFF = 0.0002
 
 
 def connect(settings: Settings, busy_timeout_ms: int) -> sqlite3.Connection:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import chute
-from chute._readahead import READ_AHEAD
+from chute._readahead import READ_AHEAD_MAX
 from tests.chaos._tally import Tally
 from tests.chaos._util import AckLog, check_item, drain, fork, kill9, make_item, quiesce
 
@@ -424,7 +424,7 @@ def _read_ahead_until_killed(q: chute.Queue, log_path: Path, seed: int) -> None:
 def test_write_behind_consumer_kill9(big_partitions: str, tmp_path: Path, tally: Tally) -> None:
     """Write-behind consumers, whose gets read ahead, killed with -9 (>= 80 kills): no item
     delivered twice; a killed consumer loses at most what it had read ahead and not returned
-    (READ_AHEAD per partition, the count is reported); closed handles gave theirs back."""
+    (READ_AHEAD_MAX per partition, the count is reported); closed handles gave theirs back."""
     tally.scenario = "2d write-behind consumer kill -9"
     q = chute.Queue(write_behind=True)
     supply = _Supply(chute.Queue.from_id(q.object_id))  # acknowledged puts
@@ -439,7 +439,7 @@ def test_write_behind_consumer_kill9(big_partitions: str, tmp_path: Path, tally:
     )
 
     _, left, lost, _ = _account_consumed(tally, supply, [tmp_path / f"{c}.log" for c in range(child)])
-    bound = tally.kills * READ_AHEAD * len(PARTS2)
+    bound = tally.kills * READ_AHEAD_MAX * len(PARTS2)
     tally.extra.update(put=len(supply.seqs), left_in_queue=left, missing_read_ahead=lost, bound=bound)
     assert tally.kills >= 80
     assert (tally.duplicated, tally.unexpected) == (0, 0), tally.line()
