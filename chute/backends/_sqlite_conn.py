@@ -150,9 +150,11 @@ class SQLiteConn:
 
     Not SQLite's busy handler: it sleeps 1, 2, 5, 10… ms between tries, so a writer that loses
     a race for the lock by microseconds waits milliseconds. Here the first retry comes after
-    50 µs and the back-off doubles up to 1 ms, until ``CHUTE_TIMEOUT``: a queue transaction
+    50 µs and the back-off doubles up to 0.2 ms, until ``CHUTE_TIMEOUT``: a queue transaction
     holds the lock for tens of microseconds, and a consumer woken by a put must not sleep
-    through several of its producer's next puts (a convoy) before it gets its turn.
+    through several of its producer's next puts (a convoy) before it gets its turn. (With a
+    1 ms cap, a write-behind consumer slept through 25 % of a stream, overshooting the
+    feeder's batch inserts by up to 0.8 ms each time.)
     """
 
     def __init__(self, settings: Settings) -> None:
