@@ -5,7 +5,8 @@ the parent sleeps a random 2-8 ms (so the consumer is really asleep in its wait,
 registering), then puts ``time.monotonic_ns()``. The consumer subtracts that stamp from its
 own clock on receipt. CLOCK_MONOTONIC is system-wide on Linux, so the two clocks agree. The
 latency therefore covers the whole put (serialize, commit, notify) plus the wake-up and the
-get that follows it.
+get that follows it. A raw redis-py row (RPUSH / BLPOP of pickles, no chute) shows what a
+wake-up through a Redis server costs at least: the put and the item each cross a socket.
 
 Idle CPU: consumers block in ``get(timeout=T)`` on empty queues, all at once (they are idle,
 so they do not disturb each other), and report the user+system CPU time their process used
@@ -39,7 +40,7 @@ from bench._harness import (
     unavailable_notes,
     verdict,
 )
-from bench._subjects import ChuteQueue
+from bench._subjects import ChuteQueue, RawRedis
 
 _CTX = mp.get_context("spawn")
 _TIMEOUT = 120.0
@@ -68,9 +69,26 @@ def _chute_getter(url: str, qid: str, aio: bool) -> Callable[[float | None], Any
     return get_aio
 
 
-def _wakeup_consumer(target: tuple[str, str, bool] | mp.Queue[Any], rounds: int, conn: Connection) -> None:
+@dataclass(frozen=True)
+class _Raw:
+    """A raw redis-py list for the consumer to BLPOP (picklable, for spawn)."""
+
+    url: str
+    key: str
+
+
+def _wakeup_consumer(
+    target: tuple[str, str, bool] | _Raw | mp.Queue[Any], rounds: int, conn: Connection
+) -> None:
     get: Callable[[float | None], Any]
-    if isinstance(target, tuple):
+    if isinstance(target, _Raw):
+        raw = RawRedis(target.url, key=target.key, reset=False)
+        raw.r.ping()  # connects before the first timed round
+
+        def get(timeout: float | None) -> Any:
+            return raw.get_wait(timeout or _TIMEOUT)
+
+    elif isinstance(target, tuple):
         get = _chute_getter(*target)
     else:
         mpq = target
@@ -123,9 +141,13 @@ class IdleResult:
 @dataclass
 class WakeSystem:
     name: str
-    url: str | None  # chute URL, or None for multiprocessing.Queue
+    url: str | None  # chute URL (a Redis URL with raw), or None for multiprocessing.Queue
     aio: bool = False
     unavailable: str | None = None
+    raw: bool = False  # redis-py RPUSH / BLPOP on url, no chute: wake-up only (no idle row)
+
+
+RAW_REDIS = "raw redis-py (RPUSH / BLPOP)"
 
 
 def _systems(env: Env) -> list[WakeSystem]:
@@ -138,6 +160,7 @@ def _systems(env: Env) -> list[WakeSystem]:
         systems += [
             WakeSystem("chute-redis", env.redis_url, unavailable=down),
             WakeSystem("chute-redis .aio consumer", env.redis_url, aio=True, unavailable=down),
+            WakeSystem(RAW_REDIS, env.redis_url, raw=True),
         ]
     systems.append(WakeSystem("mp.Queue", None))
     return systems
@@ -147,10 +170,14 @@ class _Target:
     """The queue a system's consumer blocks on, and how the parent puts into it."""
 
     def __init__(self, s: WakeSystem) -> None:
-        self._chute = ChuteQueue(s.url) if s.url is not None else None
+        self._raw = RawRedis(s.url, key="bench:wakeup-raw") if s.raw and s.url is not None else None
+        self._chute = ChuteQueue(s.url) if s.url is not None and not s.raw else None
         self._mpq: mp.Queue[Any] | None = _CTX.Queue() if s.url is None else None
-        self.for_child: tuple[str, str, bool] | mp.Queue[Any]
-        if self._chute is not None:
+        self.for_child: tuple[str, str, bool] | _Raw | mp.Queue[Any]
+        if self._raw is not None:
+            assert s.url is not None
+            self.for_child = _Raw(s.url, self._raw.key)
+        elif self._chute is not None:
             assert s.url is not None
             self.for_child = (s.url, self._chute.q.object_id, s.aio)
         else:
@@ -158,13 +185,17 @@ class _Target:
             self.for_child = self._mpq
 
     def put(self, v: Any) -> None:
-        if self._chute is not None:
+        if self._raw is not None:
+            self._raw.put(v)
+        elif self._chute is not None:
             self._chute.put(v)
         else:
             assert self._mpq is not None
             self._mpq.put(v)
 
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
         if self._chute is not None:
             self._chute.close()
         if self._mpq is not None:
@@ -227,7 +258,7 @@ def run(env: Env, scale: Scale) -> Report:
     live = [s for s in systems if s.unavailable is None]
     total = scale.wakeup_warmup + scale.wakeup_rounds
     wake = {s.name: _measure_wakeups(s, total)[scale.wakeup_warmup :] for s in live}
-    idle = _measure_idle(live, scale.idle_seconds)
+    idle = _measure_idle([s for s in live if not s.raw], scale.idle_seconds)
 
     wt = ResultTable(
         "4. Blocking get() wake-up latency across processes (put → consumer has the item)",
@@ -242,7 +273,8 @@ def run(env: Env, scale: Scale) -> Report:
     for s in systems:
         if s.name not in wake:
             wt.add_row(s.name, *[NA] * 8)
-            it.add_row(s.name, *[NA] * 4)
+            if not s.raw:
+                it.add_row(s.name, *[NA] * 4)
             data["wakeup"][s.name] = data["idle_cpu"][s.name] = {"unavailable": s.unavailable}
             continue
         lat = wake[s.name]
@@ -257,8 +289,15 @@ def run(env: Env, scale: Scale) -> Report:
             fmt_ns(st.max),
             fmt_ns(st.mean),
             "—" if s.url is None else fmt_ratio(ratio(st.p50, mp_p50)),
-            "" if s.url is None else verdict(None if mp_p50 is None else st.p50 <= mp_p50),
+            "" if s.url is None or s.raw else verdict(None if mp_p50 is None else st.p50 <= mp_p50),
         )
+        if s.raw:
+            data["wakeup"][s.name] = {
+                "latency_ns": st.as_dict(),
+                "p90_ns": p90,
+                "p50_vs_mp": ratio(st.p50, mp_p50),
+            }
+            continue
         r = idle[s.name]
         it.add_row(
             s.name,
