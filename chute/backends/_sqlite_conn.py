@@ -22,6 +22,7 @@ import secrets
 import select
 import socket
 import sqlite3
+import struct
 import tempfile
 import threading
 import time
@@ -278,7 +279,11 @@ class AsyncSQLiteConn:
 # -- cross-process wake-up ---------------------------------------------------------------------
 
 _ABSTRACT = _platform.abstract_sockets()
-_sender: tuple[int, socket.socket] | None = None
+_sender: tuple[int, socket.socket] | None = None  # (fork generation, socket)
+# A wake-up datagram carries the waiter row's id (8 bytes, little-endian), so that a process
+# waiting on several rows at once (a worker watching each function's submits) can tell which
+# one woke it. An unknown payload means "one of them".
+_WID = struct.Struct("<q")
 
 
 def _new_address() -> tuple[bytes, str | None]:
@@ -303,19 +308,19 @@ def _bound_socket() -> tuple[socket.socket, bytes, str | None]:
 def notify(waiters: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """Send a wake-up datagram to each waiter; return the ``(id, addr)`` of waiters that are gone."""
     global _sender
-    if _sender is None or _sender[0] != os.getpid():
+    if _sender is None or _sender[0] != _platform.forks:
         if _sender is not None:
             _sender[1].detach()  # forked: the parent's socket is the parent's to close
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setblocking(False)
-        _sender = (os.getpid(), sock)
+        _sender = (_platform.forks, sock)
         atexit.register(sock.close)
     sender = _sender[1]
     stale = []
     for wid, addr in waiters:
         try:
             # An abstract address starts with NUL (whatever this process would pick itself).
-            sender.sendto(b"\x01", addr if addr[:1] == b"\0" else addr.decode())
+            sender.sendto(_WID.pack(wid), addr if addr[:1] == b"\0" else addr.decode())
         except BlockingIOError:
             pass  # its buffer is full of wake-ups already: it is awake
         except OSError:
@@ -339,10 +344,18 @@ class _WaiterBase:
         # closed (an event loop's, when the loop goes) still closes its socket.
         self._finalizer = weakref.finalize(self, _close_socket, self.sock, self._path, os.getpid())
 
+    #: The waiter ids the datagrams read by the last ``wait`` named (None: one was not an id).
+    woken_by: set[int] | None = None
+
     def drain(self) -> None:
+        woken: set[int] | None = set()
         with contextlib.suppress(BlockingIOError):
-            while self.sock.recv(64):
-                pass
+            while data := self.sock.recv(64):
+                if woken is not None and len(data) == _WID.size:
+                    woken.add(_WID.unpack(data)[0])
+                else:
+                    woken = None
+        self.woken_by = woken
 
     def close(self) -> None:
         self._finalizer()

@@ -58,7 +58,8 @@ class SQLiteBackend(Backend):
         self._puts: Batcher[queue_sql.PutRequest, PutStatus] = Batcher(self._put_group, cancel_safe=True)
         self._idle_waiters: list[Waiter] = []
         # job_wait_for_work's registrations, kept between calls (see there).
-        self._work_waiters: dict[tuple[str, ...], tuple[Waiter, list[int]]] = {}
+        # job_wait_for_work: per watched set of functions, its socket and {waiter row id: function}.
+        self._work_waiters: dict[tuple[str, ...], tuple[Waiter, dict[int, str]]] = {}
 
     def _wake(self, waiters: sql.Waiters) -> None:
         stale = notify(waiters)
@@ -308,9 +309,17 @@ class SQLiteBackend(Backend):
             # the registration and its datagram waits in the socket, so no wake-up is lost.
             waiter = Waiter()
             ids = [self._conn.write(sql.add_waiter, ch, b"", False, waiter.addr) for ch in channels]
-            entry = self._work_waiters[channels] = (waiter, ids)
-        # One socket for all the functions: a datagram does not say whose submit sent it.
-        return None if entry[0].wait(min(wait, _RECHECK)) else []
+            entry = self._work_waiters[channels] = (waiter, dict(zip(ids, functions, strict=True)))
+        waiter, names = entry
+        if not waiter.wait(min(wait, _RECHECK)):
+            return []
+        # Each datagram names the waiter row (the function) whose submit sent it: the worker
+        # claims for those alone (claiming for all six functions of an app cost a lone call
+        # five extra transactions before its result was read).
+        woken = waiter.woken_by
+        if not woken or not woken <= names.keys():
+            return None
+        return sorted({names[i] for i in woken})
 
     def _wait_on(self, channels: Sequence[str], wait: float, call_id: str | None) -> None:
         if wait <= 0:
@@ -432,9 +441,9 @@ class SQLiteBackend(Backend):
 
     def close(self) -> None:
         waiters, self._work_waiters = self._work_waiters, {}
-        for waiter, ids in waiters.values():
+        for waiter, names in waiters.values():
             with contextlib.suppress(Exception):
-                self._conn.write(sql.remove_waiters, ids)
+                self._conn.write(sql.remove_waiters, list(names))
             waiter.close()
         idle, self._idle_waiters = self._idle_waiters, []
         for waiter in idle:
