@@ -347,15 +347,19 @@ class _WaiterBase:
     #: The waiter ids the datagrams read by the last ``wait`` named (None: one was not an id).
     woken_by: set[int] | None = None
 
-    def drain(self) -> None:
+    def drain(self) -> bool:
+        """Read every pending datagram (into ``woken_by``); whether there was one."""
         woken: set[int] | None = set()
+        got = False
         with contextlib.suppress(BlockingIOError):
             while data := self.sock.recv(64):
+                got = True
                 if woken is not None and len(data) == _WID.size:
                     woken.add(_WID.unpack(data)[0])
                 else:
                     woken = None
         self.woken_by = woken
+        return got
 
     def close(self) -> None:
         self._finalizer()
@@ -366,8 +370,8 @@ class Waiter(_WaiterBase):
 
     def wait(self, timeout: float) -> bool:
         ready, _, _ = select.select([self.sock], [], [], max(timeout, 0.0))
-        self.drain()
-        return bool(ready)
+        # One that arrived after the timeout counts too: it is read (consumed) here.
+        return self.drain() or bool(ready)
 
 
 class AsyncWaiter(_WaiterBase):
@@ -390,5 +394,4 @@ class AsyncWaiter(_WaiterBase):
             woke = False
         finally:
             loop.remove_reader(fd)
-        self.drain()
-        return woke
+        return self.drain() or woke
