@@ -216,6 +216,21 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         with self._errors():
             return await self._c.block(chunk, key, command)
 
+    async def _block_each(
+        self, chunk: float, commands: Sequence[tuple[bytes | str | int | float, ...]]
+    ) -> Any:
+        """``commands`` in one write on a held blocking connection (``_bdirect``: standalone
+        server), the first blocking for at most ``chunk`` s: their replies, an error reply in
+        its place; or None when every blocking connection stayed busy for the whole chunk."""
+        assert self._bdirect is not None
+        if not await self._c.block_slots.acquire(chunk):
+            return None
+        try:
+            with self._errors():
+                return await self._bdirect.call_each(commands)
+        finally:
+            self._c.block_slots.release()
+
     async def _pipe(self, commands: Sequence[tuple[bytes, tuple[Any, ...]]]) -> list[Any]:
         """``(key, command)`` pairs in one round trip per master (``AsyncRedisClient.pipeline``)."""
         with self._errors():

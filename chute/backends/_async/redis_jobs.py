@@ -84,6 +84,7 @@ class AsyncRedisJobs:
     _checked_server: bool
     _loaded: set[str]  # scripts loaded before their first pipeline
     _direct: AsyncDirect | None  # held connections (standalone server, no ?wait_replicas)
+    _bdirect: AsyncDirect | None  # held blocking connections (the same)
 
     def _errors(self, object_id: str = "") -> AbstractContextManager[None]:
         raise NotImplementedError  # AsyncRedisBackend._errors
@@ -114,6 +115,11 @@ class AsyncRedisJobs:
 
     async def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
         raise NotImplementedError  # AsyncRedisBackend._direct_script
+
+    async def _block_each(
+        self, chunk: float, commands: Sequence[tuple[bytes | str | int | float, ...]]
+    ) -> Any:
+        raise NotImplementedError  # AsyncRedisBackend._block_each
 
     async def _run_cmd(self, cmd: cmds.Cmd) -> Any:
         script, keys, args = cmd
@@ -451,7 +457,15 @@ class AsyncRedisJobs:
         while (remaining := deadline - time.monotonic()) > 0:
             keys = watched[turn % len(watched)]
             turn += 1
-            _, woken = await self._block(rk.chunk(min(remaining, most)), keys[0], _blpop(keys))
+            chunk = rk.chunk(min(remaining, most))
+            if self._bdirect is not None:  # a held connection: less to do once a submit wakes it
+                replies = await self._block_each(chunk, [("BLPOP", *keys, chunk)])
+                woken = None if replies is None else replies[0]
+                if isinstance(woken, Exception):
+                    with self._errors():
+                        raise woken
+            else:
+                _, woken = await self._block(chunk, keys[0], _blpop(keys))
             if woken is not None:
                 return [names[woken[0]]] if woken[0] in names else None
         return []
@@ -539,8 +553,22 @@ class AsyncRedisJobs:
 
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
-            ran, replies = await self._block(rk.chunk(remaining), done, wait_then_read)
-            if not ran:
+            chunk = rk.chunk(remaining)
+            if self._bdirect is not None:  # a held connection (standalone server)
+                replies = await self._block_each(
+                    chunk,
+                    [
+                        ("BLMOVE", done, done, "RIGHT", "LEFT", chunk),
+                        ("EVALSHA", sha, len(keys), *keys, *args),
+                    ],
+                )
+                if replies is not None and isinstance(replies[0], Exception):
+                    with self._errors():
+                        raise replies[0]
+            else:
+                ran, replies = await self._block(chunk, done, wait_then_read)
+                replies = replies if ran else None
+            if replies is None:
                 continue  # every blocking connection busy for the chunk: wait on
             moved, record = replies
             if isinstance(record, Exception) or record is None:
