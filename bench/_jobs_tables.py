@@ -28,7 +28,9 @@ def _fmt_s(seconds: float | None) -> str:
 _COLUMNS_A = ["system", "store", "workers", "n", "latency p50", "p90", "p99", "enqueue", "jobs/s end to end"]
 
 
-def _table_a(systems: list[JobSystem], results: dict[str, JobResult], js: JobsScale) -> ResultTable:
+def _table_a(
+    systems: list[JobSystem], results: dict[str, JobResult], js: JobsScale, latency_how: str
+) -> ResultTable:
     n, m = js.batch_jobs, js.map_jobs
     title = f"6a. Jobs: no-op round trip, {n:,} jobs end to end and a map of {m:,}"
     table = ResultTable(
@@ -53,8 +55,11 @@ def _table_a(systems: list[JobSystem], results: dict[str, JobResult], js: JobsSc
             fmt_rate(r.map_per_s) + ("" if r.map_n == m else f" (n={r.map_n:,})"),
         )
     table.notes += [
-        f"Latency: n sequential jobs ({js.latency_jobs}, or as many as fit in {js.latency_budget:g} s) "
-        f"after {js.warmup} untimed ones, enqueue → result in the submitter. Throughput: one batch of "
+        f"Latency: n sequential jobs (about {js.latency_jobs}) after {js.warmup} untimed ones, enqueue → "
+        f"result in the submitter, measured in {latency_how}: every system's workers and submitter up at "
+        f"once, each round {js.latency_jobs // js.latency_rounds} jobs per system, the systems in a "
+        "rotated order (so that a drift of the shared machine meets every system alike; the polling "
+        "peers' idle workers run meanwhile). Throughput: one batch of "
         f"{n:,} jobs after an untimed one of {js.warmup_batch}; enqueue = submitting them all, jobs/s = "
         f"from the first submit to the last result. map: then {m:,} inputs through the same API "
         f"(chute: Function.map), on the same workers, inputs/s; n=: fewer inputs, for a system whose "
@@ -188,12 +193,14 @@ def report(
     async_s: dict[str, float],
     async_na: dict[str, str],
     js: JobsScale,
+    latency_how: str,
 ) -> Report:
     ratios, ratio_data = _table_c(systems, results, async_s, js)
     data: dict[str, Any] = {
         "scale": asdict(js),
         "concurrency": CONCURRENCY,
         "poll_s": POLL_S,
+        "latency": latency_how,
         "systems": {},
         "vs_best_peer": ratio_data,
     }
@@ -210,5 +217,5 @@ def report(
             if s.name in async_na:
                 entry["async_unavailable"] = async_na[s.name]
         data["systems"][s.name] = entry
-    tables = [_table_a(systems, results, js), _table_b(systems, async_s, async_na, js), ratios]
+    tables = [_table_a(systems, results, js, latency_how), _table_b(systems, async_s, async_na, js), ratios]
     return Report(tables, {"jobs": data})

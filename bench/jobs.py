@@ -31,9 +31,11 @@ are not.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -59,6 +61,7 @@ ONLY_ENV = "BENCH_JOBS_ONLY"  # comma-separated system names: measure only these
 class JobsScale:
     latency_jobs: int  # timed sequential round trips
     latency_budget: float  # ...or as many as fit in this many seconds (a system stalling per job)
+    latency_rounds: int  # the reported latencies: this many rounds, every system's workers up
     warmup: int  # untimed round trips first
     batch_jobs: int  # jobs per timed batch
     warmup_batch: int  # untimed batch first: brings every worker process up
@@ -74,6 +77,7 @@ class JobsScale:
             return cls(
                 latency_jobs=100,
                 latency_budget=15,
+                latency_rounds=5,
                 warmup=10,
                 batch_jobs=500,
                 warmup_batch=50,
@@ -86,6 +90,7 @@ class JobsScale:
         return cls(
             latency_jobs=200,
             latency_budget=30,
+            latency_rounds=10,
             warmup=20,
             batch_jobs=2000,
             warmup_batch=100,
@@ -300,6 +305,85 @@ def _measure(s: JobSystem, env: Env, js: JobsScale, row: str) -> dict[str, Any]:
         _stop(workers)
 
 
+def _read_line(p: subprocess.Popen[bytes], buf: bytearray, timeout: float) -> bytes:
+    """The next line ``p`` writes on its stdout (a pipe), within ``timeout`` s."""
+    assert p.stdout is not None
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        ready, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(p.stdout.fileno(), 65536) if ready else b""
+        if not chunk:
+            raise RuntimeError("no answer" if not ready else f"exited ({p.poll()})")
+        buf += chunk
+    line, _, rest = bytes(buf).partition(b"\n")
+    buf[:] = rest
+    return line
+
+
+def _latency_rounds(systems: list[JobSystem], env: Env, js: JobsScale) -> dict[str, list[int]]:
+    """Round-trip latencies (ns) measured with every system's workers up at once, in
+    ``js.latency_rounds`` rounds of ``latency_jobs / rounds`` sequential jobs per system, the
+    systems in a rotated order each round: a drift of the shared machine (measured here: one
+    peer's p50 moved 752-1,758 µs between runs minutes apart) lands on all of them alike instead
+    of on whichever system it met. Raises with a reason if a system stops answering."""
+    per = max(1, js.latency_jobs // js.latency_rounds)
+    started: list[tuple[JobSystem, list[subprocess.Popen[bytes]], subprocess.Popen[bytes], bytearray]] = []
+    out: dict[str, list[int]] = {s.name: [] for s in systems}
+    try:
+        for s in systems:
+            assert s.url is not None
+            _fresh_store(s)
+            log = open(os.path.join(env.tmpdir, f"jobs-{s.name}-latency.log"), "ab")
+            child_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", ROW_ENV: "jobs"}
+            child_env["CHUTE_URL" if s.kind == "chute" else URL_ENV] = s.url
+            child_env["dramatiq_worker_timeout"] = str(int(POLL_S * 1000))
+            workers = [_popen(cmd, child_env, log, log) for cmd in _worker_commands(s, "jobs")]
+            args = {"peer": s.kind, "row": "latency", "url": s.url, "poll_s": POLL_S, "timeout": JOB_TIMEOUT}
+            args.update(asdict(js))
+            submit = [s.python, "-m", "bench.peers._submit", json.dumps(args)]
+            try:
+                sub = subprocess.Popen(
+                    submit,
+                    cwd=ROOT,
+                    env=child_env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            except OSError:
+                _stop(workers)
+                raise
+            log.close()
+            started.append((s, workers, sub, bytearray()))
+        for s, _, sub, buf in started:
+            if json.loads(_read_line(sub, buf, js.system_timeout)) != "ready":
+                raise RuntimeError(f"{s.name}: no warm-up")
+        for r in range(js.latency_rounds):
+            k = r % len(started)
+            for s, _, sub, buf in started[k:] + started[:k]:
+                assert sub.stdin is not None
+                sub.stdin.write(f"{per}\n".encode())
+                sub.stdin.flush()
+                try:
+                    out[s.name] += json.loads(_read_line(sub, buf, js.latency_budget + JOB_TIMEOUT))
+                except RuntimeError as exc:
+                    raise RuntimeError(f"{s.name}: {exc}") from exc
+        return out
+    finally:
+        for _, workers, sub, _ in started:
+            with contextlib.suppress(OSError):
+                assert sub.stdin is not None
+                sub.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                sub.wait(10)
+            if sub.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(sub.pid, signal.SIGKILL)
+                sub.wait()
+            _stop(workers)
+
+
 @dataclass
 class JobResult:
     latency_n: int  # round trips timed (fewer than asked when the time budget ran out)
@@ -313,16 +397,22 @@ class JobResult:
     map_n: int  # inputs of the map: map_jobs, or fewer for a system too slow for the budget
 
 
-def _result(raw: dict[str, Any], js: JobsScale) -> JobResult:
-    lat = sorted(raw["latency_ns"])
+def _latency(latencies: list[int]) -> dict[str, Any]:
+    lat = sorted(latencies)
     st = summarize(lat)
+    return {
+        "latency_n": st.n,
+        "latency_p50_ns": st.p50,
+        "latency_p90_ns": lat[int(0.9 * (len(lat) - 1))],
+        "latency_p99_ns": st.p99,
+        "latency_mean_ns": st.mean,
+    }
+
+
+def _result(raw: dict[str, Any], js: JobsScale) -> JobResult:
     enqueue = raw["enqueue_s"]
     return JobResult(
-        latency_n=st.n,
-        latency_p50_ns=st.p50,
-        latency_p90_ns=lat[int(0.9 * (len(lat) - 1))],
-        latency_p99_ns=st.p99,
-        latency_mean_ns=st.mean,
+        **_latency(raw["latency_ns"]),
         enqueue_per_s=None if enqueue is None or math.isnan(enqueue) else js.batch_jobs / enqueue,
         jobs_per_s=js.batch_jobs / raw["total_s"],
         map_per_s=raw["map_n"] / raw["map_s"],
@@ -355,7 +445,15 @@ def run(env: Env, scale: Scale) -> Report:
                 async_s[s.name] = float(_measure(s, env, js, "async")["async_s"])
             except Exception as exc:
                 async_na[s.name] = f"{s.name} (async row) failed: {_error(exc)}"
-    return _jobs_tables.report(systems, results, async_s, async_na, js)
+    measured = [s for s in systems if s.name in results]
+    latency_note = f"{js.latency_rounds} interleaved rounds"
+    try:
+        rounds = _latency_rounds(measured, env, js)
+    except Exception as exc:  # the sequential measurement stands, and the note says so
+        rounds, latency_note = {}, f"sequential (the interleaved rounds failed: {_error(exc)})"
+    for name, lat in rounds.items():
+        results[name] = dataclasses.replace(results[name], **_latency(lat))
+    return _jobs_tables.report(systems, results, async_s, async_na, js, latency_note)
 
 
 def best_peer(

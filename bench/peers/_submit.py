@@ -3,7 +3,8 @@
     <venv>/bin/python -m bench.peers._submit '<json>'
 
 ``bench/jobs.py`` starts it after the system's workers; the JSON argument names the system
-(``peer``: the module ``bench.peers.<peer>_peer``), the row (``jobs`` or ``async``), where the
+(``peer``: the module ``bench.peers.<peer>_peer``), the row (``jobs``, ``async``, or ``latency``:
+round trips on request, see ``latency_server``), where the
 store is (``url``) and the counts. It prints one JSON object on stdout: the timings, or
 ``{"error": ...}``. Anything the libraries print goes to stderr (the system's log), so stdout
 carries nothing but that answer. This module imports neither chute nor any peer library.
@@ -158,6 +159,27 @@ def jobs_row(driver: Driver, a: dict[str, Any]) -> dict[str, Any]:
     return {**out, "map_n": map_n, "map_s": map_s}
 
 
+def latency_server(driver: Driver, a: dict[str, Any], out: Any) -> None:
+    """Round trips on request, so that bench/jobs.py can interleave the systems: after the
+    warm-up, prints ``"ready"``; then each line on stdin (a count) gets that many sequential round
+    trips, answered with their latencies (ns) as one JSON line. Ends at end of input."""
+    driver.ready()
+    for i in range(a["warmup"]):
+        check([driver.one(i)], [i], "warm-up job")
+    out.write(json.dumps("ready") + "\n")
+    out.flush()
+    clock = time.perf_counter_ns
+    for line in sys.stdin:
+        latencies = []
+        for i in range(int(line)):
+            t0 = clock()
+            got = driver.one(i)
+            latencies.append(clock() - t0)
+            check([got], [i], "round trip")
+        out.write(json.dumps(latencies) + "\n")
+        out.flush()
+
+
 def async_row(driver: Driver, a: dict[str, Any]) -> dict[str, Any]:
     """An untimed wave of sleeps (brings the worker up), then ``async_calls`` of them."""
     driver.ready()
@@ -174,6 +196,9 @@ def main(argv: list[str]) -> int:
         module = importlib.import_module(f"bench.peers.{a['peer']}_peer")
         driver: Driver = module.Driver(a["url"], a["poll_s"], a["timeout"])
         try:
+            if a["row"] == "latency":
+                latency_server(driver, a, out)
+                return 0
             result = (jobs_row if a["row"] == "jobs" else async_row)(driver, a)
         finally:
             driver.close()
