@@ -262,26 +262,37 @@ def _popen(cmd: list[str], env: dict[str, str], log: Any, stdout: Any) -> subpro
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=stdout, stderr=log, start_new_session=True)
 
 
+def _child_env(s: JobSystem, row: str) -> dict[str, str]:
+    """The environment of a system's workers and submitter for ``row``."""
+    assert s.url is not None
+    child_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", ROW_ENV: row}
+    child_env["CHUTE_URL" if s.kind == "chute" else URL_ENV] = s.url
+    # dramatiq's idle consumer backs off up to worker_timeout (default 1,000 ms) between fetches.
+    child_env["dramatiq_worker_timeout"] = str(int(POLL_S * 1000))
+    return child_env
+
+
+def _submit_command(s: JobSystem, js: JobsScale, row: str) -> list[str]:
+    """``bench.peers._submit`` for ``row`` (its JSON argument), in the system's own venv."""
+    args = {"peer": s.kind, "row": row, "url": s.url, "poll_s": POLL_S, "timeout": JOB_TIMEOUT}
+    args.update(asdict(js))
+    return [s.python, "-m", "bench.peers._submit", json.dumps(args)]
+
+
 def _measure(s: JobSystem, env: Env, js: JobsScale, row: str) -> dict[str, Any]:
     """Start the system's workers, run the submitter, stop the workers. Raises with a reason."""
     assert s.url is not None
     _fresh_store(s)
     log_path = os.path.join(env.tmpdir, f"jobs-{s.name}-{row}.log")
     out_path = log_path.removesuffix(".log") + ".json"
-    child_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", ROW_ENV: row}
-    child_env["CHUTE_URL" if s.kind == "chute" else URL_ENV] = s.url
-    # dramatiq's idle consumer backs off up to worker_timeout (default 1,000 ms) between fetches.
-    child_env["dramatiq_worker_timeout"] = str(int(POLL_S * 1000))
-    args = {"peer": s.kind, "row": row, "url": s.url, "poll_s": POLL_S, "timeout": JOB_TIMEOUT}
-    args.update(asdict(js))
+    child_env = _child_env(s, row)
     workers: list[subprocess.Popen[bytes]] = []
     submitter: subprocess.Popen[bytes] | None = None
     try:
         with open(log_path, "ab") as log, open(out_path, "wb") as out:
             for cmd in _worker_commands(s, row):
                 workers.append(_popen(cmd, child_env, log, log))
-            submit = [s.python, "-m", "bench.peers._submit", json.dumps(args)]
-            submitter = _popen(submit, child_env, log, out)
+            submitter = _popen(_submit_command(s, js, row), child_env, log, out)
         deadline = time.monotonic() + js.system_timeout
         while submitter.poll() is None:
             time.sleep(0.2)
@@ -334,16 +345,11 @@ def _latency_rounds(systems: list[JobSystem], env: Env, js: JobsScale) -> dict[s
             assert s.url is not None
             _fresh_store(s)
             log = open(os.path.join(env.tmpdir, f"jobs-{s.name}-latency.log"), "ab")
-            child_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", ROW_ENV: "jobs"}
-            child_env["CHUTE_URL" if s.kind == "chute" else URL_ENV] = s.url
-            child_env["dramatiq_worker_timeout"] = str(int(POLL_S * 1000))
+            child_env = _child_env(s, "jobs")  # the workers of the jobs row; the submitter's own row
             workers = [_popen(cmd, child_env, log, log) for cmd in _worker_commands(s, "jobs")]
-            args = {"peer": s.kind, "row": "latency", "url": s.url, "poll_s": POLL_S, "timeout": JOB_TIMEOUT}
-            args.update(asdict(js))
-            submit = [s.python, "-m", "bench.peers._submit", json.dumps(args)]
             try:
                 sub = subprocess.Popen(
-                    submit,
+                    _submit_command(s, js, "latency"),
                     cwd=ROOT,
                     env=child_env,
                     stdin=subprocess.PIPE,

@@ -126,12 +126,12 @@ class Heartbeats:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        self._forks = _platform.forks
 
     def add(self, object_id: str, client: Client) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's objects and connections are not ours
-                self._objects, self._backends, self._thread, self._pid = {}, {}, None, os.getpid()
+            if self._forks != _platform.forks:  # forked: the parent's objects and connections are not ours
+                self._objects, self._backends, self._thread, self._forks = {}, {}, None, _platform.forks
             self._objects[object_id] = client
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="chute-heartbeat", daemon=True)
@@ -169,7 +169,7 @@ class Heartbeats:
 
     def delete_all(self) -> None:
         """atexit: delete the ephemeral objects this process still owns."""
-        if self._pid != os.getpid():
+        if self._forks != _platform.forks:
             return
         with self._lock:
             objects, self._objects = list(self._objects.items()), {}

@@ -220,14 +220,18 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         self, chunk: float, commands: Sequence[tuple[bytes | str | int | float, ...]]
     ) -> Any:
         """``commands`` in one write on a held blocking connection (``_bdirect``: standalone
-        server), the first blocking for at most ``chunk`` s: their replies, an error reply in
-        its place; or None when every blocking connection stayed busy for the whole chunk."""
+        server), the first blocking for at most ``chunk`` s: their replies (an error reply of a
+        later command in its place; one of the blocking command raises), or None when every
+        blocking connection stayed busy for the whole chunk."""
         assert self._bdirect is not None
         if not await self._c.block_slots.acquire(chunk):
             return None
         try:
             with self._errors():
-                return await self._bdirect.call_each(commands)
+                replies = await self._bdirect.call_each(commands)
+                if isinstance(replies[0], Exception):
+                    raise replies[0]
+                return replies
         finally:
             self._c.block_slots.release()
 

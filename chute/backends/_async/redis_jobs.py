@@ -461,9 +461,6 @@ class AsyncRedisJobs:
             if self._bdirect is not None:  # a held connection: less to do once a submit wakes it
                 replies = await self._block_each(chunk, [("BLPOP", *keys, chunk)])
                 woken = None if replies is None else replies[0]
-                if isinstance(woken, Exception):
-                    with self._errors():
-                        raise woken
             else:
                 _, woken = await self._block(chunk, keys[0], _blpop(keys))
             if woken is not None:
@@ -562,9 +559,6 @@ class AsyncRedisJobs:
                         ("EVALSHA", sha, len(keys), *keys, *args),
                     ],
                 )
-                if replies is not None and isinstance(replies[0], Exception):
-                    with self._errors():
-                        raise replies[0]
             else:
                 ran, replies = await self._block(chunk, done, wait_then_read)
                 replies = replies if ran else None

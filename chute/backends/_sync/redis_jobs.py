@@ -456,9 +456,6 @@ class RedisJobs:
             if self._bdirect is not None:  # a held connection: less to do once a submit wakes it
                 replies = self._block_each(chunk, [("BLPOP", *keys, chunk)])
                 woken = None if replies is None else replies[0]
-                if isinstance(woken, Exception):
-                    with self._errors():
-                        raise woken
             else:
                 _, woken = self._block(chunk, keys[0], _blpop(keys))
             if woken is not None:
@@ -553,9 +550,6 @@ class RedisJobs:
                         ("EVALSHA", sha, len(keys), *keys, *args),
                     ],
                 )
-                if replies is not None and isinstance(replies[0], Exception):
-                    with self._errors():
-                        raise replies[0]
             else:
                 ran, replies = self._block(chunk, done, wait_then_read)
                 replies = replies if ran else None
