@@ -62,20 +62,14 @@ def _check_size(data: bytes, settings: Settings, what: str) -> bytes:
 
 
 def dump_args(args: tuple[Any, ...], kwargs: dict[str, Any], settings: Settings) -> bytes:
-    parts = [(f"argument {i}", a) for i, a in enumerate(args)]
-    parts += [(f"argument {k!r}", v) for k, v in kwargs.items()]
-    data = _dumps((args, kwargs), settings, "the call's arguments", parts)
-    return _check_size(data, settings, "The call's arguments")
-
-
-def _dumps(payload: Any, settings: Settings, what: str, parts: list[tuple[str, Any]]) -> bytes:
-    """``_serialize.dumps(payload)``; on failure, name the part that cannot be pickled (not
-    the tuple that carries it)."""
     try:
-        return _serialize.dumps(payload, settings.secret)
+        data = _serialize.dumps_args(args, kwargs, settings.secret)
     except SerializationError:
-        _name_the_culprit(what, parts)
+        parts = [(f"argument {i}", a) for i, a in enumerate(args)]
+        parts += [(f"argument {k!r}", v) for k, v in kwargs.items()]
+        _name_the_culprit("the call's arguments", parts)
         raise
+    return _check_size(data, settings, "The call's arguments")
 
 
 def _name_the_culprit(what: str, parts: list[tuple[str, Any]]) -> None:

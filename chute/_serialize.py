@@ -51,6 +51,23 @@ def pickle_value(value: Any) -> bytes:
         raise _unpicklable(value, exc) from exc
 
 
+def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any], secret: bytes | None = None) -> bytes:
+    """``dumps((args, kwargs), secret)``; with only plain scalar arguments (most calls and map
+    inputs), by the C pickler alone: cloudpickle's per-call set-up is ~4x such a pickle.
+
+    Raises:
+        SerializationError: an argument cannot be pickled.
+    """
+    plain = _PLAIN_TYPES
+    for value in args:
+        if type(value) not in plain:
+            return dumps((args, kwargs), secret)
+    for value in kwargs.values():
+        if type(value) not in plain:
+            return dumps((args, kwargs), secret)
+    return seal(pickle.dumps((args, kwargs), protocol=5), secret)
+
+
 def dumps_many(values: Sequence[Any], secret: bytes | None = None) -> list[bytes]:
     """``[dumps(v, secret) for v in values]``, faster (a batch's per-item calls add up).
 

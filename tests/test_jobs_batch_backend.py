@@ -72,6 +72,25 @@ def test_submit_many_mixed_functions_keys_priorities_and_delays(b: Backend) -> N
     assert claimed == [hi.call_id, a1.call_id, a2.call_id, keyed.call_id]
 
 
+def test_submit_many_concurrency_keys_and_repeats_in_one_run(b: Backend) -> None:
+    # One run of a function (one script on Redis): calls with concurrency keys go to their
+    # key's queue, a repeated id is stored once, and claims keep creation order per key.
+    a1, a2, b1 = (
+        SubmitRequest(ENV, APP, FN, cid(), f"{k}{i}".encode(), 60.0, concurrency_key=k)
+        for k, i in (("a", 1), ("a", 2), ("b", 1))
+    )
+    plain = reqs(2)
+    batch = [a1, plain[0], a2, b1, plain[0], plain[1]]
+    assert b.job_submit_many(batch) == [r.call_id for r in batch]
+    assert b.job_stats(ENV, APP, FN).pending == 5
+    claimed = b.job_claim(claim_req(10, max_per_key=1))
+    ids = [c.id for c in claimed]
+    assert sorted(ids) == sorted([a1.call_id, b1.call_id, plain[0].call_id, plain[1].call_id])
+    assert ids.index(plain[0].call_id) < ids.index(plain[1].call_id)
+    assert {c.id: c.payload for c in claimed}[a1.call_id] == b"a1"
+    assert b.job_stats(ENV, APP, FN).pending == 1  # a2 waits for a1 (one per key)
+
+
 def test_complete_finishes_retries_releases_and_claims_in_one_call(b: Backend) -> None:
     b.job_submit_many(reqs(6))
     c = b.job_claim(claim_req(4))

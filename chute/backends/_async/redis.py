@@ -129,7 +129,10 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         self._direct = AsyncDirect(cast(Redis, self._r)) if fast else None
         self._bdirect = AsyncDirect(blocking) if fast and blocking is not None else None
         self._puts: AsyncBatcher[_Put, PutStatus] = AsyncBatcher(self._put_group, cancel_safe=False)
-        self._loaded: set[str] = set()  # scripts loaded before their first pipeline (redis_jobs)
+        # The shas of the scripts loaded before their first batch (a pipeline, or a held
+        # connection's write): a script refused with NOSCRIPT inside a batch runs again after
+        # the batch's other commands, out of order (a claim sent after a finish would miss it).
+        self._loaded: set[str] = set()
         self._located: dict[str, str] = {}  # see AsyncRedisJobs._located
         self._registered: set[tuple[str, str, str]] = set()
         self._qkeys: dict[tuple[str, bytes], tuple[bytes, bytes, bytes, bytes]] = {}
@@ -465,9 +468,14 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         return PutStatus(status)
 
     async def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
-        """``commands`` (EVALSHA) in one round trip; a script the server lost (restart, SCRIPT
-        FLUSH) is loaded again and the commands that failed on it are sent once more."""
+        """``commands`` (EVALSHA) in one round trip, their scripts loaded first if this backend
+        has not loaded them yet; a script the server lost since (restart, SCRIPT FLUSH) is
+        loaded again and the commands that failed on it are sent once more."""
         assert self._direct is not None
+        for sha in {c[1] for c in commands} - self._loaded:
+            script = next(s for s in self._lua.values() if s.sha == sha)
+            await self._r.script_load(script.script)
+            self._loaded.add(script.sha)
         async with self._slots:
             replies = await self._direct.call_each(commands)
         again = [i for i, r in enumerate(replies) if isinstance(r, rexc.NoScriptError)]

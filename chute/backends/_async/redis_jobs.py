@@ -82,7 +82,7 @@ class AsyncRedisJobs:
     _registered: set[tuple[str, str, str]]  # functions listed in J fcalls by this backend
     _lua: dict[str, AsyncScript]
     _checked_server: bool
-    _loaded: set[str]  # scripts loaded before their first pipeline
+    _loaded: set[str]  # the shas of the scripts loaded before their first pipeline
     _direct: AsyncDirect | None  # held connections (standalone server, no ?wait_replicas)
     _bdirect: AsyncDirect | None  # held blocking connections (the same)
 
@@ -139,9 +139,10 @@ class AsyncRedisJobs:
         todo = list(range(len(batch)))
         with self._errors():
             async with self._slots:
-                for name in {batch[i][0].name for i in todo} - self._loaded:
-                    await self._r.script_load(self._lua[name].script)
-                    self._loaded.add(name)
+                for name in {batch[i][0].name for i in todo}:
+                    if self._lua[name].sha not in self._loaded:
+                        await self._r.script_load(self._lua[name].script)
+                        self._loaded.add(self._lua[name].sha)
         while todo:
             commands = []
             for i in todo:
@@ -330,6 +331,15 @@ class AsyncRedisJobs:
             self._remember(req.call_id, tag)
         return self._jk.shard(tag), loc
 
+    async def _prepare_many(self, group: Sequence[SubmitRequest]) -> cmds.Cmd:
+        """The ``job_submit_many`` script of ``group`` (calls of one function); calls with ids
+        chute made for the function (in its slot: no locator) are placed without ``_place``."""
+        first = group[0]
+        sk, _ = await self._place(first)
+        tag = function_tag(first.env, first.app, first.function)
+        locs = [b"" if home_tag(r.call_id) == tag else (await self._place(r))[1] for r in group]
+        return cmds.submit_many(sk, group, locs)
+
     async def _stored(self, req: SubmitRequest, reply: bytes) -> str:
         """The id a submit returned; drops the new id's locator if an earlier call under the
         idempotency key was returned instead (the new one was not stored)."""
@@ -358,8 +368,7 @@ class AsyncRedisJobs:
                 batch.append(await self._prepare(group[0]))
                 sizes.append(0)
                 continue
-            placed = [await self._place(r) for r in group]
-            batch.append(cmds.submit_many(placed[0][0], group, [loc for _, loc in placed]))
+            batch.append(await self._prepare_many(group))
             sizes.append(len(group))
         replies: list[Any] = []
         for size, reply in zip(sizes, await self._exec(batch), strict=True):

@@ -83,7 +83,7 @@ class RedisJobs:
     _registered: set[tuple[str, str, str]]  # functions listed in J fcalls by this backend
     _lua: dict[str, Script]
     _checked_server: bool
-    _loaded: set[str]  # scripts loaded before their first pipeline
+    _loaded: set[str]  # the shas of the scripts loaded before their first pipeline
     _direct: Direct | None  # held connections (standalone server, no ?wait_replicas)
     _bdirect: Direct | None  # held blocking connections (the same)
 
@@ -136,9 +136,10 @@ class RedisJobs:
         todo = list(range(len(batch)))
         with self._errors():
             with self._slots:
-                for name in {batch[i][0].name for i in todo} - self._loaded:
-                    self._r.script_load(self._lua[name].script)
-                    self._loaded.add(name)
+                for name in {batch[i][0].name for i in todo}:
+                    if self._lua[name].sha not in self._loaded:
+                        self._r.script_load(self._lua[name].script)
+                        self._loaded.add(self._lua[name].sha)
         while todo:
             commands = []
             for i in todo:
@@ -325,6 +326,15 @@ class RedisJobs:
             self._remember(req.call_id, tag)
         return self._jk.shard(tag), loc
 
+    def _prepare_many(self, group: Sequence[SubmitRequest]) -> cmds.Cmd:
+        """The ``job_submit_many`` script of ``group`` (calls of one function); calls with ids
+        chute made for the function (in its slot: no locator) are placed without ``_place``."""
+        first = group[0]
+        sk, _ = self._place(first)
+        tag = function_tag(first.env, first.app, first.function)
+        locs = [b"" if home_tag(r.call_id) == tag else (self._place(r))[1] for r in group]
+        return cmds.submit_many(sk, group, locs)
+
     def _stored(self, req: SubmitRequest, reply: bytes) -> str:
         """The id a submit returned; drops the new id's locator if an earlier call under the
         idempotency key was returned instead (the new one was not stored)."""
@@ -353,8 +363,7 @@ class RedisJobs:
                 batch.append(self._prepare(group[0]))
                 sizes.append(0)
                 continue
-            placed = [self._place(r) for r in group]
-            batch.append(cmds.submit_many(placed[0][0], group, [loc for _, loc in placed]))
+            batch.append(self._prepare_many(group))
             sizes.append(len(group))
         replies: list[Any] = []
         for size, reply in zip(sizes, self._exec(batch), strict=True):

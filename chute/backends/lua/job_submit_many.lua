@@ -1,7 +1,8 @@
 --[[
   Stores several new calls of one function (none with an idempotency key), as job_submit
-  does one by one, in one script: one sweep and one wake for the batch instead of one per
-  call. Calls whose id exists already are left as they are.
+  does one by one, in one script: one clock read, sweep, seq reservation and wake for the
+  batch, and each index written with one command for all its members (per call: EXISTS and
+  HSET). Calls whose id exists already are left as they are.
 
   Input:
     KEYS[1] seq        T seq, creation order of the slot's calls
@@ -22,23 +23,62 @@
     ARGV[4] result_ttl_us  how long a result is kept once it is terminal
     ARGV[5] sweep_batch    most expired calls to clean up
     ARGV[6...] calls       8 per call: id, payload, locator, delay_us, priority, ckey, debounce,
-                           summary (as job_submit's ARGV[4], [5], [9] to [14])
+                           summary (as job_submit's ARGV[4], [5], [9] to [14]; debounce is
+                           unused: it needs an idempotency key)
 
   Output:
-    the ids of the stored calls, in order
+    the ids of the calls, in order (stored, or found stored already)
 ]]
---- @include "store_call"
+--- @include "int"
+--- @include "now_us"
+--- @include "fbase"
+--- @include "wake"
+--- @include "sweep"
+--- @include "enqueue"
 
-local out = {}
-local sweep_batch = ARGV[5]
+-- ZADD of `pairs` (score, member, score, member, ...) in chunks: unpack() has a stack limit.
+local function zadd_all(key, pairs)
+  for i = 1, #pairs, 1000 do
+    redis.call('ZADD', key, unpack(pairs, i, math.min(i + 999, #pairs)))
+  end
+end
+
+local env, app, fn, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local jobs = KEYS[9]
+local fk = fbase(jobs, env, app, fn)
+local now = now_us()
+local ct = int(now)
+if tonumber(ARGV[5]) > 0 then sweep(jobs, KEYS[6], KEYS[7], KEYS[8], now, tonumber(ARGV[5])) end
+-- One seq per call, reserved at once (a call found stored leaves a gap: seqs only order).
+local seq = redis.call('INCRBY', KEYS[1], (#ARGV - 5) / 8) - (#ARGV - 5) / 8
+local out, pending, delayed, all = {}, {}, {}, {}
 for i = 6, #ARGV, 8 do
   local id = ARGV[i]
-  -- No idempotency key in a batch: store_call never touches its idem key (named, unused).
-  out[#out + 1] = store_call(KEYS[1], KEYS[9] .. 'call:' .. id, KEYS[9] .. 'idem:', KEYS[2], KEYS[3], KEYS[4], KEYS[5],
-    KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], ARGV[1], ARGV[2], ARGV[3], id, ARGV[i + 1], ARGV[4], '0',
-    sweep_batch, ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
-    ARGV[i + 7], true)
-  sweep_batch = '0'
+  local call = jobs .. 'call:' .. id
+  out[#out + 1] = id
+  seq = seq + 1
+  if redis.call('EXISTS', call) == 0 then
+    local pr, ck = ARGV[i + 4], ARGV[i + 5]
+    redis.call('HSET', call, 'env', env, 'app', app, 'fn', fn, 'st', 'pending', 'att', 0, 'fail', 0,
+      'lost', 0, 'ct', ct, 'pl', ARGV[i + 1], 'ttl', ttl, 'seq', seq, 'fk', fk, 'ik', '', 'lc', ARGV[i + 2],
+      'pr', pr, 'ck', ck, 'as', ARGV[i + 7])
+    local delay = tonumber(ARGV[i + 3])
+    if delay > 0 then
+      delayed[#delayed + 1] = int(now + delay)
+      delayed[#delayed + 1] = id
+    elseif ck ~= '' then
+      enqueue(call, KEYS[2], fk, id)
+    else
+      -- pscore's value, from the arguments instead of the record just written.
+      pending[#pending + 1] = int(seq - (tonumber(pr) or 0) * 1099511627776)
+      pending[#pending + 1] = id
+    end
+    all[#all + 1] = seq
+    all[#all + 1] = id
+  end
 end
-wake(KEYS[2], KEYS[3], KEYS[5], now_us(), KEYS[10])
+zadd_all(KEYS[2], pending)
+zadd_all(KEYS[3], delayed)
+zadd_all(KEYS[4], all)
+wake(KEYS[2], KEYS[3], KEYS[5], now, KEYS[10])
 return out
