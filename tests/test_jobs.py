@@ -172,6 +172,29 @@ def test_graceful_shutdown_gives_back_what_it_cannot_finish(workers: Workers) ->
     assert (info.state, info.attempts, info.failures) == (chute.CallState.PENDING, 0, 0)
 
 
+def test_a_stopping_worker_keeps_no_call_leased(workers: Workers, own_store: str) -> None:
+    # Calls submitted while an idle worker stops: the waits it had in flight may have claimed
+    # some (Redis claims with the wait); every one is run or given back before it exits, none
+    # is left leased to a gone worker (it would wait for the lease to lapse).
+    proc = workers.start()
+    wait_registered(own_store, 1)
+    jobs_app.echo.remote(0)  # warm: an executor is up, the watcher waits again
+    proc.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    calls = []
+    while proc.poll() is None and time.monotonic() - stopped < 10:
+        calls.append(jobs_app.echo.spawn(len(calls)))
+        time.sleep(0.002)
+    assert proc.wait(30) == 0
+    assert time.monotonic() - stopped < 5  # ended its waits at once, not after their timeout
+    states = [c.info() for c in calls]
+    assert calls and all(i.state in (chute.CallState.PENDING, chute.CallState.SUCCEEDED) for i in states), [
+        (i.state, i.attempts)
+        for i in states
+        if i.state not in (chute.CallState.PENDING, chute.CallState.SUCCEEDED)
+    ]
+
+
 def test_max_containers_caps_concurrency_and_pool_scales_to_zero(workers: Workers) -> None:
     worker = workers.start()  # its own: the pool must go back to zero executors
     results = list(jobs_app.capped.map(range(9)))

@@ -156,7 +156,8 @@ def schedule_tick(sk: ShardKeys, req: SubmitRequest, locator: bytes, due: float,
     return scripts.job_schedule_tick, keys, args
 
 
-def claim(sk: ShardKeys, req: ClaimRequest) -> Cmd:
+def claim(sk: ShardKeys, req: ClaimRequest, *, if_ready: bool = False) -> Cmd:
+    """``if_ready``: claim nothing (and reap no expired lease) unless a call is claimable now."""
     fk = sk.fn(req.env, req.app, req.function)
     keys = [
         fk + b"pending",
@@ -175,7 +176,9 @@ def claim(sk: ShardKeys, req: ClaimRequest) -> Cmd:
     cap: Arg = "" if req.max_running is None else req.max_running
     rate: Arg = "" if req.rate_calls is None else req.rate_calls
     per_key: Arg = "" if req.max_per_key is None else req.max_per_key
-    args: list[Arg] = [req.worker, req.n, us(req.lease), cap, req.max_lost, rate, us(req.rate_per), per_key]
+    ready: Arg = "1" if if_ready else "0"
+    lease, per = us(req.lease), us(req.rate_per)
+    args: list[Arg] = [req.worker, req.n, lease, cap, req.max_lost, rate, per, per_key, ready]
     return scripts.job_claim, keys, args
 
 

@@ -65,6 +65,8 @@ beats, listings and once per function and process by a submit (never per call)::
                                           each slot)
     J workers:<env>                 ZSET  worker id -> deadline of its last beat
     J winfo:<env>                   HASH  worker id -> info (JSON)
+    J poke:<env>:<worker>           LIST  a token ends the worker's blocking waits
+                                          (standalone servers only; expires in a minute)
 
 A call is found by its id: chute's ids carry their function's tag (``fc-<tag>…``), so
 ``T call:<id>`` is read at once. An id made elsewhere is stored in its function's slot with a
@@ -188,6 +190,10 @@ class JobKeys:
 
     def winfo(self, env: str) -> bytes:
         return self.base + f"winfo:{env}".encode()
+
+    def poke(self, env: str, worker: str) -> bytes:
+        """LIST a worker's blocking waits also watch: a token ends them (``job_end_waits``)."""
+        return self.base + f"poke:{env}:{worker}".encode()
 
     def shard(self, tag: str) -> ShardKeys:
         """The keys of the slot named by ``tag``."""

@@ -27,7 +27,7 @@ from chute._app_file import apps_in, load_target
 from chute._client import Client
 from chute._resources import Capacity, worker_capacity
 from chute.app import MAX_LOST_ATTEMPTS, App
-from chute.backends.types import ClaimRequest, CompleteRequest, Completion
+from chute.backends.types import CallRecord, ClaimRequest, CompleteRequest, Completion
 from chute.exception import BackendUnavailableError, InvalidError
 from chute.worker import _logs
 from chute.worker._autoscaler import AutoscalerRefresh
@@ -40,6 +40,10 @@ from chute.worker._zygote import Zygote
 DEFAULT_LEASE = _settings_table.DEFAULT_LEASE
 DEFAULT_GRACE = 30.0
 RETRY_MARGIN = 0.002
+
+
+# Functions of an app claimed for with its watcher's wait (those whose submits woke it last).
+HOT_FUNCTIONS = 2
 
 
 def lease_seconds() -> float:
@@ -117,6 +121,14 @@ class Pool:
         # (claimed for alone), or None in the set when the backend cannot tell (claim for all).
         self._woken: set[tuple[str, str] | None] = set()
         self._woken_lock = threading.Lock()
+        # Calls the watchers' waits claimed (``claims_while_waiting``), for the loop to place
+        # (under _woken_lock); once the loop stops accepting them, a watcher releases its own.
+        self._claimed: list[CallRecord] = []
+        self._accepting = True
+        # Per app, what its watcher's next wait claims: built by the loop when it arms the
+        # watcher (room changes only in the loop).
+        self._watch_claims: dict[str, list[ClaimRequest]] = {}
+        self._watchers: list[threading.Thread] = []
         self._stopping = False
         self._next_beat = 0.0
         self._started_at = time.time()
@@ -154,9 +166,11 @@ class Pool:
         for app in self.apps:
             if not any(f.fn.app_name == app.name for f in self._fns):
                 continue
-            threading.Thread(
+            watcher = threading.Thread(
                 target=self._watch_for_work, args=(app.name,), name="chute-work-watch", daemon=True
-            ).start()
+            )
+            watcher.start()
+            self._watchers.append(watcher)
         try:
             self._fleet.warm()
             next_claim = 0.0
@@ -201,20 +215,35 @@ class Pool:
         until it timed out (measured: a map right after another started ~0.7 s late)."""
         backend = self._client.sync_backend()
         functions = [f.fn.name for f in self._fns if f.fn.app_name == app]
+        claiming = backend.claims_while_waiting
+        # The functions whose submits woke the last waits: claimed for with the next wait.
+        # Not every function of the app: each claim costs the server a script per wake-up.
+        hot: list[str] = []
         while not self._stop.is_set():
             if not self._want[app].wait(1.0):
                 continue
             if not self._wanted.get(app):
                 continue  # cleared since the event was seen set
+            claims = [c for c in self._watch_claims.get(app, []) if c.function in hot] if claiming else []
             try:
-                woken = backend.job_wait_for_work(self._env, app, functions, wait=1.0)
+                woken, calls = backend.job_wait_claim(self._env, app, functions, claims, wait=1.0)
             except Exception:
                 time.sleep(1.0)  # backend unreachable: the main loop reports it; keep trying
                 continue
-            if woken == []:
+            if woken == [] and not calls:
                 continue  # timed out: the loop claims for every function once a second anyway
+            hot = [*(woken or []), *(f for f in hot if f not in (woken or []))][:HOT_FUNCTIONS]
+            # A function claimed for here is due again only if its claim came back full.
+            full = {c.function for c in claims if sum(r.function == c.function for r in calls) >= c.n}
+            settled = {c.function for c in claims} - full
             with self._woken_lock:
-                self._woken.update([None] if woken is None else [(app, f) for f in woken])
+                accepted = self._accepting
+                if accepted:
+                    self._claimed += calls
+                self._woken.update([None] if woken is None else [(app, f) for f in woken if f not in settled])
+            if not accepted:
+                self._release_now(backend, calls)
+                return
             # Re-armed by the loop (_update_wanted) after its claim. Re-arming here at once
             # kept the GIL while the loop woke up to claim (a lone call: +120 µs); a submit
             # meanwhile leaves its token in the wake list, so the next wait returns at once.
@@ -246,17 +275,59 @@ class Pool:
         fleet.poll_exits()
 
     def _on_woken(self) -> None:
-        """Claim for the functions whose submits woke a watcher (for all when it cannot say):
-        one round trip, not one per function of the app (measured on Redis with six functions:
-        a lone call's claim 6 round trips -> 1)."""
+        """Place the calls the watchers' waits claimed; claim for the other functions whose
+        submits woke a watcher (for all when it cannot say): one round trip, not one per
+        function of the app (measured on Redis with six functions: a lone call's claim 6
+        round trips -> 1)."""
         with self._woken_lock:
             woken, self._woken = self._woken, set()
+            claimed, self._claimed = self._claimed, []
+        if claimed:
+            self._take(claimed)
         if None in woken:
             self._claim_due = True
             return
         for f in self._fns:
             if (f.fn.app_name, f.fn.name) in woken:
                 f.due = True
+
+    def _take(self, calls: list[CallRecord]) -> None:
+        """Run the calls a watcher claimed (give them back once stopping)."""
+        by_key = {(f.fn.app_name, f.fn.name): f for f in self._fns}
+        placed: dict[FnState, list[Attempt]] = {}
+        for call in calls:
+            placed.setdefault(by_key[(call.app, call.function)], []).append(
+                Attempt(call, by_key[(call.app, call.function)])
+            )
+        for f, attempts in placed.items():
+            if self._stopping:
+                self._fleet.outcomes += [Outcome(a, "release") for a in attempts]
+            else:
+                self._fleet.place(f, attempts)
+
+    def _release_now(self, backend: Any, calls: list[CallRecord]) -> None:
+        """Give back calls a watcher claimed after the loop stopped taking them."""
+        if calls:
+            with contextlib.suppress(Exception):  # else their leases lapse: they re-run then
+                backend.job_complete([CompleteRequest(c.id, c.attempts, Completion.RELEASE) for c in calls])
+
+    def _retire_watchers(self, backend: Any) -> None:
+        """Stop taking the watchers' claims (what came already is given back by the next
+        settle), end their waits and wait for them: a claim in flight comes back to a live
+        process, which releases it (not to one that exited: its lease would lapse first)."""
+        with self._woken_lock:
+            self._accepting = False
+            claimed, self._claimed = self._claimed, []
+        self._take(claimed)
+        if not backend.claims_while_waiting:
+            return
+        for event in self._want.values():
+            event.set()  # those not in a wait see _stop at once
+        with contextlib.suppress(Exception):
+            backend.job_end_waits(self._env, self.worker_id)
+        until = time.monotonic() + 2.0
+        for watcher in self._watchers:
+            watcher.join(max(0.0, until - time.monotonic()))
 
     def _settle(self, backend: Any, everything: bool) -> None:
         """Per function, one round trip: record the outcomes collected since the last turn
@@ -312,8 +383,13 @@ class Pool:
             if app not in wanted:
                 event.clear()
         self._wanted = wanted
-        for app in wanted:
+        for app, names in wanted.items():
             if not self._want[app].is_set():  # set() takes the event's lock: once a turn adds up
+                self._watch_claims[app] = [
+                    self._request(f, self._fleet.room(f))
+                    for f in self._fns
+                    if f.fn.app_name == app and f.fn.name in names and self._fleet.ledger.ever_fits(f.need)
+                ]
                 self._want[app].set()
 
     def _claim_request(self, f: FnState, due: bool, probe: bool) -> ClaimRequest | None:
@@ -331,6 +407,10 @@ class Pool:
             # The cap is taken by other functions. Probe: a call claimed now waits staged,
             # which makes the others give way to a fair share (Fleet.scale).
             room = 1
+        return self._request(f, room)
+
+    def _request(self, f: FnState, room: int) -> ClaimRequest:
+        """A claim of up to ``room`` calls of ``f`` for this worker, under ``f``'s limits."""
         spec = f.spec
         rate = spec.rate_limit or {}
         return ClaimRequest(
@@ -442,6 +522,7 @@ class Pool:
         while fleet.total() and time.monotonic() < stop_by:
             self._wait(stop_by - time.monotonic())
         fleet.kill_all()
+        self._retire_watchers(backend)
         self._settle(backend, False)
         backend.worker_gone(self._env, self.worker_id)
 

@@ -15,7 +15,7 @@ from contextlib import closing
 
 from chute.backends._sync.base import Backend
 from chute.backends._sync.base import Backend
-from chute.backends.types import CallState
+from chute.backends.types import CallState, ClaimRequest
 from tests._sync.contract_helpers import APP, ENV, FN, claim, later, submit
 from tests._flavours import sync_open_backend, sync_race, sync_open_backend
 from tests._sync.contract_helpers import submit as sync_submit
@@ -123,6 +123,52 @@ def test_job_wait_for_work(b: Backend, other: Backend) -> None:
     start = time.monotonic()
     b.job_wait_for_work(ENV, APP, [], wait=0.2)
     assert time.monotonic() - start >= 0.19
+
+
+def test_job_wait_claim(b: Backend, other: Backend) -> None:
+    # A worker's wait with its claims: where the backend runs them with the wait
+    # (claims_while_waiting), the woken function's call comes back leased to the worker, a
+    # function with nothing ready claims nothing; elsewhere the wait returns alone and the
+    # worker claims. Either way the call is claimed exactly once.
+    reqs = [ClaimRequest(ENV, APP, f, "w1", 2, 30.0, None, 3) for f in (FN, "g")]
+    start = time.monotonic()
+    assert b.job_wait_claim(ENV, APP, [FN, "g"], reqs, wait=0.3) == ([], [])  # timed out
+    assert 0.28 <= time.monotonic() - start < 2.0
+    t = later(0.3, sync_submit, other, fn="g")
+    start = time.monotonic()
+    woken, calls = b.job_wait_claim(ENV, APP, [FN, "g"], reqs, wait=5)
+    t.join()
+    assert 0.25 < time.monotonic() - start < 1.0
+    assert woken == ["g"]
+    if b.claims_while_waiting:
+        assert [(c.function, c.state, c.worker, c.attempts) for c in calls] == [
+            ("g", CallState.RUNNING, "w1", 1)
+        ]
+        assert calls[0].payload == b"args"
+    else:
+        assert calls == []
+        calls = claim(b, fn="g")
+    assert len(calls) == 1 and claim(b, fn="g") == []
+    # A call already waiting is claimed by the next wait, which returns at once.
+    waiting = submit(b)
+    start = time.monotonic()
+    woken, calls = b.job_wait_claim(ENV, APP, [FN, "g"], reqs, wait=5)
+    assert time.monotonic() - start < 0.5 and woken == [FN]
+    if not b.claims_while_waiting:
+        calls = claim(b)
+    assert [c.id for c in calls] == [waiting]
+    # job_end_waits ends the worker's wait in progress (or the wait ends on its own, where the
+    # waits claim nothing); another worker's is left alone.
+    t = later(0.2, other.job_end_waits, ENV, "w1")
+    start = time.monotonic()
+    assert b.job_wait_claim(ENV, APP, [FN], reqs[:1], wait=1.0) == ([], [])
+    t.join()
+    took = time.monotonic() - start
+    assert (0.15 < took < 0.6) if b.claims_while_waiting else (0.95 < took < 2.0), took
+    other.job_end_waits(ENV, "w2")
+    start = time.monotonic()
+    assert b.job_wait_claim(ENV, APP, [FN], reqs[:1], wait=0.3) == ([], [])
+    assert time.monotonic() - start >= 0.28
 
 
 def test_racing_claimers_never_share_an_attempt(b: Backend, backend_url: str) -> None:

@@ -471,6 +471,61 @@ class RedisJobs:
                 return [names[woken[0]]] if woken[0] in names else None
         return []
 
+    @property
+    def claims_while_waiting(self) -> bool:
+        return self._bdirect is not None
+
+    def job_wait_claim(
+        self, env: str, app: str, functions: Sequence[str], claims: Sequence[ClaimRequest], *, wait: float
+    ) -> tuple[list[str] | None, list[CallRecord]]:
+        """One BLPOP on the functions' wake lists and the worker's poke list, with each claim
+        (``if_ready``) in the same write: the server runs them as a submit wakes the BLPOP,
+        and the reply carries the call, leased, without a claim round trip of the worker's
+        (a lone call's round trip p50: 0.93x, ten interleaved runs)."""
+        if self._bdirect is None or not claims or wait <= 0:
+            return self.job_wait_for_work(env, app, functions, wait=wait), []
+        names: dict[bytes, str] = {}
+        for f in functions:
+            names[self._jk.shard(function_tag(env, app, f)).fn(env, app, f) + b"wake"] = f
+        chunk = rk.chunk(min(wait, rk.BLOCK_CHUNK))
+        tags = [function_tag(c.env, c.app, c.function) for c in claims]
+        batch = [cmds.claim(self._jk.shard(t), c, if_ready=True) for t, c in zip(tags, claims, strict=True)]
+        for name in {script.name for script, _, _ in batch}:
+            if self._lua[name].sha not in self._loaded:
+                with self._errors():
+                    self._r.script_load(self._lua[name].script)
+                self._loaded.add(self._lua[name].sha)
+        poke = self._jk.poke(env, claims[0].worker)
+        replies = self._block_each(
+            chunk,
+            [
+                ("BLPOP", *names, poke, chunk),
+                *(("EVALSHA", self._lua[s.name].sha, len(keys), *keys, *args) for s, keys, args in batch),
+            ],
+        )
+        if replies is None:
+            return [], []
+        popped = None if replies[0] is None else replies[0][0]
+        woken: list[str] | None = [] if popped in (None, poke) else None
+        if popped in names:
+            woken = [names[popped]]
+        calls: list[CallRecord] = []
+        for tag, claim, reply in zip(tags, claims, replies[1:], strict=True):
+            if isinstance(reply, Exception):
+                # Not run (NOSCRIPT after a restart, ...): the worker claims as usual.
+                self._loaded.clear()
+                if woken is not None and claim.function not in woken:
+                    woken.append(claim.function)
+                continue
+            calls += self._claimed(tag, reply)
+        return woken, calls
+
+    def job_end_waits(self, env: str, worker: str) -> None:
+        if self._bdirect is None:
+            return
+        poke = self._jk.poke(env, worker)
+        self._pipe([(poke, ("LPUSH", poke, "1")), (poke, ("PEXPIRE", poke, 60_000))])
+
     def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
         (ok,) = self._by_call([call_id], lambda sk, _: cmds.heartbeat(sk, call_id, attempt, lease), _not)
         return bool(ok)

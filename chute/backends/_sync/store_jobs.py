@@ -118,6 +118,28 @@ class JobStore(ABC):
         returns are allowed; callers keep ``wait`` bounded and loop.
         """
 
+    @property
+    def claims_while_waiting(self) -> bool:
+        """Whether ``job_wait_claim`` runs its claims (else it only waits: the caller claims)."""
+        return False
+
+    def job_wait_claim(
+        self, env: str, app: str, functions: Sequence[str], claims: Sequence[ClaimRequest], *, wait: float
+    ) -> tuple[list[str] | None, list[CallRecord]]:
+        """``job_wait_for_work``, and with ``claims_while_waiting``, the ``claims`` (one
+        worker's, for functions of ``app``) of every function that has a call claimable once
+        the wait ends, without a round trip of their own: Redis (standalone) sends them behind
+        its blocking pop, so the server runs them as a submit wakes it. Returns the woken
+        functions (as ``job_wait_for_work``) and the calls claimed (leased to the worker: it
+        must run or release them). Ends early on ``job_end_waits`` for the claims' worker."""
+        return self.job_wait_for_work(env, app, functions, wait=wait), []
+
+    def job_end_waits(self, env: str, worker: str) -> None:
+        """Make ``worker``'s ``job_wait_claim`` in progress (with ``claims_while_waiting``)
+        return now: a stopping worker waits for its watchers' claims to come back, to release
+        them. Elsewhere nothing: the waits claim nothing, and end within their ``wait``."""
+        return None
+
     @abstractmethod
     def job_heartbeat(self, call_id: str, attempt: int, lease: float) -> bool:
         """Extend the lease of a RUNNING call's ``attempt`` to now + ``lease``.

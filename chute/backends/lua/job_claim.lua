@@ -29,6 +29,9 @@
     ARGV[6] rate_calls   most starts in any rate window, or '' for no limit
     ARGV[7] rate_us      the rate window
     ARGV[8] max_per_key  most running calls per concurrency key, or '' for no cap
+    ARGV[9] if_ready     '1': claim only if a call is claimable now (pending, or delayed and
+                         due), else return at once without reaping expired leases (a claim
+                         sent with a worker's blocking wait, for each of its functions)
 
   Output:
     the claimed calls, in claim order, each {id, FIELDS...} (see view) with the payload
@@ -42,6 +45,10 @@
 
 local jobs = KEYS[6]
 local now = now_us()
+if ARGV[9] == '1' and redis.call('ZCARD', KEYS[1]) == 0 and redis.call('SCARD', KEYS[11]) == 0
+    and redis.call('ZCOUNT', KEYS[3], '-inf', int(now)) == 0 then
+  return {}
+end
 local max_lost = tonumber(ARGV[5])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. int(now), 'LIMIT', 0, 1000)
 for _, id in ipairs(expired) do
