@@ -122,6 +122,8 @@ class AsyncRedisJobs:
         raise NotImplementedError  # AsyncRedisBackend._block_each
 
     async def _run_cmd(self, cmd: cmds.Cmd) -> Any:
+        if self._direct is not None:
+            return (await self._exec_direct([cmd]))[0]
         script, keys, args = cmd
         return await self._run(script, keys=keys, args=args)
 

@@ -119,6 +119,8 @@ class RedisJobs:
         raise NotImplementedError  # RedisBackend._block_each
 
     def _run_cmd(self, cmd: cmds.Cmd) -> Any:
+        if self._direct is not None:
+            return (self._exec_direct([cmd]))[0]
         script, keys, args = cmd
         return self._run(script, keys=keys, args=args)
 
