@@ -125,9 +125,9 @@ class Pool:
         # (under _woken_lock); once the loop stops accepting them, a watcher releases its own.
         self._claimed: list[CallRecord] = []
         self._accepting = True
-        # Per app, what its watcher's next wait claims: built by the loop when it arms the
-        # watcher (room changes only in the loop).
-        self._watch_claims: dict[str, list[ClaimRequest]] = {}
+        # Per app, the room of each function with some when the loop armed its watcher (room
+        # changes only in the loop): what the watcher's wait claims for its hot functions.
+        self._watch_rooms: dict[str, dict[str, tuple[FnState, int]]] = {}
         self._watchers: list[threading.Thread] = []
         self._stopping = False
         self._next_beat = 0.0
@@ -224,7 +224,8 @@ class Pool:
                 continue
             if not self._wanted.get(app):
                 continue  # cleared since the event was seen set
-            claims = [c for c in self._watch_claims.get(app, []) if c.function in hot] if claiming else []
+            rooms = self._watch_rooms.get(app, {}) if claiming else {}
+            claims = [self._request(*rooms[name]) for name in hot if name in rooms]
             try:
                 woken, calls = backend.job_wait_claim(self._env, app, functions, claims, wait=1.0)
             except Exception:
@@ -374,22 +375,24 @@ class Pool:
 
     def _update_wanted(self) -> None:
         wanted: dict[str, list[str]] = {}
+        rooms: dict[FnState, int] = {}  # Fleet.room is a few µs, and this runs every turn
         for f in self._fns:
-            if not f.hungry and not self._stopping and self._fleet.room(f) > 0:
+            if not f.hungry and not self._stopping and (room := self._fleet.room(f)) > 0:
                 wanted.setdefault(f.fn.app_name, []).append(f.fn.name)
+                rooms[f] = room
         # Cleared before the lists change, set after: a watcher that sees its event set finds
         # its functions (or, cleared meanwhile, blocks again) and never spins.
         for app, event in self._want.items():
             if app not in wanted:
                 event.clear()
         self._wanted = wanted
-        for app, names in wanted.items():
+        for app in wanted:
             if not self._want[app].is_set():  # set() takes the event's lock: once a turn adds up
-                self._watch_claims[app] = [
-                    self._request(f, self._fleet.room(f))
-                    for f in self._fns
-                    if f.fn.app_name == app and f.fn.name in names and self._fleet.ledger.ever_fits(f.need)
-                ]
+                self._watch_rooms[app] = {
+                    f.fn.name: (f, room)
+                    for f, room in rooms.items()
+                    if f.fn.app_name == app and self._fleet.ledger.ever_fits(f.need)
+                }
                 self._want[app].set()
 
     def _claim_request(self, f: FnState, due: bool, probe: bool) -> ClaimRequest | None:
