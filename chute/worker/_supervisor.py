@@ -87,6 +87,7 @@ class Pool:
                 self.apps.append(app)
                 self._fns += [FnState(target, fn) for fn in app.functions.values()]
         self._fns = routed(self._fns, only, tags)
+        self._fn_of = {(f.fn.app_name, f.fn.name): f for f in self._fns}  # (app, function) -> state
         if deploy:
             for app in self.apps:
                 app.deploy(environment_name=self._env)
@@ -294,12 +295,10 @@ class Pool:
 
     def _take(self, calls: list[CallRecord]) -> None:
         """Run the calls a watcher claimed (give them back once stopping)."""
-        by_key = {(f.fn.app_name, f.fn.name): f for f in self._fns}
         placed: dict[FnState, list[Attempt]] = {}
         for call in calls:
-            placed.setdefault(by_key[(call.app, call.function)], []).append(
-                Attempt(call, by_key[(call.app, call.function)])
-            )
+            f = self._fn_of[(call.app, call.function)]
+            placed.setdefault(f, []).append(Attempt(call, f))
         for f, attempts in placed.items():
             if self._stopping:
                 self._fleet.outcomes += [Outcome(a, "release") for a in attempts]

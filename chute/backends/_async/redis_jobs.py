@@ -82,7 +82,7 @@ class AsyncRedisJobs:
     _registered: set[tuple[str, str, str]]  # functions listed in J fcalls by this backend
     _lua: dict[str, AsyncScript]
     _checked_server: bool
-    _loaded: set[str]  # the shas of the scripts loaded before their first pipeline
+    _loaded: set[str]  # the shas _load_scripts loaded
     _direct: AsyncDirect | None  # held connections (standalone server, no ?wait_replicas)
     _bdirect: AsyncDirect | None  # held blocking connections (the same)
 
@@ -116,6 +116,9 @@ class AsyncRedisJobs:
     async def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
         raise NotImplementedError  # AsyncRedisBackend._direct_script
 
+    async def _load_scripts(self, shas: Iterable[str], *, again: bool = False) -> None:
+        raise NotImplementedError  # AsyncRedisBackend._load_scripts
+
     async def _block_each(
         self, chunk: float, commands: Sequence[tuple[bytes | str | int | float, ...]]
     ) -> Any:
@@ -139,12 +142,7 @@ class AsyncRedisJobs:
             await self._check_server()
         results: list[Any] = [None] * len(batch)
         todo = list(range(len(batch)))
-        with self._errors():
-            async with self._slots:
-                for name in {batch[i][0].name for i in todo}:
-                    if self._lua[name].sha not in self._loaded:
-                        await self._r.script_load(self._lua[name].script)
-                        self._loaded.add(self._lua[name].sha)
+        await self._load_scripts(self._lua[script.name].sha for script, _, _ in batch)
         while todo:
             commands = []
             for i in todo:
@@ -160,10 +158,7 @@ class AsyncRedisJobs:
                         raise r
                 else:
                     results[i] = r
-            with self._errors():
-                async with self._slots:
-                    for name in {batch[i][0].name for i in missing}:
-                        await self._r.script_load(self._lua[name].script)
+            await self._load_scripts((self._lua[batch[i][0].name].sha for i in missing), again=True)
             todo = missing
         return results
 
@@ -457,9 +452,8 @@ class AsyncRedisJobs:
         groups: dict[str, list[bytes]] = {}
         names: dict[bytes, str] = {}
         for f in functions:
-            tag = function_tag(env, app, f)
-            key = self._jk.shard(tag).fn(env, app, f) + b"wake"
-            groups.setdefault(tag if self._opts.cluster else "", []).append(key)
+            key = self._wake_list(env, app, f)
+            groups.setdefault(function_tag(env, app, f) if self._opts.cluster else "", []).append(key)
             names[key] = f
         watched = list(groups.values())
         most = rk.BLOCK_CHUNK if len(watched) == 1 else _WAKE_SLICE
@@ -478,6 +472,10 @@ class AsyncRedisJobs:
                 return [names[woken[0]]] if woken[0] in names else None
         return []
 
+    def _wake_list(self, env: str, app: str, function: str) -> bytes:
+        """``F wake``: the function's submits push a token there for its idle workers."""
+        return self._jk.shard(function_tag(env, app, function)).fn(env, app, function) + b"wake"
+
     @property
     def claims_while_waiting(self) -> bool:
         return self._bdirect is not None
@@ -491,17 +489,11 @@ class AsyncRedisJobs:
         (a lone call's round trip p50: 0.93x, ten interleaved runs)."""
         if self._bdirect is None or not claims or wait <= 0:
             return await self.job_wait_for_work(env, app, functions, wait=wait), []
-        names: dict[bytes, str] = {}
-        for f in functions:
-            names[self._jk.shard(function_tag(env, app, f)).fn(env, app, f) + b"wake"] = f
+        names = {self._wake_list(env, app, f): f for f in functions}
         chunk = rk.chunk(min(wait, rk.BLOCK_CHUNK))
         tags = [function_tag(c.env, c.app, c.function) for c in claims]
         batch = [cmds.claim(self._jk.shard(t), c, if_ready=True) for t, c in zip(tags, claims, strict=True)]
-        for name in {script.name for script, _, _ in batch}:
-            if self._lua[name].sha not in self._loaded:
-                with self._errors():
-                    await self._r.script_load(self._lua[name].script)
-                self._loaded.add(self._lua[name].sha)
+        await self._load_scripts(self._lua[script.name].sha for script, _, _ in batch)
         poke = self._jk.poke(env, claims[0].worker)
         replies = await self._block_each(
             chunk,

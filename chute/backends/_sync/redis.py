@@ -18,7 +18,7 @@ import json
 import operator
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, cast
 
 import redis.exceptions as rexc
@@ -121,6 +121,7 @@ class RedisBackend(RedisJobs, Backend):
         self._slots = self._c.slots
         # redis-py's Script objects: EVALSHA, and SCRIPT LOAD then EVALSHA again on NOSCRIPT.
         self._lua: dict[str, Script] = {s.name: self._r.register_script(s.source) for s in scripts.ALL}
+        self._lua_by_sha = {s.sha: s for s in self._lua.values()}
         self._checked_server = False
         # The queue hot path: its own connections on a standalone server (redis_direct), and
         # concurrent puts of this process (threads) or loop (tasks) in one pipeline.
@@ -130,10 +131,7 @@ class RedisBackend(RedisJobs, Backend):
         self._direct = Direct(cast(Redis, self._r)) if fast else None
         self._bdirect = Direct(blocking) if fast and blocking is not None else None
         self._puts: Batcher[_Put, PutStatus] = Batcher(self._put_group, cancel_safe=False)
-        # The shas of the scripts loaded before their first batch (a pipeline, or a held
-        # connection's write): a script refused with NOSCRIPT inside a batch runs again after
-        # the batch's other commands, out of order (a claim sent after a finish would miss it).
-        self._loaded: set[str] = set()
+        self._loaded: set[str] = set()  # the shas _load_scripts loaded
         self._located: dict[str, str] = {}  # see RedisJobs._located
         self._registered: set[tuple[str, str, str]] = set()
         self._qkeys: dict[tuple[str, bytes], tuple[bytes, bytes, bytes, bytes]] = {}
@@ -460,22 +458,29 @@ class RedisBackend(RedisJobs, Backend):
         )
         return PutStatus(status)
 
+    def _load_scripts(self, shas: Iterable[str], *, again: bool = False) -> None:
+        """Load the scripts named by ``shas`` that this backend has not loaded yet (``again``:
+        each of them, the server lost them since: a restart, SCRIPT FLUSH, a promoted replica).
+        Before a batch's first use: a script refused with NOSCRIPT inside a batch runs again
+        after the batch's other commands, out of order."""
+        todo = set(shas) if again else set(shas) - self._loaded
+        with self._errors():
+            for sha in todo:
+                with self._slots:
+                    self._r.script_load(self._lua_by_sha[sha].script)
+                self._loaded.add(sha)
+
     def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
         """``commands`` (EVALSHA) in one round trip, their scripts loaded first if this backend
         has not loaded them yet; a script the server lost since (restart, SCRIPT FLUSH) is
         loaded again and the commands that failed on it are sent once more."""
         assert self._direct is not None
-        for sha in {c[1] for c in commands} - self._loaded:
-            script = next(s for s in self._lua.values() if s.sha == sha)
-            self._r.script_load(script.script)
-            self._loaded.add(script.sha)
+        self._load_scripts(str(c[1]) for c in commands)
         with self._slots:
             replies = self._direct.call_each(commands)
         again = [i for i, r in enumerate(replies) if isinstance(r, rexc.NoScriptError)]
         if again:
-            for sha in {commands[i][1] for i in again}:
-                script = next(s for s in self._lua.values() if s.sha == sha)
-                self._r.script_load(script.script)
+            self._load_scripts((str(commands[i][1]) for i in again), again=True)
             with self._slots:
                 retried = self._direct.call_each([commands[i] for i in again])
             for i, reply in zip(again, retried, strict=True):

@@ -83,7 +83,7 @@ class RedisJobs:
     _registered: set[tuple[str, str, str]]  # functions listed in J fcalls by this backend
     _lua: dict[str, Script]
     _checked_server: bool
-    _loaded: set[str]  # the shas of the scripts loaded before their first pipeline
+    _loaded: set[str]  # the shas _load_scripts loaded
     _direct: Direct | None  # held connections (standalone server, no ?wait_replicas)
     _bdirect: Direct | None  # held blocking connections (the same)
 
@@ -115,6 +115,9 @@ class RedisJobs:
     def _direct_script(self, commands: Sequence[tuple[bytes | str | int, ...]]) -> list[Any]:
         raise NotImplementedError  # RedisBackend._direct_script
 
+    def _load_scripts(self, shas: Iterable[str], *, again: bool = False) -> None:
+        raise NotImplementedError  # RedisBackend._load_scripts
+
     def _block_each(self, chunk: float, commands: Sequence[tuple[bytes | str | int | float, ...]]) -> Any:
         raise NotImplementedError  # RedisBackend._block_each
 
@@ -136,12 +139,7 @@ class RedisJobs:
             self._check_server()
         results: list[Any] = [None] * len(batch)
         todo = list(range(len(batch)))
-        with self._errors():
-            with self._slots:
-                for name in {batch[i][0].name for i in todo}:
-                    if self._lua[name].sha not in self._loaded:
-                        self._r.script_load(self._lua[name].script)
-                        self._loaded.add(self._lua[name].sha)
+        self._load_scripts(self._lua[script.name].sha for script, _, _ in batch)
         while todo:
             commands = []
             for i in todo:
@@ -157,10 +155,7 @@ class RedisJobs:
                         raise r
                 else:
                     results[i] = r
-            with self._errors():
-                with self._slots:
-                    for name in {batch[i][0].name for i in missing}:
-                        self._r.script_load(self._lua[name].script)
+            self._load_scripts((self._lua[batch[i][0].name].sha for i in missing), again=True)
             todo = missing
         return results
 
@@ -452,9 +447,8 @@ class RedisJobs:
         groups: dict[str, list[bytes]] = {}
         names: dict[bytes, str] = {}
         for f in functions:
-            tag = function_tag(env, app, f)
-            key = self._jk.shard(tag).fn(env, app, f) + b"wake"
-            groups.setdefault(tag if self._opts.cluster else "", []).append(key)
+            key = self._wake_list(env, app, f)
+            groups.setdefault(function_tag(env, app, f) if self._opts.cluster else "", []).append(key)
             names[key] = f
         watched = list(groups.values())
         most = rk.BLOCK_CHUNK if len(watched) == 1 else _WAKE_SLICE
@@ -473,6 +467,10 @@ class RedisJobs:
                 return [names[woken[0]]] if woken[0] in names else None
         return []
 
+    def _wake_list(self, env: str, app: str, function: str) -> bytes:
+        """``F wake``: the function's submits push a token there for its idle workers."""
+        return self._jk.shard(function_tag(env, app, function)).fn(env, app, function) + b"wake"
+
     @property
     def claims_while_waiting(self) -> bool:
         return self._bdirect is not None
@@ -486,17 +484,11 @@ class RedisJobs:
         (a lone call's round trip p50: 0.93x, ten interleaved runs)."""
         if self._bdirect is None or not claims or wait <= 0:
             return self.job_wait_for_work(env, app, functions, wait=wait), []
-        names: dict[bytes, str] = {}
-        for f in functions:
-            names[self._jk.shard(function_tag(env, app, f)).fn(env, app, f) + b"wake"] = f
+        names = {self._wake_list(env, app, f): f for f in functions}
         chunk = rk.chunk(min(wait, rk.BLOCK_CHUNK))
         tags = [function_tag(c.env, c.app, c.function) for c in claims]
         batch = [cmds.claim(self._jk.shard(t), c, if_ready=True) for t, c in zip(tags, claims, strict=True)]
-        for name in {script.name for script, _, _ in batch}:
-            if self._lua[name].sha not in self._loaded:
-                with self._errors():
-                    self._r.script_load(self._lua[name].script)
-                self._loaded.add(self._lua[name].sha)
+        self._load_scripts(self._lua[script.name].sha for script, _, _ in batch)
         poke = self._jk.poke(env, claims[0].worker)
         replies = self._block_each(
             chunk,
