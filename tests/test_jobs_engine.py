@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -235,6 +236,36 @@ def test_forking_call_times_out_alone_and_its_children_die(workers: Workers) -> 
     assert healthy.info().attempts == 1
     wait_until(lambda: all(not psutil.pid_exists(pid) or gone(pid) for pid in children), 5, "children dead")
     assert first.poll() is None
+
+
+# -- results written by the executor ---------------------------------------------------------------
+
+
+def test_an_executor_records_lone_results_and_its_late_report_kills_nothing(
+    workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone call's result is written by its executor, which tells the supervisor after.
+    Here it tells 0.8 s late, with a 1 s lease (renewals every 0.25 s): the supervisor's
+    renewals of those calls fail meanwhile, which must not read as a cancel (one executor
+    serves every call; before the check it was killed after each)."""
+    from tests.apps import late_report_app as la
+
+    written = tmp_path / "recorded"
+    monkeypatch.setenv("LATE_REPORT_LOG", str(written))
+    monkeypatch.setenv("LATE_REPORT_S", "0.8")
+    proc = workers.start(app_file=str(ROOT / "tests" / "apps" / "late_report_app.py"))
+    calls, pids = [], set()
+    for i in range(3):
+        call = la.where.spawn(i)
+        x, pid = call.get(timeout=60)
+        assert x == i
+        calls.append(call.object_id)
+        pids.add(pid)
+        time.sleep(1.2)  # the report arrives; the next call is again alone
+    assert written.read_text().split() == calls  # each written by the executor
+    assert len(pids) == 1, pids
+    assert [p.pid for p in executors(proc.pid)] == list(pids)
+    assert all(chute.FunctionCall.from_id(c).info().attempts == 1 for c in calls)
 
 
 # -- the worker-wide cap ------------------------------------------------------------------------------

@@ -49,9 +49,11 @@ class Captured:
         self.limit = limit
         self._lock = threading.Lock()
         self._pending: dict[str, bytearray] = {}
+        self.writes = 0  # output ever added: a serial executor tells whether a call printed
 
     def add(self, call_id: str, data: bytes) -> None:
         with self._lock:
+            self.writes += 1
             buf = self._pending.setdefault(call_id, bytearray())
             buf += data
             if len(buf) > self.limit:

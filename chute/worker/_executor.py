@@ -1,13 +1,15 @@
 """The executor: the process (Modal's container) that runs one function's calls.
 
 It loads the user's code once, then runs what the supervisor sends until told to stop. It
-holds no lease and talks to no backend on the calls' behalf: the supervisor owns leases,
-timeouts and results; the executor reports ``ready``, ``start`` (for calls the supervisor
-asked to hear about, i.e. queued ones) and ``done`` per call id.
+holds no lease: the supervisor owns leases, timeouts and results; the executor reports
+``ready``, ``start`` (for calls the supervisor asked to hear about, i.e. queued ones) and
+``done`` per call id. One exception, for latency: a serial executor writes the result of a
+lone successful call itself and reports it ``recorded`` (``_recorder``).
 
-Messages in: ``("init", {...})``, ``("run", [(call_id, payload, report_start), ...])``,
+Messages in: ``("init", {...})``, ``("run", [(call_id, payload, report_start, attempt), ...])``,
 ``("cancel", [call_id, ...])``, ``("stop",)``. Out: ``("ready", pid)``, ``("fatal", text)``,
 ``("start", [call_id, ...])``, ``("done", [(call_id, ok, outcome, error_line), ...])``,
+``("recording", [call_id])`` then ``("recorded", [call_id])`` (``_recorder``),
 ``("progress", [call_id, ...])`` (a map chunk started its next input: ``_chunks``).
 
 Two ways to serve:
@@ -46,6 +48,7 @@ from chute.worker._batching import Batcher
 from chute.worker._chunks import Progress, run_chunk_async, run_chunk_sync
 from chute.worker._fdcapture import FdCapture
 from chute.worker._proc import BlockingChannel, die_with_parent, frame
+from chute.worker._recorder import Recorder
 from chute.worker._service import Service, load_service
 
 Done = tuple[str, bool, bytes, str | None]
@@ -111,13 +114,15 @@ def main(fd: int | None = None, parent: int | None = None) -> None:
         sys.exit(2)
     from chute._client import Client
 
-    settings = Client.from_env().settings
+    client = Client.from_env()
+    settings = client.settings
     # fd-level output (subprocesses, C code) can be told apart only when one call runs at a time.
     sink, fds = _capture.install(fd_level=service.serial)
     channel.send(("ready", os.getpid()))
     try:
         if service.serial:
-            _serve_serial(channel, service, settings, _capture.SerialShipper(channel, sink), fds)
+            shipper = _capture.SerialShipper(channel, sink)
+            _serve_serial(channel, service, settings, shipper, fds, Recorder(client), sink)
         else:
             asyncio.run(LoopServer(sock, channel, service, settings, sink).serve())
     finally:
@@ -130,10 +135,13 @@ def _serve_serial(
     settings: Settings,
     shipper: _capture.SerialShipper,
     fds: FdCapture | None = None,
+    recorder: Recorder | None = None,
+    sink: _capture.Captured | None = None,
 ) -> None:
     """One call at a time, in order. Between calls, read what arrived without blocking: a
-    cancel drops a queued call (reported done), so it never starts."""
-    queue: deque[tuple[str, bytes, bool]] = deque()
+    cancel drops a queued call (reported done), so it never starts. A call that succeeded
+    silently with nothing queued behind it has its result written here (``_recorder``)."""
+    queue: deque[tuple[str, bytes, bool, int]] = deque()
     while True:
         try:
             messages = [channel.recv()] if not queue else channel.recv_ready()
@@ -154,12 +162,18 @@ def _serve_serial(
             # A cancel of the running call needs nothing here: the supervisor kills us.
         announced = False  # the next call's start went out with the last call's result
         while queue and not (announced and channel.has_input()):
-            call_id, payload, report_start = queue.popleft()
+            call_id, payload, report_start, attempt = queue.popleft()
             if report_start and not announced:
                 channel.send(("start", [call_id]))
+            writes = sink.writes if sink is not None else 0
             with fds.attributed(call_id) if fds is not None else contextlib.nullcontext():
                 done = run_sync_call(service, call_id, payload, settings, channel)
             out: list[tuple[str, list[Any]]] = [("done", [done])]
+            if recorder is not None and done[1] and not queue and (sink is None or sink.writes == writes):
+                # Said first, so the supervisor knows before the caller can have the result.
+                shipper.send_all([("recording", [call_id])])
+                if recorder.finish(call_id, attempt, done[2]):
+                    out = [("recorded", [call_id])]
             announced = bool(queue) and queue[0][2]
             if announced:
                 out.append(("start", [queue[0][0]]))  # one write for both
@@ -234,7 +248,7 @@ class LoopServer:
     def _handle(self, message: Any) -> None:
         kind = message[0]
         if kind == "run":
-            for call_id, payload, report_start in message[1]:
+            for call_id, payload, report_start, _ in message[1]:
                 if self._batcher is not None:
                     self._batcher.add(call_id, payload)
                 else:

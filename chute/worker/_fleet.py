@@ -56,7 +56,8 @@ DISPATCH_MARGIN = 0.1
 class Outcome:
     """What the supervisor must write for an attempt: ``kind`` is ``ok``/``err`` (the function
     returned/raised: ``outcome`` holds it), ``killed`` (ended without an outcome: ``error``
-    is the exception to record) or ``release`` (give it back: it re-runs, not counted)."""
+    is the exception to record), ``release`` (give it back: it re-runs, not counted) or
+    ``recorded`` (it succeeded and its executor wrote the result: nothing to write)."""
 
     attempt: Attempt
     kind: str
@@ -182,6 +183,12 @@ class Fleet:
                 e.solo = True
             return e
         below_target = [e for e in f.executors if e.accepting and e.placement_load < spec.target_slots]
+        if not below_target and self._can_start(f):
+            # Before starting one: an executor may have said it is writing its call's result,
+            # which the caller may have seen already and sent this call after (``_recorder``).
+            for e in list(f.executors):
+                self.read(e)
+            below_target = [e for e in f.executors if e.accepting and e.placement_load < spec.target_slots]
         if below_target:
             # Pack: spare executors stay idle, then scale down.
             return max(below_target, key=lambda e: e.placement_load)
@@ -194,7 +201,7 @@ class Fleet:
         """Send each attempt to an executor of ``f`` (starting some as allowed); the rest wait
         in ``f.staged`` (leased, renewed) until room appears."""
         now = time.monotonic()
-        batches: dict[Executor, list[tuple[str, bytes | None, bool]]] = {}
+        batches: dict[Executor, list[tuple[str, bytes | None, bool, int]]] = {}
         spec = f.spec
         for a in attempts:
             self.held[a.id] = a
@@ -219,7 +226,7 @@ class Fleet:
                 a.deadline = waits + spec.batch_wait_ms / 1000 + a.limit
             else:
                 a.deadline = now + a.limit + DISPATCH_MARGIN
-            batches.setdefault(e, []).append((a.id, a.payload, report_start))
+            batches.setdefault(e, []).append((a.id, a.payload, report_start, a.call.attempts))
         for e, batch in batches.items():
             e.proc.channel.send(("run", batch))
 
@@ -234,31 +241,42 @@ class Fleet:
 
     def on_message(self, e: Executor, message: Any) -> None:
         kind, body = message[0], message[1]
-        now = time.monotonic()
         if kind == "done":
             self._on_done(e, body)
-        elif kind == "start":
-            for call_id in body:
-                a = e.calls.get(call_id)
-                if a is not None and a.queued:
-                    a.queued, a.deadline, a.started = False, now + a.limit + DISPATCH_MARGIN, now
-        elif kind == "progress":  # a map chunk started its next input: that input's timeout runs
-            for call_id in body:
-                a = e.calls.get(call_id)
-                if a is not None and not a.queued:
-                    a.deadline = now + a.limit
-        elif kind == "ready":
-            e.ready_at = now
-            for a in e.calls.values():
-                if not a.queued:
-                    a.deadline, a.started = now + a.limit + DISPATCH_MARGIN, now
+        elif kind == "recorded":  # succeeded, and the executor wrote the result (``_recorder``)
+            self._on_done(e, [(call_id, True, b"", None) for call_id in body], recorded=True)
+        elif kind == "recording":  # it is writing the result: its slot counts as free
+            for a in filter(None, map(e.calls.get, body)):
+                a.recording = True
+        elif kind in ("start", "progress", "ready"):
+            self._on_clock(e, kind, body)
         elif kind == "logs":
             self.logs += _logs.chunks(e.calls, body)
         elif kind == "fatal":
             e.fatal = str(body)
             print(f"chute worker: {body}", file=sys.stderr, flush=True)
 
-    def _on_done(self, e: Executor, done: list[tuple[str, bool, bytes, str | None]]) -> None:
+    def _on_clock(self, e: Executor, kind: str, body: Any) -> None:
+        """Messages that start a call's timeout: a queued call ``start``ed, a map chunk's next
+        input began (``progress``), the executor became ``ready`` (its calls start)."""
+        now = time.monotonic()
+        if kind == "start":
+            for a in filter(None, map(e.calls.get, body)):
+                if a.queued:
+                    a.queued, a.deadline, a.started = False, now + a.limit + DISPATCH_MARGIN, now
+        elif kind == "progress":
+            for a in filter(None, map(e.calls.get, body)):
+                if not a.queued:
+                    a.deadline = now + a.limit
+        else:
+            e.ready_at = now
+            for a in e.calls.values():
+                if not a.queued:
+                    a.deadline, a.started = now + a.limit + DISPATCH_MARGIN, now
+
+    def _on_done(
+        self, e: Executor, done: list[tuple[str, bool, bytes, str | None]], recorded: bool = False
+    ) -> None:
         for call_id, ok, outcome, error in done:
             a = e.calls.pop(call_id, None)
             if a is None:  # a zombie ended (cancelled task, drained thread)
@@ -267,14 +285,18 @@ class Fleet:
                     e.kill_at = INF
                 continue
             self.held.pop(call_id, None)
-            self.outcomes.append(Outcome(a, "ok" if ok else "err", outcome, error))
+            kind = "recorded" if recorded else "ok" if ok else "err"
+            self.outcomes.append(Outcome(a, kind, outcome, error))
             e.fn.ran(time.monotonic() - a.started)
             if e.solo:
                 e.solo = False
                 self.suspects.pop(call_id, None)
         if not e.calls:
             e.idle_since = time.monotonic()
-        e.fn.due = True
+        # A recorded result needs no write: claim only if calls are known to wait (the last
+        # claim came back full); otherwise the watcher, re-armed by the room, hears the next.
+        if not recorded or e.fn.hungry:
+            e.fn.due = True
 
     # -- giving up on calls -----------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class Attempt:
     deadline: float = INF  # monotonic: the attempt times out then
     queued: bool = False  # dispatched with report_start: the deadline is set when it starts
     started: float = 0.0  # monotonic, when it started running (as far as the supervisor knows)
+    recording: bool = False  # it ended; its executor is writing the result itself (``_recorder``)
     # The call's own overrides (a ``with_options`` variant's timeout/retries), and its
     # arguments as the executor takes them (without that header).
     options: dict[str, Any] = field(init=False)
@@ -120,9 +121,13 @@ class Executor:
     @property
     def placement_load(self) -> int:
         """Load when choosing where a call goes: an async executor's zombies are tasks being
-        cancelled (gone in a moment), so a call sent there waits for a slot instead of paying
-        for a new executor."""
-        return len(self.calls) + (0 if self.fn.is_async else len(self.zombies))
+        cancelled (gone in a moment), and a serial one's call whose result it is writing has
+        ended, so a call sent there waits for a slot instead of paying for a new executor."""
+        if self.fn.is_async:
+            return len(self.calls)
+        if self.fn.serial:
+            return sum(not a.recording for a in self.calls.values()) + len(self.zombies)
+        return len(self.calls) + len(self.zombies)
 
     @property
     def idle(self) -> bool:

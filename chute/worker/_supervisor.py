@@ -340,12 +340,17 @@ class Pool:
             by_fn.setdefault(o.attempt.fn, []).append(o)
         for f in self._fns:
             outcomes = by_fn.get(f, [])
-            claim = self._claim_request(f, everything or f.due or bool(outcomes), probe=everything)
+            # A result its executor recorded calls for no claim of its own (``Fleet._on_done``).
+            ended_here = any(o.kind != "recorded" for o in outcomes)
+            claim = self._claim_request(f, everything or f.due or ended_here, probe=everything)
             if not outcomes and claim is None:
                 continue
             items = [self._completion(o) for o in outcomes]
+            writes = [it for o, it in zip(outcomes, items, strict=True) if o.kind != "recorded"]
             ended = time.monotonic()
-            _, calls = backend.job_complete(items, claim)
+            calls: list[CallRecord] = []
+            if writes or claim is not None:
+                _, calls = backend.job_complete(writes, claim)
             self._note_retries(f, items)
             done = set(map(id, outcomes))
             fleet.outcomes = [o for o in fleet.outcomes if id(o) not in done]
@@ -433,7 +438,7 @@ class Pool:
     def _completion(self, o: Outcome) -> CompleteRequest:
         """How to end an attempt: the function's result, a retry under its policy, or a failure."""
         call = o.attempt.call
-        if o.kind == "ok":
+        if o.kind in ("ok", "recorded"):  # recorded: what its executor wrote (for the log line)
             return CompleteRequest(call.id, call.attempts, Completion.SUCCEEDED, o.outcome)
         if o.kind == "release":
             return CompleteRequest(call.id, call.attempts, Completion.RELEASE)
@@ -455,8 +460,13 @@ class Pool:
         self._announce(backend)
         held = list(self._fleet.held.values())
         renewed = backend.job_heartbeat_many([(a.id, a.call.attempts) for a in held], self._lease)
-        for a, ok in zip(held, renewed, strict=True):
-            if not ok and a.id in self._fleet.held:
+        lost = [a for a, ok in zip(held, renewed, strict=True) if not ok]
+        # An executor writes a lone call's result itself: such a call ended here. It says so
+        # before writing (``_recorder``), so that message is in its socket by now.
+        for e in {a.executor for a in lost if a.executor is not None}:
+            self._fleet.read(e)
+        for a in lost:
+            if a.id in self._fleet.held and not a.recording:
                 # Cancelled, or our lease lapsed and another worker took the call: stop it.
                 self._fleet.abandon(a, None)
 
