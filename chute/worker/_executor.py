@@ -6,7 +6,8 @@ holds no lease: the supervisor owns leases, timeouts and results; the executor r
 ``done`` per call id. One exception, for latency: a serial executor writes the result of a
 lone successful call itself and reports it ``recorded`` (``_recorder``).
 
-Messages in: ``("init", {...})``, ``("run", [(call_id, payload, report_start, attempt), ...])``,
+Messages in: ``("init", {...})``, ``("run", [(call_id, payload, report_start, record), ...])``
+(``record``: the attempt, when this executor may write the call's result itself),
 ``("cancel", [call_id, ...])``, ``("stop",)``. Out: ``("ready", pid)``, ``("fatal", text)``,
 ``("start", [call_id, ...])``, ``("done", [(call_id, ok, outcome, error_line), ...])``,
 ``("recording", [call_id])`` then ``("recorded", [call_id])`` (``_recorder``),
@@ -141,7 +142,7 @@ def _serve_serial(
     """One call at a time, in order. Between calls, read what arrived without blocking: a
     cancel drops a queued call (reported done), so it never starts. A call that succeeded
     silently with nothing queued behind it has its result written here (``_recorder``)."""
-    queue: deque[tuple[str, bytes, bool, int]] = deque()
+    queue: deque[tuple[str, bytes, bool, int | None]] = deque()
     while True:
         try:
             messages = [channel.recv()] if not queue else channel.recv_ready()
@@ -162,17 +163,24 @@ def _serve_serial(
             # A cancel of the running call needs nothing here: the supervisor kills us.
         announced = False  # the next call's start went out with the last call's result
         while queue and not (announced and channel.has_input()):
-            call_id, payload, report_start, attempt = queue.popleft()
+            call_id, payload, report_start, record = queue.popleft()
             if report_start and not announced:
                 channel.send(("start", [call_id]))
             writes = sink.writes if sink is not None else 0
             with fds.attributed(call_id) if fds is not None else contextlib.nullcontext():
                 done = run_sync_call(service, call_id, payload, settings, channel)
             out: list[tuple[str, list[Any]]] = [("done", [done])]
-            if recorder is not None and done[1] and not queue and (sink is None or sink.writes == writes):
+            if (
+                recorder is not None
+                and record is not None
+                and done[1]
+                and not queue
+                and (sink is None or sink.writes == writes)
+                and not channel.has_input()  # more calls, likely: the supervisor batches the writes
+            ):
                 # Said first, so the supervisor knows before the caller can have the result.
                 shipper.send_all([("recording", [call_id])])
-                if recorder.finish(call_id, attempt, done[2]):
+                if recorder.finish(call_id, record, done[2]):
                     out = [("recorded", [call_id])]
             announced = bool(queue) and queue[0][2]
             if announced:

@@ -201,7 +201,7 @@ class Fleet:
         """Send each attempt to an executor of ``f`` (starting some as allowed); the rest wait
         in ``f.staged`` (leased, renewed) until room appears."""
         now = time.monotonic()
-        batches: dict[Executor, list[tuple[str, bytes | None, bool, int]]] = {}
+        batches: dict[Executor, list[tuple[str, bytes | None, bool, int | None]]] = {}
         spec = f.spec
         for a in attempts:
             self.held[a.id] = a
@@ -210,6 +210,9 @@ class Fleet:
                 f.staged.append(a)
                 continue
             a.executor = e
+            # Alone, with no backlog known: its executor may write its result itself (the
+            # attempt fences that write). Under a backlog, results are batched here instead.
+            record = a.call.attempts if f.serial and not f.backlog and not e.placement_load else None
             # Behind another call (prefetch), waiting for its batch, or for the executor to
             # start: started later, reported, and its timeout runs from then (a cold start
             # under load can take seconds, and the "ready" message is not the call's start).
@@ -226,7 +229,7 @@ class Fleet:
                 a.deadline = waits + spec.batch_wait_ms / 1000 + a.limit
             else:
                 a.deadline = now + a.limit + DISPATCH_MARGIN
-            batches.setdefault(e, []).append((a.id, a.payload, report_start, a.call.attempts))
+            batches.setdefault(e, []).append((a.id, a.payload, report_start, record))
         for e, batch in batches.items():
             e.proc.channel.send(("run", batch))
 
@@ -246,8 +249,7 @@ class Fleet:
         elif kind == "recorded":  # succeeded, and the executor wrote the result (``_recorder``)
             self._on_done(e, [(call_id, True, b"", None) for call_id in body], recorded=True)
         elif kind == "recording":  # it is writing the result: its slot counts as free
-            for a in filter(None, map(e.calls.get, body)):
-                a.recording = True
+            e.recording = body[0]
         elif kind in ("start", "progress", "ready"):
             self._on_clock(e, kind, body)
         elif kind == "logs":

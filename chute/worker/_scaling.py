@@ -59,7 +59,6 @@ class Attempt:
     deadline: float = INF  # monotonic: the attempt times out then
     queued: bool = False  # dispatched with report_start: the deadline is set when it starts
     started: float = 0.0  # monotonic, when it started running (as far as the supervisor knows)
-    recording: bool = False  # it ended; its executor is writing the result itself (``_recorder``)
     # The call's own overrides (a ``with_options`` variant's timeout/retries), and its
     # arguments as the executor takes them (without that header).
     options: dict[str, Any] = field(init=False)
@@ -113,6 +112,8 @@ class Executor:
     gpus: tuple[str, ...] = ()  # the GPU ids it holds (its CUDA_VISIBLE_DEVICES)
     start_by: float = INF  # monotonic: not ready by then (startup_timeout) and it is killed
     ran_one: bool = False  # single_use_containers: it took its one input
+    # The call whose result a serial executor said it is writing itself (``_recorder``): ended.
+    recording: str | None = None
 
     @property
     def load(self) -> int:
@@ -125,9 +126,7 @@ class Executor:
         ended, so a call sent there waits for a slot instead of paying for a new executor."""
         if self.fn.is_async:
             return len(self.calls)
-        if self.fn.serial:
-            return sum(not a.recording for a in self.calls.values()) + len(self.zombies)
-        return len(self.calls) + len(self.zombies)
+        return len(self.calls) + len(self.zombies) - (self.recording in self.calls)
 
     @property
     def idle(self) -> bool:
@@ -149,6 +148,9 @@ class FnState:
     staged: list[Attempt] = field(default_factory=list)
     due: bool = True  # claim at the next turn (room just appeared)
     hungry: bool = False  # may have pending calls we did not take (its last claim was full)
+    # Its last claim of several calls came back full: a backlog, so results are batched through
+    # the supervisor rather than written by each executor (``_recorder``).
+    backlog: bool = False
     quota: int = 0  # executors this function may have now (its share of the worker cap)
     share: int = 0  # executors it may run here: its share of max_containers among live pools
     # Fixed for the worker's life (set in __post_init__):

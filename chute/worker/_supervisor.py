@@ -356,6 +356,7 @@ class Pool:
             fleet.outcomes = [o for o in fleet.outcomes if id(o) not in done]
             if claim is not None:
                 f.hungry = len(calls) >= claim.n
+                f.backlog = f.hungry and claim.n > 1
                 if calls:
                     fleet.place(f, [Attempt(call, f) for call in calls])
             # Once recorded and the next calls sent: the lines are not on a call's path.
@@ -466,7 +467,7 @@ class Pool:
         for e in {a.executor for a in lost if a.executor is not None}:
             self._fleet.read(e)
         for a in lost:
-            if a.id in self._fleet.held and not a.recording:
+            if a.id in self._fleet.held and not (a.executor is not None and a.executor.recording == a.id):
                 # Cancelled, or our lease lapsed and another worker took the call: stop it.
                 self._fleet.abandon(a, None)
 
