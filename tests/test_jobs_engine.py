@@ -241,13 +241,14 @@ def test_forking_call_times_out_alone_and_its_children_die(workers: Workers) -> 
 # -- results written by the executor ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("fn", ["where", "where_aio"])
 def test_an_executor_records_lone_results_and_its_late_report_kills_nothing(
-    workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fn: str
 ) -> None:
     """A lone call's result is written by its executor, which tells the supervisor after.
     Here it tells 0.8 s late, with a 1 s lease (renewals every 0.25 s): the supervisor's
     renewals of those calls fail meanwhile, which must not read as a cancel (one executor
-    serves every call; before the check it was killed after each)."""
+    serves every call; before the check it was killed after each). Serial and loop executors."""
     from tests.apps import late_report_app as la
 
     written = tmp_path / "recorded"
@@ -256,7 +257,7 @@ def test_an_executor_records_lone_results_and_its_late_report_kills_nothing(
     proc = workers.start(app_file=str(ROOT / "tests" / "apps" / "late_report_app.py"))
     calls, pids = [], set()
     for i in range(3):
-        call = la.where.spawn(i)
+        call = getattr(la, fn).spawn(i)
         x, pid = call.get(timeout=60)
         assert x == i
         calls.append(call.object_id)

@@ -3,8 +3,8 @@
 It loads the user's code once, then runs what the supervisor sends until told to stop. It
 holds no lease: the supervisor owns leases, timeouts and results; the executor reports
 ``ready``, ``start`` (for calls the supervisor asked to hear about, i.e. queued ones) and
-``done`` per call id. One exception, for latency: a serial executor writes the result of a
-lone successful call itself and reports it ``recorded`` (``_recorder``).
+``done`` per call id. One exception, for latency: the result of a lone successful call is
+written here and reported ``recorded`` (``_recorder``).
 
 Messages in: ``("init", {...})``, ``("run", [(call_id, payload, report_start, record), ...])``
 (``record``: the attempt, when this executor may write the call's result itself),
@@ -125,7 +125,8 @@ def main(fd: int | None = None, parent: int | None = None) -> None:
             shipper = _capture.SerialShipper(channel, sink)
             _serve_serial(channel, service, settings, shipper, fds, Recorder(client), sink)
         else:
-            asyncio.run(LoopServer(sock, channel, service, settings, sink).serve())
+            recorder = None if service.batch_max_size is not None else Recorder(client, aio=True)
+            asyncio.run(LoopServer(sock, channel, service, settings, sink, recorder).serve())
     finally:
         service.exit()
 
@@ -177,6 +178,7 @@ def _serve_serial(
                 and not queue
                 and (sink is None or sink.writes == writes)
                 and not channel.has_input()  # more calls, likely: the supervisor batches the writes
+                and recorder.usable()
             ):
                 # Said first, so the supervisor knows before the caller can have the result.
                 shipper.send_all([("recording", [call_id])])
@@ -198,9 +200,10 @@ class LoopServer:
         service: Service,
         settings: Settings,
         sink: _capture.Captured | None = None,
+        recorder: Recorder | None = None,
     ):
         self._sock, self._channel, self._service, self._settings = sock, channel, service, settings
-        self._sink = sink
+        self._sink, self._recorder = sink, recorder
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._out = bytearray()
         self._done: list[Done] = []
@@ -256,11 +259,12 @@ class LoopServer:
     def _handle(self, message: Any) -> None:
         kind = message[0]
         if kind == "run":
-            for call_id, payload, report_start, _ in message[1]:
+            for call_id, payload, report_start, record in message[1]:
                 if self._batcher is not None:
                     self._batcher.add(call_id, payload)
                 else:
-                    self._tasks[call_id] = asyncio.create_task(self._run_one(call_id, payload, report_start))
+                    run = self._run_one(call_id, payload, report_start, record)
+                    self._tasks[call_id] = asyncio.create_task(run)
         elif kind == "cancel":
             for call_id in message[1]:
                 task = self._tasks.get(call_id)
@@ -298,8 +302,9 @@ class LoopServer:
             ),
         )
 
-    async def _run_one(self, call_id: str, payload: bytes, report_start: bool) -> None:
+    async def _run_one(self, call_id: str, payload: bytes, report_start: bool, record: int | None) -> None:
         settings = self._settings
+        writes = self._sink.writes if self._sink is not None else 0
         try:
             async with self._limit:
                 if report_start:
@@ -319,7 +324,29 @@ class LoopServer:
             done = failure(call_id, exc, settings)
         finally:
             self._tasks.pop(call_id, None)
+        if record is not None and done[1] and await self._recorded(call_id, record, done[2], writes):
+            return
         self.finished([done])
+
+    async def _recorded(self, call_id: str, attempt: int, outcome: bytes, writes: int) -> bool:
+        """Write a lone call's result here (``_recorder``): only when no other call is inside
+        and it printed nothing (output is stored before the result, by the supervisor)."""
+        recorder = self._recorder
+        if (
+            recorder is None
+            or self._tasks
+            or (self._sink is not None and self._sink.writes != writes)
+            or not recorder.usable()
+        ):
+            return False
+        # Said first, so the supervisor knows before the caller can have the result.
+        self._out += frame(("recording", [call_id]))
+        self._write()
+        if not await recorder.finish_aio(call_id, attempt, outcome):
+            return False
+        self._out += frame(("recorded", [call_id]))
+        self._write()
+        return True
 
     def load_args(self, call_id: str, payload: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return _outcome.load_args(payload, self._settings, call_id)

@@ -212,7 +212,8 @@ class Fleet:
             a.executor = e
             # Alone, with no backlog known: its executor may write its result itself (the
             # attempt fences that write). Under a backlog, results are batched here instead.
-            record = a.call.attempts if f.serial and not f.backlog and not e.placement_load else None
+            lone = spec.batch_max_size is None and not f.backlog and not e.placement_load
+            record = a.call.attempts if lone else None
             # Behind another call (prefetch), waiting for its batch, or for the executor to
             # start: started later, reported, and its timeout runs from then (a cold start
             # under load can take seconds, and the "ready" message is not the call's start).

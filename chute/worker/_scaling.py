@@ -112,7 +112,7 @@ class Executor:
     gpus: tuple[str, ...] = ()  # the GPU ids it holds (its CUDA_VISIBLE_DEVICES)
     start_by: float = INF  # monotonic: not ready by then (startup_timeout) and it is killed
     ran_one: bool = False  # single_use_containers: it took its one input
-    # The call whose result a serial executor said it is writing itself (``_recorder``): ended.
+    # The call whose result the executor said it is writing itself (``_recorder``): ended.
     recording: str | None = None
 
     @property
@@ -122,11 +122,10 @@ class Executor:
     @property
     def placement_load(self) -> int:
         """Load when choosing where a call goes: an async executor's zombies are tasks being
-        cancelled (gone in a moment), and a serial one's call whose result it is writing has
-        ended, so a call sent there waits for a slot instead of paying for a new executor."""
-        if self.fn.is_async:
-            return len(self.calls)
-        return len(self.calls) + len(self.zombies) - (self.recording in self.calls)
+        cancelled (gone in a moment), and a call whose result it is writing itself has ended,
+        so a call sent there waits for a slot instead of paying for a new executor."""
+        zombies = 0 if self.fn.is_async else len(self.zombies)
+        return len(self.calls) + zombies - (self.recording in self.calls)
 
     @property
     def idle(self) -> bool:
