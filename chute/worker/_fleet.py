@@ -174,7 +174,6 @@ class Fleet:
         return e
 
     def _pick(self, f: FnState, solo: bool) -> Executor | None:
-        spec = f.spec
         if solo:
             e = next((e for e in f.executors if e.idle and e.accepting), None)
             if e is None and self._can_start(f):
@@ -182,13 +181,13 @@ class Fleet:
             if e is not None:
                 e.solo = True
             return e
-        below_target = [e for e in f.executors if e.accepting and e.placement_load < spec.target_slots]
+        below_target = self._below_target(f)
         if not below_target and self._can_start(f):
             # Before starting one: an executor may have said it is writing its call's result,
             # which the caller may have seen already and sent this call after (``_recorder``).
             for e in list(f.executors):
                 self.read(e)
-            below_target = [e for e in f.executors if e.accepting and e.placement_load < spec.target_slots]
+            below_target = self._below_target(f)
         if below_target:
             # Pack: spare executors stay idle, then scale down.
             return max(below_target, key=lambda e: e.placement_load)
@@ -196,6 +195,9 @@ class Fleet:
             return self.start(f)
         burst = [e for e in f.executors if e.accepting and e.placement_load < f.capacity]
         return min(burst, key=lambda e: e.placement_load) if burst else None
+
+    def _below_target(self, f: FnState) -> list[Executor]:
+        return [e for e in f.executors if e.accepting and e.placement_load < f.spec.target_slots]
 
     def place(self, f: FnState, attempts: list[Attempt]) -> None:
         """Send each attempt to an executor of ``f`` (starting some as allowed); the rest wait

@@ -340,13 +340,13 @@ class Pool:
             by_fn.setdefault(o.attempt.fn, []).append(o)
         for f in self._fns:
             outcomes = by_fn.get(f, [])
-            # A result its executor recorded calls for no claim of its own (``Fleet._on_done``).
-            ended_here = any(o.kind != "recorded" for o in outcomes)
-            claim = self._claim_request(f, everything or f.due or ended_here, probe=everything)
+            items = [self._completion(o) for o in outcomes]
+            # A result its executor recorded needs no write, nor a claim of its own
+            # (``Fleet._on_done``).
+            writes = [it for o, it in zip(outcomes, items, strict=True) if o.kind != "recorded"]
+            claim = self._claim_request(f, everything or f.due or bool(writes), probe=everything)
             if not outcomes and claim is None:
                 continue
-            items = [self._completion(o) for o in outcomes]
-            writes = [it for o, it in zip(outcomes, items, strict=True) if o.kind != "recorded"]
             ended = time.monotonic()
             calls: list[CallRecord] = []
             if writes or claim is not None:

@@ -205,8 +205,7 @@ class AsyncRedisBackend(AsyncRedisJobs, AsyncBackend):
         with self._errors(oid):
             async with self._slots:
                 if self._opts.wait_replicas and script.name in _ACKED_WRITES:
-                    sha = self._lua[script.name].sha
-                    command = ("EVALSHA", sha, len(keys), *keys, *args)
+                    command = self._evalsha((script, keys, args))
                     return await self._c.acked(keys[0], command, script.source)
                 return await self._lua[script.name](keys=keys, args=args)
 

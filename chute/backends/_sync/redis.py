@@ -206,8 +206,7 @@ class RedisBackend(RedisJobs, Backend):
         with self._errors(oid):
             with self._slots:
                 if self._opts.wait_replicas and script.name in _ACKED_WRITES:
-                    sha = self._lua[script.name].sha
-                    command = ("EVALSHA", sha, len(keys), *keys, *args)
+                    command = self._evalsha((script, keys, args))
                     return self._c.acked(keys[0], command, script.source)
                 return self._lua[script.name](keys=keys, args=args)
 

@@ -121,6 +121,13 @@ class RedisJobs:
     def _block_each(self, chunk: float, commands: Sequence[tuple[bytes | str | int | float, ...]]) -> Any:
         raise NotImplementedError  # RedisBackend._block_each
 
+    def _evalsha(
+        self, cmd: tuple[scripts.LuaScript, Sequence[bytes], Sequence[cmds.Arg]]
+    ) -> tuple[bytes | str | int, ...]:
+        """``cmd`` as an EVALSHA command: its script by sha (loaded with ``_load_scripts``)."""
+        script, keys, args = cmd
+        return ("EVALSHA", self._lua[script.name].sha, len(keys), *keys, *args)
+
     def _run_cmd(self, cmd: cmds.Cmd) -> Any:
         if self._direct is not None:
             return (self._exec_direct([cmd]))[0]
@@ -139,13 +146,10 @@ class RedisJobs:
             self._check_server()
         results: list[Any] = [None] * len(batch)
         todo = list(range(len(batch)))
-        self._load_scripts(self._lua[script.name].sha for script, _, _ in batch)
+        evalshas = [self._evalsha(cmd) for cmd in batch]
+        self._load_scripts(str(c[1]) for c in evalshas)
         while todo:
-            commands = []
-            for i in todo:
-                script, keys, args = batch[i]
-                commands.append((keys[0], ("EVALSHA", self._lua[script.name].sha, len(keys), *keys, *args)))
-            out = self._pipe(commands)
+            out = self._pipe([(batch[i][1][0], evalshas[i]) for i in todo])
             missing = []
             for i, r in zip(todo, out, strict=True):
                 if isinstance(r, rexc.NoScriptError):
@@ -155,7 +159,7 @@ class RedisJobs:
                         raise r
                 else:
                     results[i] = r
-            self._load_scripts((self._lua[batch[i][0].name].sha for i in missing), again=True)
+            self._load_scripts((str(evalshas[i][1]) for i in missing), again=True)
             todo = missing
         return results
 
@@ -174,7 +178,7 @@ class RedisJobs:
         round trip cost the submitter and the worker ~2x the CPU (pool, metrics, retries)."""
         if not self._checked_server:
             self._check_server()
-        commands = [("EVALSHA", self._lua[s.name].sha, len(keys), *keys, *args) for s, keys, args in batch]
+        commands = [self._evalsha(cmd) for cmd in batch]
         with self._errors():
             replies = self._direct_script(commands)
             for reply in replies:
@@ -487,14 +491,17 @@ class RedisJobs:
         names = {self._wake_list(env, app, f): f for f in functions}
         chunk = rk.chunk(min(wait, rk.BLOCK_CHUNK))
         tags = [function_tag(c.env, c.app, c.function) for c in claims]
-        batch = [cmds.claim(self._jk.shard(t), c, if_ready=True) for t, c in zip(tags, claims, strict=True)]
-        self._load_scripts(self._lua[script.name].sha for script, _, _ in batch)
+        batch = [
+            self._evalsha(cmds.claim(self._jk.shard(t), c, if_ready=True))
+            for t, c in zip(tags, claims, strict=True)
+        ]
+        self._load_scripts(str(c[1]) for c in batch)
         poke = self._jk.poke(env, claims[0].worker)
         replies = self._block_each(
             chunk,
             [
                 ("BLPOP", *names, poke, chunk),
-                *(("EVALSHA", self._lua[s.name].sha, len(keys), *keys, *args) for s, keys, args in batch),
+                *batch,
             ],
         )
         if replies is None:
@@ -585,13 +592,12 @@ class RedisJobs:
             return self.job_get(call_id)
         sk = self._shard_of(call_id)
         done = sk.done(call_id)
-        _, keys, args = cmds.get(sk, call_id)
-        sha = self._lua[scripts.job_get.name].sha
+        read = self._evalsha(cmds.get(sk, call_id))
 
         def wait_then_read(r: Redis, chunk: float) -> list[Any]:
             pipe: Any = r.pipeline(transaction=False)  # Any: the sync twin's is untyped
             pipe.blmove(done, done, chunk, "RIGHT", "LEFT")
-            pipe.evalsha(sha, len(keys), *keys, *args)
+            pipe.evalsha(*read[1:])
             moved, record = pipe.execute(raise_on_error=False)
             if isinstance(moved, Exception):
                 raise moved  # MOVED/ASK: block() retries on the slot's new master
@@ -605,7 +611,7 @@ class RedisJobs:
                     chunk,
                     [
                         ("BLMOVE", done, done, "RIGHT", "LEFT", chunk),
-                        ("EVALSHA", sha, len(keys), *keys, *args),
+                        read,
                     ],
                 )
             else:
